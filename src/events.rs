@@ -1,0 +1,146 @@
+//! Lifecycle events, appended in order for the host to drain.
+//!
+//! The core has no callbacks: it records what happened and the host (the TypeScript
+//! layer, a server loop) drains the queue after each call and reacts, for example by
+//! closing the transport of a session that expired. The queue is bounded so that a
+//! host that never drains cannot make the store grow without limit.
+
+use std::collections::VecDeque;
+
+use serde::Serialize;
+
+use crate::error::ExpiryReason;
+use crate::session::Phase;
+
+/// One lifecycle change. `at` is the store's time of the change; for an expiry, the
+/// deadline that passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Event {
+    Created {
+        session_id: String,
+        phase: Phase,
+        at: u64,
+    },
+    Initialized {
+        session_id: String,
+        at: u64,
+    },
+    StateChanged {
+        session_id: String,
+        version: u64,
+        at: u64,
+    },
+    Disconnected {
+        session_id: String,
+        at: u64,
+    },
+    Resumed {
+        session_id: String,
+        at: u64,
+    },
+    Closed {
+        session_id: String,
+        at: u64,
+    },
+    Expired {
+        session_id: String,
+        reason: ExpiryReason,
+        at: u64,
+    },
+    Evicted {
+        session_id: String,
+        at: u64,
+    },
+    Restored {
+        session_id: String,
+        at: u64,
+    },
+    /// A new session (`session_id`) now carries the state of an ended one.
+    Renewed {
+        session_id: String,
+        previous_session_id: String,
+        at: u64,
+    },
+}
+
+/// The pending events, oldest first, at most `capacity` of them.
+#[derive(Debug, Default)]
+pub(crate) struct EventQueue {
+    items: VecDeque<Event>,
+    dropped: u64,
+}
+
+impl EventQueue {
+    pub fn push(&mut self, event: Event, capacity: usize) {
+        while self.items.len() >= capacity {
+            if self.items.pop_front().is_none() {
+                break;
+            }
+            self.dropped = self.dropped.saturating_add(1);
+        }
+        self.items.push_back(event);
+    }
+
+    pub fn drain(&mut self) -> Vec<Event> {
+        self.items.drain(..).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Events dropped because the queue was full, since the store was made.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn closed(n: u64) -> Event {
+        Event::Closed {
+            session_id: n.to_string(),
+            at: n,
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_oldest_and_counts_them() {
+        let mut q = EventQueue::default();
+        for n in 0..5 {
+            q.push(closed(n), 3);
+        }
+        assert_eq!(q.dropped(), 2);
+        assert_eq!(q.drain(), vec![closed(2), closed(3), closed(4)]);
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn events_serialize_with_a_type_tag_and_camel_case_fields() {
+        let e = Event::Renewed {
+            session_id: "new".into(),
+            previous_session_id: "old".into(),
+            at: 5,
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"type":"renewed","sessionId":"new","previousSessionId":"old","at":5}"#
+        );
+        let e = Event::Expired {
+            session_id: "s".into(),
+            reason: ExpiryReason::Idle,
+            at: 9,
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"type":"expired","sessionId":"s","reason":"idle","at":9}"#
+        );
+    }
+}

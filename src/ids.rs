@@ -1,0 +1,146 @@
+//! Session IDs: where they come from and what a valid one looks like.
+//!
+//! The spec asks for IDs that are globally unique and cryptographically secure, made
+//! only of visible ASCII (0x21-0x7E). The default source draws 122 random bits from
+//! the operating system (`crypto.getRandomValues` in wasm) and formats them as a UUID
+//! v4 without dashes. Tests and simulations inject a seeded source, whose name says it
+//! must never serve real clients.
+
+use crate::error::{InvalidIdReason, SessionError};
+
+/// The longest `Mcp-Session-Id` accepted. IDs we mint are 32 bytes; the bound keeps
+/// hostile headers from costing memory or hashing time.
+pub const MAX_SESSION_ID_BYTES: usize = 128;
+
+/// Where new session IDs come from. The store checks every ID it is given (visible
+/// ASCII, at most [`MAX_SESSION_ID_BYTES`], not in use, not remembered) and draws again
+/// on a collision.
+pub trait IdSource {
+    /// A new ID, or why none could be made.
+    fn next_id(&mut self) -> Result<String, SessionError>;
+}
+
+/// The default: UUID v4 from the platform CSPRNG (122 random bits).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SecureIds;
+
+impl IdSource for SecureIds {
+    fn next_id(&mut self) -> Result<String, SessionError> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|e| SessionError::IdSourceFailed {
+            reason: e.to_string(),
+        })?;
+        Ok(format_uuid(bytes))
+    }
+}
+
+/// A deterministic source (SplitMix64) for tests and simulations: the same seed gives
+/// the same IDs. Anyone can predict them, so a server must never use it.
+#[derive(Debug, Clone)]
+pub struct InsecureSeededIds {
+    state: u64,
+}
+
+impl InsecureSeededIds {
+    /// A source whose IDs are fixed by `seed`.
+    pub fn new(seed: u64) -> Self {
+        InsecureSeededIds { state: seed }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl IdSource for InsecureSeededIds {
+    fn next_id(&mut self) -> Result<String, SessionError> {
+        let hi = self.next_u64().to_be_bytes();
+        let lo = self.next_u64().to_be_bytes();
+        let mut bytes = [0u8; 16];
+        for (slot, b) in bytes.iter_mut().zip(hi.iter().chain(lo.iter())) {
+            *slot = *b;
+        }
+        Ok(format_uuid(bytes))
+    }
+}
+
+fn format_uuid(bytes: [u8; 16]) -> String {
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .simple()
+        .to_string()
+}
+
+/// True if every byte is visible ASCII (0x21-0x7E).
+pub(crate) fn is_visible_ascii(s: &str) -> bool {
+    s.bytes().all(|b| (0x21..=0x7E).contains(&b))
+}
+
+/// Checks a present `Mcp-Session-Id` value (or any session ID a caller hands in).
+pub fn check_session_id(id: &str) -> Result<(), SessionError> {
+    let reason = if id.is_empty() {
+        InvalidIdReason::Empty
+    } else if id.len() > MAX_SESSION_ID_BYTES {
+        InvalidIdReason::TooLong
+    } else if !is_visible_ascii(id) {
+        InvalidIdReason::InvalidCharacter
+    } else {
+        return Ok(());
+    };
+    Err(SessionError::InvalidSessionId { reason })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn secure_ids_are_uuid_v4_hex_and_unique() {
+        let mut src = SecureIds;
+        let ids: HashSet<String> = (0..1000).map(|_| src.next_id().unwrap()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            assert_eq!(id.len(), 32);
+            assert!(check_session_id(id).is_ok());
+            assert_eq!(id.as_bytes()[12], b'4', "version nibble of {id}");
+        }
+    }
+
+    #[test]
+    fn seeded_ids_repeat_per_seed_and_differ_across_seeds() {
+        let a: Vec<String> = {
+            let mut s = InsecureSeededIds::new(7);
+            (0..5).map(|_| s.next_id().unwrap()).collect()
+        };
+        let b: Vec<String> = {
+            let mut s = InsecureSeededIds::new(7);
+            (0..5).map(|_| s.next_id().unwrap()).collect()
+        };
+        let c = InsecureSeededIds::new(8).next_id().unwrap();
+        assert_eq!(a, b);
+        assert!(!a.contains(&c));
+        assert!(a.iter().all(|id| check_session_id(id).is_ok()));
+    }
+
+    #[test]
+    fn malformed_ids_are_rejected_with_the_reason() {
+        let reason = |id: &str| match check_session_id(id) {
+            Err(SessionError::InvalidSessionId { reason }) => Some(reason),
+            _ => None,
+        };
+        assert_eq!(reason(""), Some(InvalidIdReason::Empty));
+        assert_eq!(reason(&"a".repeat(129)), Some(InvalidIdReason::TooLong));
+        assert_eq!(reason(&"a".repeat(128)), None);
+        assert_eq!(reason("a b"), Some(InvalidIdReason::InvalidCharacter));
+        assert_eq!(reason("a\u{7f}"), Some(InvalidIdReason::InvalidCharacter));
+        assert_eq!(reason("caf\u{e9}"), Some(InvalidIdReason::InvalidCharacter));
+        assert_eq!(reason("a\nb"), Some(InvalidIdReason::InvalidCharacter));
+        assert_eq!(reason("!~"), None);
+    }
+}

@@ -1,0 +1,42 @@
+//! Session management for MCP (Model Context Protocol) servers: a synchronous,
+//! clock-injected state machine that owns the whole lifecycle of a session.
+//!
+//! Pure Rust, no I/O, no clock reads, no threads, no globals: every operation that
+//! depends on time takes `now` (ms since the Unix epoch), [`SessionStore::next_deadline`]
+//! says when the host must call [`SessionStore::sweep`], and lifecycle changes are
+//! drained as [`Event`]s. Every failure is a [`SessionError`] with a stable code, the
+//! HTTP status and the JSON-RPC code a server answers with.
+//!
+//! ```
+//! use mcp_session_core::{Config, CreateParams, SessionStore};
+//! let mut store = SessionStore::new(Config::default()).unwrap();
+//! let s = store.create(CreateParams::default(), 1_000).unwrap();
+//! let v = store.update_state(&s.id, &serde_json::json!({"n": 1}), Some(0), 2_000).unwrap();
+//! assert_eq!(v, 1);
+//! assert_eq!(store.next_deadline(), Some(2_000 + 30 * 60_000));
+//! ```
+
+pub mod config;
+mod ended;
+pub mod error;
+pub mod events;
+mod expiry;
+pub mod ids;
+mod patch;
+pub mod request;
+pub mod session;
+pub mod snapshot;
+mod store;
+
+pub use config::{CapacityPolicy, Config, MAX_TIME_MS};
+pub use ended::EndReason;
+pub use error::{ExpiryReason, InvalidIdReason, SessionError};
+pub use events::Event;
+pub use ids::{check_session_id, IdSource, InsecureSeededIds, SecureIds, MAX_SESSION_ID_BYTES};
+pub use patch::MAX_DEPTH;
+pub use request::{
+    Admission, CreateParams, Handshake, RequestHead, RequestKind, MAX_PRINCIPAL_BYTES,
+};
+pub use session::{Phase, SessionView};
+pub use snapshot::{RestoreReport, SNAPSHOT_FORMAT, SNAPSHOT_VERSION};
+pub use store::{Expiry, SessionStore, Stats};

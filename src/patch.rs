@@ -1,0 +1,222 @@
+//! Session state: a JSON object, bounded in size and depth, changed by RFC 7396 merge
+//! patches.
+//!
+//! Depth is checked without recursion before anything recursive (merge, size count,
+//! drop) touches a value, so a hostile, deeply nested value cannot overflow the
+//! stack, which in wasm would kill the instance.
+
+use std::io;
+
+use serde_json::Value;
+
+use crate::error::SessionError;
+
+/// The deepest nesting of arrays and objects accepted in state and metadata.
+pub const MAX_DEPTH: usize = 64;
+
+/// Checks nesting without recursion: true if no container is nested deeper than `max`.
+pub(crate) fn depth_within(value: &Value, max: usize) -> bool {
+    let mut stack: Vec<(&Value, usize)> = vec![(value, 1)];
+    while let Some((v, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        if depth > max {
+            return false;
+        }
+        stack.extend(children.map(|c| (c, depth + 1)));
+    }
+    true
+}
+
+/// Serialized JSON size of `value`, counted without building the string.
+pub(crate) fn json_size(value: &Value) -> usize {
+    struct Counter(usize);
+    impl io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0 = self.0.saturating_add(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a Value to an infallible writer cannot fail; a failure would only
+    // under-count, and the depth check has already bounded the work.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
+}
+
+/// Validates a whole state: an object, nested at most [`MAX_DEPTH`], at most `limit`
+/// bytes. Returns its serialized size.
+pub(crate) fn check_state(state: &Value, limit: usize) -> Result<usize, SessionError> {
+    if !state.is_object() {
+        return Err(SessionError::InvalidState {
+            reason: "state must be a JSON object".into(),
+        });
+    }
+    check_depth(state)?;
+    let size = json_size(state);
+    if size > limit {
+        return Err(SessionError::StateTooLarge { size, limit });
+    }
+    Ok(size)
+}
+
+fn check_depth(value: &Value) -> Result<(), SessionError> {
+    if depth_within(value, MAX_DEPTH) {
+        Ok(())
+    } else {
+        Err(SessionError::InvalidState {
+            reason: format!("nested deeper than {MAX_DEPTH} levels"),
+        })
+    }
+}
+
+/// Applies an RFC 7396 merge patch to a copy of `state` and validates the result.
+/// Returns the new state and its size; `state` itself is untouched.
+pub(crate) fn merged(
+    state: &Value,
+    patch: &Value,
+    limit: usize,
+) -> Result<(Value, usize), SessionError> {
+    check_depth(patch)?;
+    let mut next = state.clone();
+    json_patch::merge(&mut next, patch);
+    let size = check_state(&next, limit)?;
+    Ok((next, size))
+}
+
+/// Checks optional client metadata (client info, capabilities): an object within the
+/// depth bound and `limit` bytes.
+pub(crate) fn check_metadata(
+    argument: &str,
+    value: &Value,
+    limit: usize,
+) -> Result<(), SessionError> {
+    if !value.is_object() {
+        return Err(SessionError::invalid_argument(
+            argument,
+            "must be a JSON object",
+        ));
+    }
+    if !depth_within(value, MAX_DEPTH) {
+        return Err(SessionError::invalid_argument(
+            argument,
+            format!("nested deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    let size = json_size(value);
+    if size > limit {
+        return Err(SessionError::invalid_argument(
+            argument,
+            format!("{size} bytes, limit {limit}"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn nested(depth: usize) -> Value {
+        let mut v = json!({});
+        for _ in 1..depth {
+            v = json!({ "a": v });
+        }
+        v
+    }
+
+    #[test]
+    fn merge_patch_follows_rfc_7396_examples() {
+        let cases = [
+            (json!({"a":"b"}), json!({"a":"c"}), json!({"a":"c"})),
+            (json!({"a":"b"}), json!({"b":"c"}), json!({"a":"b","b":"c"})),
+            (json!({"a":"b"}), json!({"a":null}), json!({})),
+            (
+                json!({"a":"b","b":"c"}),
+                json!({"a":null}),
+                json!({"b":"c"}),
+            ),
+            (json!({"a":["b"]}), json!({"a":"c"}), json!({"a":"c"})),
+            (
+                json!({"a":{"b":"c"}}),
+                json!({"a":{"b":"d","c":null}}),
+                json!({"a":{"b":"d"}}),
+            ),
+            (json!({"a":[{"b":"c"}]}), json!({"a":[1]}), json!({"a":[1]})),
+            (json!({"e":null}), json!({"a":1}), json!({"e":null,"a":1})),
+            (
+                json!({}),
+                json!({"a":{"bb":{"ccc":null}}}),
+                json!({"a":{"bb":{}}}),
+            ),
+        ];
+        for (state, patch, want) in cases {
+            assert_eq!(merged(&state, &patch, 1024).unwrap().0, want);
+        }
+    }
+
+    #[test]
+    fn a_patch_that_leaves_no_object_is_invalid_state() {
+        for patch in [json!(["c"]), json!(null), json!("x"), json!(1)] {
+            let err = merged(&json!({"a": 1}), &patch, 1024).unwrap_err();
+            assert_eq!(err.code(), "INVALID_STATE", "{patch}");
+        }
+    }
+
+    #[test]
+    fn size_is_the_serialized_length_and_is_enforced() {
+        let state = json!({"k": "vvvv"});
+        assert_eq!(json_size(&state), r#"{"k":"vvvv"}"#.len());
+        assert_eq!(check_state(&state, 12).unwrap(), 12);
+        assert_eq!(
+            check_state(&state, 11).unwrap_err(),
+            SessionError::StateTooLarge {
+                size: 12,
+                limit: 11
+            }
+        );
+    }
+
+    #[test]
+    fn depth_is_bounded_without_recursion() {
+        assert!(check_state(&nested(MAX_DEPTH), 1 << 20).is_ok());
+        assert_eq!(
+            check_state(&nested(MAX_DEPTH + 1), 1 << 20)
+                .unwrap_err()
+                .code(),
+            "INVALID_STATE"
+        );
+        assert!(depth_within(&json!([[1], 2]), 2));
+        assert!(!depth_within(&json!([[[1]]]), 2));
+        let deep_patch = nested(MAX_DEPTH + 1);
+        assert_eq!(
+            merged(&json!({}), &deep_patch, 1 << 20).unwrap_err().code(),
+            "INVALID_STATE"
+        );
+    }
+
+    #[test]
+    fn metadata_must_be_a_bounded_object() {
+        assert!(check_metadata("clientInfo", &json!({"name": "x"}), 100).is_ok());
+        assert_eq!(
+            check_metadata("clientInfo", &json!("x"), 100)
+                .unwrap_err()
+                .code(),
+            "INVALID_ARGUMENT"
+        );
+        assert_eq!(
+            check_metadata("capabilities", &json!({"k": "x".repeat(100)}), 100)
+                .unwrap_err()
+                .code(),
+            "INVALID_ARGUMENT"
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! One session: what it holds, which phase it is in, and when it ends.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::error::ExpiryReason;
+
+/// The phase of a live session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Phase {
+    /// Created by `initialize`; waiting for `notifications/initialized`.
+    Initializing,
+    /// Serving requests.
+    Active,
+    /// The transport is gone; the session can be resumed until it times out.
+    Disconnected,
+}
+
+/// What a session carries that outlives its transport, and its successor after a
+/// renewal: everything a restarted server needs to serve it again.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SessionData {
+    pub principal: Option<Arc<str>>,
+    pub protocol_version: Arc<str>,
+    pub client_info: Option<Value>,
+    pub capabilities: Option<Value>,
+    pub state: Value,
+    pub state_bytes: usize,
+    pub version: u64,
+}
+
+/// A live session inside the store.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub id: Arc<str>,
+    pub data: SessionData,
+    pub phase: Phase,
+    pub created_at: u64,
+    pub last_activity: u64,
+    /// A per-session idle timeout; `None` uses the store's.
+    pub idle_timeout_ms: Option<u64>,
+    pub in_flight: u32,
+    /// The deadline under which the expiry index files this session, if any. It is
+    /// never later than the real deadline: touches move the real one later without
+    /// touching the index, which re-checks lazily (see `expiry`).
+    pub indexed_deadline: Option<u64>,
+}
+
+impl Session {
+    /// When this session ends and why, or `None` while a request is in flight and no
+    /// absolute lifetime applies. An absolute lifetime wins a tie.
+    pub fn deadline(&self, config: &Config) -> Option<(u64, ExpiryReason)> {
+        let phase_deadline = match self.phase {
+            Phase::Initializing => Some((
+                self.created_at.saturating_add(config.init_timeout_ms),
+                ExpiryReason::Init,
+            )),
+            Phase::Active | Phase::Disconnected if self.in_flight == 0 => Some((
+                self.last_activity
+                    .saturating_add(self.idle_timeout_ms.unwrap_or(config.idle_timeout_ms)),
+                ExpiryReason::Idle,
+            )),
+            Phase::Active | Phase::Disconnected => None,
+        };
+        let lifetime = config
+            .absolute_lifetime_ms
+            .map(|l| (self.created_at.saturating_add(l), ExpiryReason::Lifetime));
+        match (phase_deadline, lifetime) {
+            (Some(p), Some(l)) => Some(if l.0 <= p.0 { l } else { p }),
+            (p, l) => p.or(l),
+        }
+    }
+
+    pub fn deadline_ms(&self, config: &Config) -> Option<u64> {
+        self.deadline(config).map(|(at, _)| at)
+    }
+
+    /// True if the session must be treated as ended at `now`.
+    pub fn is_due(&self, config: &Config, now: u64) -> bool {
+        self.deadline_ms(config).is_some_and(|d| d <= now)
+    }
+
+    pub fn view(&self, config: &Config) -> SessionView {
+        SessionView {
+            id: self.id.to_string(),
+            principal: self.data.principal.as_deref().map(str::to_owned),
+            protocol_version: self.data.protocol_version.to_string(),
+            client_info: self.data.client_info.clone(),
+            capabilities: self.data.capabilities.clone(),
+            phase: self.phase,
+            state: self.data.state.clone(),
+            version: self.data.version,
+            created_at: self.created_at,
+            last_activity: self.last_activity,
+            expires_at: self.deadline_ms(config),
+            idle_timeout_ms: self.idle_timeout_ms.unwrap_or(config.idle_timeout_ms),
+            in_flight: self.in_flight,
+        }
+    }
+}
+
+/// A copy of a live session, as operations return it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub id: String,
+    pub principal: Option<String>,
+    pub protocol_version: String,
+    pub client_info: Option<Value>,
+    pub capabilities: Option<Value>,
+    pub phase: Phase,
+    pub state: Value,
+    pub version: u64,
+    pub created_at: u64,
+    pub last_activity: u64,
+    /// When the session ends unless something happens; `None` while a request is in
+    /// flight and no absolute lifetime applies.
+    pub expires_at: Option<u64>,
+    pub idle_timeout_ms: u64,
+    pub in_flight: u32,
+}
+
+pub(crate) fn empty_state() -> Value {
+    Value::Object(Map::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(phase: Phase, in_flight: u32) -> Session {
+        Session {
+            id: Arc::from("s"),
+            data: SessionData {
+                principal: None,
+                protocol_version: Arc::from("2025-06-18"),
+                client_info: None,
+                capabilities: None,
+                state: empty_state(),
+                state_bytes: 2,
+                version: 0,
+            },
+            phase,
+            created_at: 1_000,
+            last_activity: 5_000,
+            idle_timeout_ms: None,
+            in_flight,
+            indexed_deadline: None,
+        }
+    }
+
+    #[test]
+    fn deadlines_follow_the_phase() {
+        let config = Config {
+            init_timeout_ms: 100,
+            idle_timeout_ms: 1_000,
+            ..Config::default()
+        };
+        assert_eq!(
+            session(Phase::Initializing, 0).deadline(&config),
+            Some((1_100, ExpiryReason::Init))
+        );
+        assert_eq!(
+            session(Phase::Active, 0).deadline(&config),
+            Some((6_000, ExpiryReason::Idle))
+        );
+        assert_eq!(
+            session(Phase::Disconnected, 0).deadline(&config),
+            Some((6_000, ExpiryReason::Idle))
+        );
+        assert_eq!(session(Phase::Active, 1).deadline(&config), None);
+        let mut own = session(Phase::Active, 0);
+        own.idle_timeout_ms = Some(10);
+        assert_eq!(own.deadline(&config), Some((5_010, ExpiryReason::Idle)));
+    }
+
+    #[test]
+    fn the_absolute_lifetime_caps_every_phase_and_wins_ties() {
+        let config = Config {
+            idle_timeout_ms: 1_000,
+            absolute_lifetime_ms: Some(5_000),
+            ..Config::default()
+        };
+        assert_eq!(
+            session(Phase::Active, 1).deadline(&config),
+            Some((6_000, ExpiryReason::Lifetime))
+        );
+        assert_eq!(
+            session(Phase::Active, 0).deadline(&config),
+            Some((6_000, ExpiryReason::Lifetime))
+        );
+        assert!(session(Phase::Active, 0).is_due(&config, 6_000));
+        assert!(!session(Phase::Active, 0).is_due(&config, 5_999));
+    }
+
+    #[test]
+    fn deadlines_saturate_instead_of_overflowing() {
+        let config = Config::default();
+        let mut s = session(Phase::Active, 0);
+        s.last_activity = u64::MAX - 1;
+        assert_eq!(s.deadline_ms(&config), Some(u64::MAX));
+    }
+}

@@ -1,0 +1,301 @@
+//! The snapshot format: everything needed to rebuild the sessions after a restart.
+//!
+//! A snapshot is one JSON document (format `mcp-session-core/snapshot`, version 1):
+//!
+//! ```json
+//! { "format": "mcp-session-core/snapshot", "version": 1, "takenAt": 1700000000000,
+//!   "sessions": [ { "id": "…", "principal": "alice", "protocolVersion": "2025-06-18",
+//!                   "clientInfo": {…}, "capabilities": {…}, "phase": "active",
+//!                   "state": {…}, "version": 3, "createdAt": …, "lastActivity": …,
+//!                   "idleTimeoutMs": null, "expiresAt": … } ],
+//!   "ended": [ { "session": { …as above… }, "reason": "idle", "endedAt": …,
+//!                "renewedTo": null } ] }
+//! ```
+//!
+//! Sessions and ended records are sorted by ID and object keys are sorted, so the
+//! same store gives the same bytes. `expiresAt` is informational: restore recomputes
+//! deadlines from the configuration in force. Requests in flight do not survive a
+//! restart, so a busy session is written with `lastActivity` = `takenAt` and restored
+//! idle from that moment. Restore validates every record before it applies any.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::{check_protocol_version, Settings, MAX_TIME_MS};
+use crate::ended::{EndReason, EndedSession};
+use crate::error::SessionError;
+use crate::ids::check_session_id;
+use crate::patch::{check_metadata, check_state};
+use crate::request::check_principal;
+use crate::session::{Phase, Session, SessionData};
+
+/// The `format` field of every snapshot.
+pub const SNAPSHOT_FORMAT: &str = "mcp-session-core/snapshot";
+/// The newest snapshot version this crate writes and reads.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct SnapshotDoc {
+    pub format: String,
+    pub version: u32,
+    pub taken_at: u64,
+    pub sessions: Vec<SessionRecord>,
+    pub ended: Vec<EndedRecord>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct SessionRecord {
+    pub id: String,
+    pub principal: Option<String>,
+    pub protocol_version: String,
+    pub client_info: Option<Value>,
+    pub capabilities: Option<Value>,
+    pub phase: Phase,
+    pub state: Value,
+    pub version: u64,
+    pub created_at: u64,
+    pub last_activity: u64,
+    pub idle_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct EndedRecord {
+    pub session: SessionRecord,
+    pub reason: EndReason,
+    pub ended_at: u64,
+    pub renewed_to: Option<String>,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreReport {
+    /// Sessions now live again.
+    pub restored: usize,
+    /// Sessions already past their deadline at the time of the restore.
+    pub skipped_expired: usize,
+    /// Sessions whose ID is already live or remembered as ended here.
+    pub refused_existing: usize,
+    /// Sessions left out because the store was full (the most recently active are
+    /// restored first).
+    pub refused_capacity: usize,
+    /// Ended sessions remembered again (for 404 reasons, renewal, no reuse).
+    pub ended_restored: usize,
+}
+
+impl SessionRecord {
+    pub fn from_session(session: &Session, settings: &Settings, taken_at: u64) -> Self {
+        let busy = session.in_flight > 0;
+        SessionRecord {
+            id: session.id.to_string(),
+            principal: session.data.principal.as_deref().map(str::to_owned),
+            protocol_version: session.data.protocol_version.to_string(),
+            client_info: session.data.client_info.clone(),
+            capabilities: session.data.capabilities.clone(),
+            phase: session.phase,
+            state: session.data.state.clone(),
+            version: session.data.version,
+            created_at: session.created_at,
+            last_activity: if busy {
+                taken_at.max(session.last_activity)
+            } else {
+                session.last_activity
+            },
+            idle_timeout_ms: session.idle_timeout_ms,
+            expires_at: session.deadline_ms(&settings.config),
+        }
+    }
+
+    pub fn from_ended(id: &str, ended: &EndedSession) -> Self {
+        SessionRecord {
+            id: id.to_owned(),
+            principal: ended.data.principal.as_deref().map(str::to_owned),
+            protocol_version: ended.data.protocol_version.to_string(),
+            client_info: ended.data.client_info.clone(),
+            capabilities: ended.data.capabilities.clone(),
+            phase: ended.phase,
+            state: ended.data.state.clone(),
+            version: ended.data.version,
+            created_at: ended.created_at,
+            last_activity: ended.last_activity,
+            idle_timeout_ms: ended.idle_timeout_ms,
+            expires_at: None,
+        }
+    }
+}
+
+/// A snapshot that passed validation, ready to apply.
+pub(crate) struct ValidSnapshot {
+    pub sessions: Vec<Session>,
+    pub ended: Vec<(Arc<str>, EndedSession)>,
+}
+
+fn invalid(record: Option<&str>, field: &str, reason: impl Into<String>) -> SessionError {
+    SessionError::InvalidSnapshot {
+        record: record.map(str::to_owned),
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Parses and validates a snapshot against the store's settings. Nothing is applied.
+pub(crate) fn parse(text: &str, settings: &Settings) -> Result<ValidSnapshot, SessionError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let doc: SnapshotDoc = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        invalid(None, &path, e.into_inner().to_string())
+    })?;
+    de.end()
+        .map_err(|e| invalid(None, "", format!("trailing data: {e}")))?;
+    if doc.format != SNAPSHOT_FORMAT {
+        return Err(invalid(
+            None,
+            "format",
+            format!("expected {SNAPSHOT_FORMAT:?}"),
+        ));
+    }
+    if doc.version != SNAPSHOT_VERSION {
+        return Err(invalid(
+            None,
+            "version",
+            format!(
+                "version {} is not supported (this build reads {SNAPSHOT_VERSION})",
+                doc.version
+            ),
+        ));
+    }
+    time(None, "takenAt", doc.taken_at)?;
+
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut sessions = Vec::with_capacity(doc.sessions.len());
+    for (i, record) in doc.sessions.iter().enumerate() {
+        let name = format!("sessions[{i}]");
+        if !seen.insert(record.id.as_str()) {
+            return Err(invalid(Some(&name), "id", "appears twice in the snapshot"));
+        }
+        sessions.push(session(&name, record, settings)?);
+    }
+    let mut ended = Vec::with_capacity(doc.ended.len());
+    for (i, record) in doc.ended.iter().enumerate() {
+        let name = format!("ended[{i}]");
+        if !seen.insert(record.session.id.as_str()) {
+            return Err(invalid(
+                Some(&name),
+                "session.id",
+                "appears twice in the snapshot",
+            ));
+        }
+        let s =
+            session(&name, &record.session, settings).map_err(|e| prefix_field(e, "session."))?;
+        time(Some(&name), "endedAt", record.ended_at)?;
+        let renewed_to = match &record.renewed_to {
+            Some(to) => {
+                check_session_id(to)
+                    .map_err(|e| invalid(Some(&name), "renewedTo", e.to_string()))?;
+                Some(Arc::from(to.as_str()))
+            }
+            None => None,
+        };
+        ended.push((
+            s.id.clone(),
+            EndedSession {
+                data: s.data,
+                phase: s.phase,
+                created_at: s.created_at,
+                last_activity: s.last_activity,
+                idle_timeout_ms: s.idle_timeout_ms,
+                reason: record.reason,
+                ended_at: record.ended_at,
+                renewed_to,
+            },
+        ));
+    }
+    Ok(ValidSnapshot { sessions, ended })
+}
+
+fn prefix_field(error: SessionError, prefix: &str) -> SessionError {
+    match error {
+        SessionError::InvalidSnapshot {
+            record,
+            field,
+            reason,
+        } => SessionError::InvalidSnapshot {
+            record,
+            field: format!("{prefix}{field}"),
+            reason,
+        },
+        other => other,
+    }
+}
+
+fn time(record: Option<&str>, field: &str, value: u64) -> Result<(), SessionError> {
+    if value > MAX_TIME_MS {
+        return Err(invalid(
+            record,
+            field,
+            format!("{value} is over {MAX_TIME_MS}"),
+        ));
+    }
+    Ok(())
+}
+
+fn session(name: &str, r: &SessionRecord, settings: &Settings) -> Result<Session, SessionError> {
+    let record = Some(name);
+    check_session_id(&r.id).map_err(|e| invalid(record, "id", e.to_string()))?;
+    if let Some(p) = &r.principal {
+        check_principal(p).map_err(|e| invalid(record, "principal", e.to_string()))?;
+    }
+    check_protocol_version(&r.protocol_version)
+        .map_err(|why| invalid(record, "protocolVersion", why))?;
+    let limit = settings.config.max_state_bytes;
+    for (field, value) in [
+        ("clientInfo", &r.client_info),
+        ("capabilities", &r.capabilities),
+    ] {
+        if let Some(v) = value {
+            check_metadata(field, v, limit).map_err(|e| invalid(record, field, e.to_string()))?;
+        }
+    }
+    let state_bytes =
+        check_state(&r.state, limit).map_err(|e| invalid(record, "state", e.to_string()))?;
+    time(record, "createdAt", r.created_at)?;
+    time(record, "lastActivity", r.last_activity)?;
+    if r.last_activity < r.created_at {
+        return Err(invalid(record, "lastActivity", "is before createdAt"));
+    }
+    if let Some(idle) = r.idle_timeout_ms {
+        if idle == 0 || idle > MAX_TIME_MS {
+            return Err(invalid(
+                record,
+                "idleTimeoutMs",
+                format!("must be 1 to {MAX_TIME_MS}"),
+            ));
+        }
+    }
+    Ok(Session {
+        id: Arc::from(r.id.as_str()),
+        data: SessionData {
+            principal: r.principal.as_deref().map(Arc::from),
+            protocol_version: settings.intern(&r.protocol_version),
+            client_info: r.client_info.clone(),
+            capabilities: r.capabilities.clone(),
+            state: r.state.clone(),
+            state_bytes,
+            version: r.version,
+        },
+        phase: r.phase,
+        created_at: r.created_at,
+        last_activity: r.last_activity,
+        idle_timeout_ms: r.idle_timeout_ms,
+        in_flight: 0,
+        indexed_deadline: None,
+    })
+}

@@ -1,0 +1,971 @@
+//! The session store: every operation of the session lifecycle.
+//!
+//! # Time
+//! Every operation that depends on time takes `now` (ms since the Unix epoch). The
+//! store's clock never runs backwards: a `now` earlier than one already seen is taken
+//! as the latest seen, so a clock step back can neither un-expire a session nor make
+//! one live longer than its deadline.
+//!
+//! # Order of work in an operation
+//! 1. Arguments are checked. Malformed ones give an error and change nothing, not
+//!    even the clock.
+//! 2. Time advances to `now`: every session whose deadline is at or before `now`
+//!    ends (in deadline order, with an `expired` event), and ended records past their
+//!    retention are forgotten. So no live session is ever seen past its deadline,
+//!    whether or not the host has swept.
+//! 3. The operation runs. If it fails, it changes nothing itself.
+
+use std::collections::HashMap;
+use std::mem::size_of;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::{CapacityPolicy, Config, Settings, MAX_TIME_MS};
+use crate::ended::{EndReason, EndedSession, EndedSessions};
+use crate::error::{ExpiryReason, SessionError};
+use crate::events::{Event, EventQueue};
+use crate::expiry::{DeadlineIndex, Sessions};
+use crate::ids::{check_session_id, IdSource, SecureIds};
+use crate::patch::{check_metadata, check_state, json_size, merged};
+use crate::request::{check_principal, Admission, CreateParams, RequestHead, RequestKind};
+use crate::session::{empty_state, Phase, Session, SessionData, SessionView};
+use crate::snapshot::{
+    self, EndedRecord, RestoreReport, SessionRecord, SnapshotDoc, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
+};
+
+/// How many times `create` draws a new ID after a collision before giving up.
+const ID_ATTEMPTS: usize = 8;
+
+/// A session that ended because its deadline passed, as `sweep` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Expiry {
+    pub session_id: String,
+    pub reason: ExpiryReason,
+    /// The deadline that passed.
+    pub at: u64,
+}
+
+/// Counts for operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub live: usize,
+    pub initializing: usize,
+    pub active: usize,
+    pub disconnected: usize,
+    /// Requests and streams in flight, over all sessions.
+    pub in_flight: u64,
+    /// Ended sessions remembered (they answer 404 with a reason).
+    pub ended_remembered: usize,
+    pub pending_events: usize,
+    pub dropped_events: u64,
+    /// An estimate of the memory the sessions and records take, in bytes.
+    pub approximate_bytes: usize,
+}
+
+/// All sessions of one server. Synchronous, no I/O, no clock: see the module docs.
+pub struct SessionStore {
+    settings: Settings,
+    ids: Box<dyn IdSource + Send>,
+    sessions: Sessions,
+    index: DeadlineIndex,
+    ended: EndedSessions,
+    per_principal: HashMap<Arc<str>, usize>,
+    events: EventQueue,
+    clock: u64,
+}
+
+fn check_now(now: u64) -> Result<(), SessionError> {
+    if now > MAX_TIME_MS {
+        return Err(SessionError::invalid_argument(
+            "now",
+            format!("{now} is over {MAX_TIME_MS} ms"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_idle_timeout(idle: Option<u64>) -> Result<(), SessionError> {
+    match idle {
+        Some(ms) if ms == 0 || ms > MAX_TIME_MS => Err(SessionError::invalid_argument(
+            "idleTimeoutMs",
+            format!("must be 1 to {MAX_TIME_MS} ms"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_optional_principal(principal: Option<&str>) -> Result<(), SessionError> {
+    principal.map_or(Ok(()), check_principal)
+}
+
+impl SessionStore {
+    /// A store with secure random IDs.
+    pub fn new(config: Config) -> Result<Self, SessionError> {
+        Self::with_id_source(config, Box::new(SecureIds))
+    }
+
+    /// A store whose IDs come from `ids` (a seeded source for tests and simulation).
+    pub fn with_id_source(
+        config: Config,
+        ids: Box<dyn IdSource + Send>,
+    ) -> Result<Self, SessionError> {
+        Ok(SessionStore {
+            settings: Settings::new(config)?,
+            ids,
+            sessions: Sessions::new(),
+            index: DeadlineIndex::default(),
+            ended: EndedSessions::default(),
+            per_principal: HashMap::new(),
+            events: EventQueue::default(),
+            clock: 0,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.settings.config
+    }
+
+    /// The latest time the store has seen.
+    pub fn clock(&self) -> u64 {
+        self.clock
+    }
+
+    // ----- lifecycle -----
+
+    /// Creates a session: `initializing` with a handshake (MCP `initialize`), else
+    /// `active`. Enforces the per-principal limit, then capacity (rejecting, or
+    /// evicting the idlest session).
+    pub fn create(&mut self, params: CreateParams, now: u64) -> Result<SessionView, SessionError> {
+        check_now(now)?;
+        check_optional_principal(params.principal.as_deref())?;
+        check_idle_timeout(params.idle_timeout_ms)?;
+        let limit = self.settings.config.max_state_bytes;
+        let state = params.state.unwrap_or_else(empty_state);
+        let state_bytes = check_state(&state, limit)?;
+        let (phase, protocol_version, client_info, capabilities) = match params.handshake {
+            Some(h) => {
+                crate::config::check_protocol_version(&h.protocol_version)
+                    .map_err(|why| SessionError::invalid_argument("protocolVersion", why))?;
+                for (name, value) in [
+                    ("clientInfo", &h.client_info),
+                    ("capabilities", &h.capabilities),
+                ] {
+                    if let Some(v) = value {
+                        check_metadata(name, v, limit)?;
+                    }
+                }
+                (
+                    Phase::Initializing,
+                    self.settings.negotiate(&h.protocol_version),
+                    h.client_info,
+                    h.capabilities,
+                )
+            }
+            None => (Phase::Active, self.settings.newest_version(), None, None),
+        };
+        let now = self.advance(now);
+        let principal: Option<Arc<str>> = params.principal.as_deref().map(Arc::from);
+        let victim = self.make_room(principal.as_deref(), now)?;
+        let id = self.fresh_id()?;
+        if let Some(victim) = victim {
+            self.evict(&victim, now);
+        }
+        let session = Session {
+            id,
+            data: SessionData {
+                principal,
+                protocol_version,
+                client_info,
+                capabilities,
+                state,
+                state_bytes,
+                version: 0,
+            },
+            phase,
+            created_at: now,
+            last_activity: now,
+            idle_timeout_ms: params.idle_timeout_ms,
+            in_flight: 0,
+            indexed_deadline: None,
+        };
+        let view = session.view(&self.settings.config);
+        self.insert(session);
+        self.emit(Event::Created {
+            session_id: view.id.clone(),
+            phase,
+            at: now,
+        });
+        Ok(view)
+    }
+
+    /// `notifications/initialized`: an initializing session becomes active.
+    pub fn initialized(&mut self, id: &str, now: u64) -> Result<(), SessionError> {
+        check_now(now)?;
+        check_session_id(id)?;
+        let now = self.advance(now);
+        let config = &self.settings.config;
+        let session = live_mut(&mut self.sessions, &self.ended, id)?;
+        if session.phase != Phase::Initializing {
+            return Err(SessionError::AlreadyInitialized {
+                session_id: id.to_owned(),
+            });
+        }
+        session.phase = Phase::Active;
+        session.last_activity = now;
+        self.index.file(session, config);
+        self.emit(Event::Initialized {
+            session_id: id.to_owned(),
+            at: now,
+        });
+        Ok(())
+    }
+
+    /// The per-request gate. Checks the raw `Mcp-Session-Id`, the session, its
+    /// principal, the `MCP-Protocol-Version` header and the phase; on success counts
+    /// the request in flight (the session is not idle until `end_request`).
+    ///
+    /// `notifications/initialized` activates an initializing session; a request to a
+    /// disconnected session resumes it (the client came back).
+    pub fn begin_request(
+        &mut self,
+        head: &RequestHead<'_>,
+        now: u64,
+    ) -> Result<Admission, SessionError> {
+        check_now(now)?;
+        let Some(id) = head.session_id else {
+            if head.kind != RequestKind::Initialize {
+                return Err(SessionError::MissingSessionId);
+            }
+            check_optional_principal(head.principal)?;
+            self.advance(now);
+            return Ok(Admission::Initialize);
+        };
+        check_session_id(id)?;
+        check_optional_principal(head.principal)?;
+        let now = self.advance(now);
+        let config = &self.settings.config;
+        let session = live_mut(&mut self.sessions, &self.ended, id)?;
+        if session.data.principal.as_deref() != head.principal {
+            return Err(SessionError::PrincipalMismatch {
+                session_id: id.to_owned(),
+            });
+        }
+        let already = || SessionError::AlreadyInitialized {
+            session_id: id.to_owned(),
+        };
+        if head.kind == RequestKind::Initialize {
+            return Err(already());
+        }
+        if let Some(requested) = head.protocol_version {
+            if requested != &*session.data.protocol_version {
+                let requested = if crate::config::check_protocol_version(requested).is_ok() {
+                    requested.to_owned()
+                } else {
+                    "(malformed)".to_owned()
+                };
+                return Err(SessionError::UnsupportedProtocolVersion {
+                    requested,
+                    supported: self.settings.config.supported_protocol_versions.clone(),
+                });
+            }
+        }
+        let event = match (session.phase, head.kind) {
+            (Phase::Initializing, RequestKind::Initialized) => Some(Event::Initialized {
+                session_id: id.to_owned(),
+                at: now,
+            }),
+            (Phase::Initializing, _) => {
+                return Err(SessionError::NotInitialized {
+                    session_id: id.to_owned(),
+                })
+            }
+            (_, RequestKind::Initialized) => return Err(already()),
+            (Phase::Disconnected, _) => Some(Event::Resumed {
+                session_id: id.to_owned(),
+                at: now,
+            }),
+            (Phase::Active, _) => None,
+        };
+        let Some(in_flight) = session.in_flight.checked_add(1) else {
+            return Err(SessionError::invalid_argument(
+                "request",
+                "too many requests in flight on this session",
+            ));
+        };
+        session.phase = Phase::Active;
+        session.in_flight = in_flight;
+        session.last_activity = now;
+        self.index.file(session, config);
+        if let Some(event) = event {
+            self.emit(event);
+        }
+        Ok(Admission::Admitted {
+            phase: Phase::Active,
+        })
+    }
+
+    /// The response (or stream) of a request admitted by `begin_request` is done.
+    /// When nothing is left in flight the idle timer starts.
+    pub fn end_request(&mut self, id: &str, now: u64) -> Result<(), SessionError> {
+        check_now(now)?;
+        check_session_id(id)?;
+        let now = self.advance(now);
+        let config = &self.settings.config;
+        let session = live_mut(&mut self.sessions, &self.ended, id)?;
+        let Some(in_flight) = session.in_flight.checked_sub(1) else {
+            return Err(SessionError::invalid_argument(
+                "sessionId",
+                "no request is in flight on this session",
+            ));
+        };
+        session.in_flight = in_flight;
+        session.last_activity = now;
+        self.index.file(session, config);
+        Ok(())
+    }
+
+    /// The session, counting as activity.
+    pub fn get(&mut self, id: &str, now: u64) -> Result<SessionView, SessionError> {
+        check_now(now)?;
+        check_session_id(id)?;
+        let now = self.advance(now);
+        let config = &self.settings.config;
+        let session = live_mut(&mut self.sessions, &self.ended, id)?;
+        session.last_activity = now;
+        self.index.file(session, config);
+        Ok(session.view(config))
+    }
+
+    /// The session, with no side effect at all (not even on the clock).
+    pub fn peek(&self, id: &str, now: u64) -> Result<SessionView, SessionError> {
+        check_now(now)?;
+        check_session_id(id)?;
+        let now = now.max(self.clock);
+        let config = &self.settings.config;
+        match self.sessions.get(id) {
+            Some(session) => match session.deadline(config) {
+                Some((at, reason)) if at <= now => Err(SessionError::SessionExpired {
+                    session_id: id.to_owned(),
+                    reason,
+                }),
+                _ => Ok(session.view(config)),
+            },
+            None => Err(self.ended_error(id, now)),
+        }
+    }
+
+    /// Every live session, oldest first.
+    pub fn list(&self, now: u64) -> Result<Vec<SessionView>, SessionError> {
+        check_now(now)?;
+        let now = now.max(self.clock);
+        let config = &self.settings.config;
+        let mut live: Vec<&Session> = self
+            .sessions
+            .values()
+            .filter(|s| !s.is_due(config, now))
+            .collect();
+        live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(live.into_iter().map(|s| s.view(config)).collect())
+    }
+
+    /// Counts by phase, records, events and an estimate of memory. O(sessions).
+    pub fn stats(&self, now: u64) -> Result<Stats, SessionError> {
+        check_now(now)?;
+        let now = now.max(self.clock);
+        let config = &self.settings.config;
+        let mut stats = Stats {
+            pending_events: self.events.len(),
+            dropped_events: self.events.dropped(),
+            ..Stats::default()
+        };
+        let entry = size_of::<(Arc<str>, Session)>() + size_of::<(u64, Arc<str>)>() + 32;
+        for s in self.sessions.values().filter(|s| !s.is_due(config, now)) {
+            stats.live += 1;
+            match s.phase {
+                Phase::Initializing => stats.initializing += 1,
+                Phase::Active => stats.active += 1,
+                Phase::Disconnected => stats.disconnected += 1,
+            }
+            stats.in_flight += u64::from(s.in_flight);
+            stats.approximate_bytes += entry + s.id.len() + data_bytes(&s.data);
+        }
+        let retention = config.ended_retention_ms;
+        for (id, e) in self.ended.iter() {
+            if e.ended_at.saturating_add(retention) > now {
+                stats.ended_remembered += 1;
+                stats.approximate_bytes += entry + id.len() + data_bytes(&e.data);
+            }
+        }
+        Ok(stats)
+    }
+
+    // ----- state -----
+
+    /// Applies an RFC 7396 merge patch to the state; with `expected_version`, only
+    /// if the state is still at that version (compare-and-set). Returns the new
+    /// version.
+    pub fn update_state(
+        &mut self,
+        id: &str,
+        patch: &Value,
+        expected_version: Option<u64>,
+        now: u64,
+    ) -> Result<u64, SessionError> {
+        check_now(now)?;
+        check_session_id(id)?;
+        let now = self.advance(now);
+        let limit = self.settings.config.max_state_bytes;
+        let session = live_mut(&mut self.sessions, &self.ended, id)?;
+        check_version(session, expected_version)?;
+        let (state, size) = merged(&session.data.state, patch, limit)?;
+        self.commit_state(id, state, size, now)
+    }
+
+    /// Replaces the whole state, with the same compare-and-set as `update_state`.
+    pub fn replace_state(
+        &mut self,
+        id: &str,
+        state: Value,
+        expected_version: Option<u64>,
+        now: u64,
+    ) -> Result<u64, SessionError> {
+        check_now(now)?;
+        check_session_id(id)?;
+        let size = check_state(&state, self.settings.config.max_state_bytes)?;
+        let now = self.advance(now);
+        let session = live_mut(&mut self.sessions, &self.ended, id)?;
+        check_version(session, expected_version)?;
+        self.commit_state(id, state, size, now)
+    }
+
+    fn commit_state(
+        &mut self,
+        id: &str,
+        state: Value,
+        size: usize,
+        now: u64,
+    ) -> Result<u64, SessionError> {
+        let config = &self.settings.config;
+        let session = live_mut(&mut self.sessions, &self.ended, id)?;
+        let version =
+            session
+                .data
+                .version
+                .checked_add(1)
+                .ok_or_else(|| SessionError::InvalidState {
+                    reason: "the state version cannot grow further".into(),
+                })?;
+        session.data.state = state;
+        session.data.state_bytes = size;
+        session.data.version = version;
+        session.last_activity = now;
+        self.index.file(session, config);
+        self.emit(Event::StateChanged {
+            session_id: id.to_owned(),
+            version,
+            at: now,
+        });
+        Ok(version)
+    }
+
+    // ----- transport -----
+
+    /// The transport is gone: the session keeps its state and can be resumed until
+    /// its idle timeout. Requests in flight died with the transport. Disconnecting a
+    /// disconnected session does nothing.
+    pub fn disconnect(&mut self, id: &str, now: u64) -> Result<(), SessionError> {
+        check_now(now)?;
+        check_session_id(id)?;
+        let now = self.advance(now);
+        let config = &self.settings.config;
+        let session = live_mut(&mut self.sessions, &self.ended, id)?;
+        match session.phase {
+            Phase::Initializing => Err(SessionError::NotInitialized {
+                session_id: id.to_owned(),
+            }),
+            Phase::Disconnected => Ok(()),
+            Phase::Active => {
+                session.phase = Phase::Disconnected;
+                session.in_flight = 0;
+                session.last_activity = now;
+                self.index.file(session, config);
+                self.emit(Event::Disconnected {
+                    session_id: id.to_owned(),
+                    at: now,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// A disconnected session is active again, for its own principal only. Resuming
+    /// an active session only counts as activity.
+    pub fn resume(
+        &mut self,
+        id: &str,
+        principal: Option<&str>,
+        now: u64,
+    ) -> Result<SessionView, SessionError> {
+        check_now(now)?;
+        check_session_id(id)?;
+        check_optional_principal(principal)?;
+        let now = self.advance(now);
+        let config = &self.settings.config;
+        let session = live_mut(&mut self.sessions, &self.ended, id)?;
+        if session.data.principal.as_deref() != principal {
+            return Err(SessionError::PrincipalMismatch {
+                session_id: id.to_owned(),
+            });
+        }
+        let resumed = match session.phase {
+            Phase::Initializing => {
+                return Err(SessionError::NotInitialized {
+                    session_id: id.to_owned(),
+                })
+            }
+            Phase::Active => false,
+            Phase::Disconnected => true,
+        };
+        session.phase = Phase::Active;
+        session.last_activity = now;
+        self.index.file(session, config);
+        let view = session.view(config);
+        if resumed {
+            self.emit(Event::Resumed {
+                session_id: id.to_owned(),
+                at: now,
+            });
+        }
+        Ok(view)
+    }
+
+    // ----- ending -----
+
+    /// Ends a session (HTTP DELETE). Its ID then answers `SESSION_CLOSED`.
+    pub fn close(&mut self, id: &str, now: u64) -> Result<(), SessionError> {
+        check_now(now)?;
+        check_session_id(id)?;
+        let now = self.advance(now);
+        live_mut(&mut self.sessions, &self.ended, id)?;
+        self.end(id, EndReason::Closed, now);
+        self.emit(Event::Closed {
+            session_id: id.to_owned(),
+            at: now,
+        });
+        Ok(())
+    }
+
+    /// Ends a session as expired (reason `requested`), as the seed's `expireSession`.
+    pub fn expire(&mut self, id: &str, now: u64) -> Result<(), SessionError> {
+        check_now(now)?;
+        check_session_id(id)?;
+        let now = self.advance(now);
+        live_mut(&mut self.sessions, &self.ended, id)?;
+        self.end(id, EndReason::Requested, now);
+        self.emit(Event::Expired {
+            session_id: id.to_owned(),
+            reason: ExpiryReason::Requested,
+            at: now,
+        });
+        Ok(())
+    }
+
+    /// Closes every live session (in ID order); returns how many.
+    pub fn clear_all(&mut self, now: u64) -> Result<usize, SessionError> {
+        check_now(now)?;
+        let now = self.advance(now);
+        let mut ids: Vec<Arc<str>> = self.sessions.keys().cloned().collect();
+        ids.sort();
+        for id in &ids {
+            self.end(id, EndReason::Closed, now);
+            self.emit(Event::Closed {
+                session_id: id.to_string(),
+                at: now,
+            });
+        }
+        Ok(ids.len())
+    }
+
+    /// Makes a new session, with a new ID, carrying over the state, version and
+    /// handshake of an ended (expired or closed) one, for the same principal. Each
+    /// ended session renews once.
+    pub fn renew(
+        &mut self,
+        id: &str,
+        principal: Option<&str>,
+        now: u64,
+    ) -> Result<SessionView, SessionError> {
+        check_now(now)?;
+        check_session_id(id)?;
+        check_optional_principal(principal)?;
+        let now = self.advance(now);
+        if self.sessions.contains_key(id) {
+            return Err(SessionError::invalid_argument(
+                "sessionId",
+                "the session is live; only an ended session can be renewed",
+            ));
+        }
+        let Some(old) = self.ended.get(id) else {
+            return Err(SessionError::SessionNotFound {
+                session_id: id.to_owned(),
+            });
+        };
+        if old.data.principal.as_deref() != principal {
+            return Err(SessionError::PrincipalMismatch {
+                session_id: id.to_owned(),
+            });
+        }
+        if old.renewed_to.is_some() {
+            return Err(SessionError::invalid_argument(
+                "sessionId",
+                "the session was already renewed",
+            ));
+        }
+        let data = old.data.clone();
+        let idle_timeout_ms = old.idle_timeout_ms;
+        let phase = match old.phase {
+            Phase::Initializing => Phase::Initializing,
+            Phase::Active | Phase::Disconnected => Phase::Active,
+        };
+        let victim = self.make_room(data.principal.as_deref(), now)?;
+        let new_id = self.fresh_id()?;
+        if let Some(victim) = victim {
+            self.evict(&victim, now);
+        }
+        let session = Session {
+            id: new_id.clone(),
+            data,
+            phase,
+            created_at: now,
+            last_activity: now,
+            idle_timeout_ms,
+            in_flight: 0,
+            indexed_deadline: None,
+        };
+        let view = session.view(&self.settings.config);
+        self.insert(session);
+        if let Some(old) = self.ended.get_mut(id) {
+            old.renewed_to = Some(new_id);
+        }
+        self.emit(Event::Renewed {
+            session_id: view.id.clone(),
+            previous_session_id: id.to_owned(),
+            at: now,
+        });
+        Ok(view)
+    }
+
+    // ----- time -----
+
+    /// Ends every session whose deadline is at or before `now` and returns them, in
+    /// deadline order. Hosts call it at `next_deadline()`.
+    pub fn sweep(&mut self, now: u64) -> Result<Vec<Expiry>, SessionError> {
+        check_now(now)?;
+        Ok(self.advance_reporting(now))
+    }
+
+    /// When the host must call `sweep` next: the earliest deadline of any live
+    /// session, or `None` if none has one. O(log n) amortised.
+    pub fn next_deadline(&mut self) -> Option<u64> {
+        self.index
+            .front(&mut self.sessions, &self.settings.config)
+            .map(|(at, _)| at)
+    }
+
+    /// Takes the pending events, oldest first.
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        self.events.drain()
+    }
+
+    // ----- persistence -----
+
+    /// A snapshot of the live sessions and remembered ended ones, as JSON (see
+    /// [`crate::snapshot`]). The same store gives the same bytes.
+    pub fn snapshot(&self, now: u64) -> Result<String, SessionError> {
+        check_now(now)?;
+        let now = now.max(self.clock);
+        let config = &self.settings.config;
+        let mut sessions: Vec<SessionRecord> = self
+            .sessions
+            .values()
+            .filter(|s| !s.is_due(config, now))
+            .map(|s| SessionRecord::from_session(s, &self.settings, now))
+            .collect();
+        sessions.sort_by(|a, b| a.id.cmp(&b.id));
+        let retention = config.ended_retention_ms;
+        let mut ended: Vec<EndedRecord> = self
+            .ended
+            .iter()
+            .filter(|(_, e)| e.ended_at.saturating_add(retention) > now)
+            .map(|(id, e)| EndedRecord {
+                session: SessionRecord::from_ended(id, e),
+                reason: e.reason,
+                ended_at: e.ended_at,
+                renewed_to: e.renewed_to.as_deref().map(str::to_owned),
+            })
+            .collect();
+        ended.sort_by(|a, b| a.session.id.cmp(&b.session.id));
+        let doc = SnapshotDoc {
+            format: SNAPSHOT_FORMAT.to_owned(),
+            version: SNAPSHOT_VERSION,
+            taken_at: now,
+            sessions,
+            ended,
+        };
+        serde_json::to_string(&doc).map_err(|e| SessionError::InvalidState {
+            reason: format!("snapshot could not be written: {e}"),
+        })
+    }
+
+    /// Restores a snapshot. Everything is validated first: an invalid snapshot
+    /// changes nothing and the error names the record and field. Sessions past their
+    /// deadline at `now` are skipped; IDs live or remembered here are refused; when
+    /// the store fills, the most recently active sessions win. Requests in flight do
+    /// not survive: restored sessions are idle.
+    pub fn restore(&mut self, text: &str, now: u64) -> Result<RestoreReport, SessionError> {
+        check_now(now)?;
+        let valid = snapshot::parse(text, &self.settings)?;
+        let now = self.advance(now);
+        let max_sessions = self.settings.config.max_sessions;
+        let mut report = RestoreReport::default();
+        let mut sessions = valid.sessions;
+        sessions.sort_by(|a, b| (b.last_activity, &a.id).cmp(&(a.last_activity, &b.id)));
+        for session in sessions {
+            if session.is_due(&self.settings.config, now) {
+                report.skipped_expired += 1;
+            } else if self.sessions.contains_key(&session.id) || self.ended.contains(&session.id) {
+                report.refused_existing += 1;
+            } else if self.sessions.len() >= max_sessions {
+                report.refused_capacity += 1;
+            } else {
+                let id = session.id.to_string();
+                self.insert(session);
+                self.emit(Event::Restored {
+                    session_id: id,
+                    at: now,
+                });
+                report.restored += 1;
+            }
+        }
+        let retention = self.settings.config.ended_retention_ms;
+        let max = self.settings.config.max_ended_remembered;
+        let mut ended = valid.ended;
+        ended.sort_by(|a, b| a.0.cmp(&b.0));
+        for (id, record) in ended {
+            let fresh = record.ended_at.saturating_add(retention) > now;
+            if fresh && !self.sessions.contains_key(&id) && !self.ended.contains(&id) {
+                self.ended.remember(id, record, max);
+                report.ended_restored += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    // ----- internals -----
+
+    /// Moves the clock to `now` (never back), ends what is due and forgets old
+    /// records. Returns the store's time.
+    fn advance(&mut self, now: u64) -> u64 {
+        self.advance_reporting(now);
+        self.clock
+    }
+
+    /// `advance`, returning what ended.
+    fn advance_reporting(&mut self, now: u64) -> Vec<Expiry> {
+        self.clock = now.max(self.clock);
+        let ended = self.expire_due(self.clock);
+        if let Some(cutoff) = self
+            .clock
+            .checked_sub(self.settings.config.ended_retention_ms)
+        {
+            self.ended.forget_ended_by(cutoff);
+        }
+        ended
+    }
+
+    fn expire_due(&mut self, now: u64) -> Vec<Expiry> {
+        let mut ended = Vec::new();
+        while let Some((at, id)) = self.index.front(&mut self.sessions, &self.settings.config) {
+            if at > now {
+                break;
+            }
+            let reason = self
+                .sessions
+                .get(&id)
+                .and_then(|s| s.deadline(&self.settings.config))
+                .map_or(ExpiryReason::Idle, |(_, reason)| reason);
+            self.end(&id, reason.into(), at);
+            self.emit(Event::Expired {
+                session_id: id.to_string(),
+                reason,
+                at,
+            });
+            ended.push(Expiry {
+                session_id: id.to_string(),
+                reason,
+                at,
+            });
+        }
+        ended
+    }
+
+    /// Checks the per-principal limit and capacity for one more session. Returns the
+    /// session to evict, if the policy evicts; changes nothing.
+    fn make_room(
+        &mut self,
+        principal: Option<&str>,
+        now: u64,
+    ) -> Result<Option<Arc<str>>, SessionError> {
+        let config = &self.settings.config;
+        if let (Some(p), Some(limit)) = (principal, config.max_sessions_per_principal) {
+            if self.per_principal.get(p).copied().unwrap_or(0) >= limit {
+                return Err(SessionError::PrincipalLimitExceeded { limit });
+            }
+        }
+        if self.sessions.len() < config.max_sessions {
+            return Ok(None);
+        }
+        let victim = match config.capacity_policy {
+            CapacityPolicy::Reject => None,
+            CapacityPolicy::EvictIdlest => self.index.idlest(&mut self.sessions, config),
+        };
+        match victim {
+            Some(victim) => Ok(Some(victim)),
+            None => {
+                let limit = config.max_sessions;
+                let retry_after_ms = match self.next_deadline() {
+                    Some(at) => at.saturating_sub(now).max(1),
+                    None => self.settings.config.idle_timeout_ms,
+                };
+                Err(SessionError::CapacityExceeded {
+                    limit,
+                    retry_after_ms,
+                })
+            }
+        }
+    }
+
+    fn evict(&mut self, id: &str, now: u64) {
+        self.end(id, EndReason::Evicted, now);
+        self.emit(Event::Evicted {
+            session_id: id.to_owned(),
+            at: now,
+        });
+    }
+
+    /// A new ID that is well formed and neither live nor remembered.
+    fn fresh_id(&mut self) -> Result<Arc<str>, SessionError> {
+        for _ in 0..ID_ATTEMPTS {
+            let id = self.ids.next_id()?;
+            check_session_id(&id).map_err(|e| SessionError::IdSourceFailed {
+                reason: format!("the ID source produced a malformed ID: {e}"),
+            })?;
+            if !self.sessions.contains_key(id.as_str()) && !self.ended.contains(&id) {
+                return Ok(Arc::from(id));
+            }
+        }
+        Err(SessionError::IdSourceFailed {
+            reason: format!("{ID_ATTEMPTS} IDs in a row were already in use"),
+        })
+    }
+
+    fn insert(&mut self, mut session: Session) {
+        self.index.file(&mut session, &self.settings.config);
+        if let Some(p) = &session.data.principal {
+            *self.per_principal.entry(p.clone()).or_insert(0) += 1;
+        }
+        self.sessions.insert(session.id.clone(), session);
+    }
+
+    /// Removes a live session and remembers it as ended.
+    fn end(&mut self, id: &str, reason: EndReason, at: u64) {
+        let Some(session) = self.sessions.remove(id) else {
+            return;
+        };
+        self.index.remove(&session);
+        if let Some(p) = &session.data.principal {
+            if let Some(count) = self.per_principal.get_mut(p) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.per_principal.remove(p);
+                }
+            }
+        }
+        let record = EndedSession {
+            data: session.data,
+            phase: session.phase,
+            created_at: session.created_at,
+            last_activity: session.last_activity,
+            idle_timeout_ms: session.idle_timeout_ms,
+            reason,
+            ended_at: at,
+            renewed_to: None,
+        };
+        self.ended.remember(
+            session.id,
+            record,
+            self.settings.config.max_ended_remembered,
+        );
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.events
+            .push(event, self.settings.config.max_pending_events);
+    }
+
+    /// The 404 for an ID that is not live at `now`.
+    fn ended_error(&self, id: &str, now: u64) -> SessionError {
+        match self.ended.get(id) {
+            Some(e)
+                if e.ended_at
+                    .saturating_add(self.settings.config.ended_retention_ms)
+                    > now =>
+            {
+                e.reason.error(id)
+            }
+            _ => SessionError::SessionNotFound {
+                session_id: id.to_owned(),
+            },
+        }
+    }
+}
+
+/// The live session `id`, or the 404 it answers. Called after `advance`, so nothing
+/// stored is past its deadline.
+fn live_mut<'a>(
+    sessions: &'a mut Sessions,
+    ended: &EndedSessions,
+    id: &str,
+) -> Result<&'a mut Session, SessionError> {
+    match sessions.get_mut(id) {
+        Some(session) => Ok(session),
+        None => Err(match ended.get(id) {
+            Some(e) => e.reason.error(id),
+            None => SessionError::SessionNotFound {
+                session_id: id.to_owned(),
+            },
+        }),
+    }
+}
+
+fn check_version(session: &Session, expected: Option<u64>) -> Result<(), SessionError> {
+    match expected {
+        Some(expected) if expected != session.data.version => Err(SessionError::VersionConflict {
+            session_id: session.id.to_string(),
+            expected_version: expected,
+            actual_version: session.data.version,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn data_bytes(data: &SessionData) -> usize {
+    data.state_bytes
+        + data.principal.as_deref().map_or(0, str::len)
+        + data.client_info.as_ref().map_or(0, json_size)
+        + data.capabilities.as_ref().map_or(0, json_size)
+}
