@@ -151,7 +151,11 @@ pub(crate) fn parse(text: &str, settings: &Settings) -> Result<ValidSnapshot, Se
     let mut de = serde_json::Deserializer::from_str(text);
     let doc: SnapshotDoc = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        invalid(None, &path, e.into_inner().to_string())
+        let reason = e.into_inner().to_string();
+        match path.split_once("].") {
+            Some((record, field)) => invalid(Some(&format!("{record}]")), field, reason),
+            None => invalid(None, &path, reason),
+        }
     })?;
     de.end()
         .map_err(|e| invalid(None, "", format!("trailing data: {e}")))?;

@@ -1,0 +1,88 @@
+//! The seed brief's five scenarios, on a manual clock.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::*;
+use mcp_session_core::{Config, CreateParams, Phase};
+use serde_json::json;
+
+#[test]
+fn a_new_session_is_active() {
+    let mut s = store(Config::default());
+    let v = s.create(plain(), T0).unwrap();
+    assert_eq!(s.get(&v.id, T0 + 1).unwrap().phase, Phase::Active);
+}
+
+#[test]
+fn state_persists_and_merges_across_updates() {
+    let mut s = store(Config::default());
+    let id = s.create(plain(), T0).unwrap().id;
+    s.update_state(
+        &id,
+        &json!({"user": {"name": "ada"}, "count": 1}),
+        None,
+        T0 + 1,
+    )
+    .unwrap();
+    s.update_state(
+        &id,
+        &json!({"user": {"lang": "en"}, "count": 2}),
+        None,
+        T0 + 2,
+    )
+    .unwrap();
+    assert_eq!(
+        s.get(&id, T0 + 3).unwrap().state,
+        json!({"user": {"name": "ada", "lang": "en"}, "count": 2})
+    );
+}
+
+#[test]
+fn a_thousand_creations_give_a_thousand_unique_ids() {
+    let mut seeded = store(Config::default());
+    let mut secure = mcp_session_core::SessionStore::new(Config::default()).unwrap();
+    for s in [&mut seeded, &mut secure] {
+        let ids: HashSet<String> = (0..1_000)
+            .map(|i| s.create(plain(), T0 + i).unwrap().id)
+            .collect();
+        assert_eq!(ids.len(), 1_000);
+    }
+}
+
+#[test]
+fn resuming_after_a_disconnect_keeps_the_state() {
+    let mut s = store(Config::default());
+    let id = s.create(for_user("u1"), T0).unwrap().id;
+    s.update_state(&id, &json!({"cart": [1, 2]}), None, T0 + 1)
+        .unwrap();
+    s.disconnect(&id, T0 + 2).unwrap();
+    assert_eq!(s.peek(&id, T0 + 3).unwrap().phase, Phase::Disconnected);
+    let v = s.resume(&id, Some("u1"), T0 + 60_000).unwrap();
+    assert_eq!((v.phase, v.state), (Phase::Active, json!({"cart": [1, 2]})));
+}
+
+#[test]
+fn a_one_second_session_is_expired_after_one_and_a_half_and_renews() {
+    let mut s = store(Config::default());
+    let id = s
+        .create(
+            CreateParams {
+                idle_timeout_ms: Some(1_000),
+                ..plain()
+            },
+            T0,
+        )
+        .unwrap()
+        .id;
+    s.update_state(&id, &json!({"step": 3}), None, T0).unwrap();
+    let err = s.get(&id, T0 + 1_500).unwrap_err();
+    assert_eq!(err.code(), "SESSION_EXPIRED");
+    assert_eq!(err.http_status(), 404);
+    let renewed = s.renew(&id, None, T0 + 1_500).unwrap();
+    assert_ne!(renewed.id, id);
+    assert_eq!(renewed.state, json!({"step": 3}));
+    assert_eq!(renewed.idle_timeout_ms, 1_000);
+    assert_eq!(s.get(&renewed.id, T0 + 1_600).unwrap().phase, Phase::Active);
+}

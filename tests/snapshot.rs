@@ -1,0 +1,309 @@
+//! Snapshot and restore: validation before application, skips and refusals, and
+//! byte-identical round trips.
+
+mod common;
+
+use common::*;
+use mcp_session_core::{
+    Config, Event, ExpiryReason, InsecureSeededIds, Phase, RequestKind, RestoreReport,
+    SessionError, SessionStore,
+};
+use serde_json::{json, Value};
+
+fn populated() -> (SessionStore, Vec<String>) {
+    let mut s = store(Config {
+        idle_timeout_ms: 10_000,
+        ..Config::default()
+    });
+    let a = s.create(for_user("alice"), T0).unwrap().id;
+    s.update_state(&a, &json!({"notes": ["x"], "n": 1}), None, T0 + 1)
+        .unwrap();
+    let b = s.create(handshake("2025-06-18"), T0 + 2).unwrap().id;
+    s.initialized(&b, T0 + 3).unwrap();
+    let c = s.create(plain(), T0 + 4).unwrap().id;
+    s.disconnect(&c, T0 + 5).unwrap();
+    let d = s.create(plain(), T0 + 6).unwrap().id;
+    s.close(&d, T0 + 7).unwrap();
+    (s, vec![a, b, c, d])
+}
+
+fn invalid_at(err: SessionError) -> (Option<String>, String) {
+    match err {
+        SessionError::InvalidSnapshot { record, field, .. } => (record, field),
+        other => panic!("expected INVALID_SNAPSHOT, got {other:?}"),
+    }
+}
+
+#[test]
+fn snapshot_restore_snapshot_is_byte_identical_and_rebuilds_everything() {
+    let (s, ids) = populated();
+    let bytes = s.snapshot(T0 + 10).unwrap();
+    let mut restored = SessionStore::new(Config {
+        idle_timeout_ms: 10_000,
+        ..Config::default()
+    })
+    .unwrap();
+    let report = restored.restore(&bytes, T0 + 10).unwrap();
+    assert_eq!(
+        report,
+        RestoreReport {
+            restored: 3,
+            ended_restored: 1,
+            ..RestoreReport::default()
+        }
+    );
+    assert_eq!(restored.snapshot(T0 + 10).unwrap(), bytes);
+    let b = restored.peek(&ids[1], T0 + 10).unwrap();
+    assert_eq!(
+        (b.phase, b.protocol_version.as_str()),
+        (Phase::Active, "2025-06-18")
+    );
+    assert_eq!(
+        b.client_info,
+        Some(json!({"name": "test-client", "version": "1.0"}))
+    );
+    assert_eq!(
+        restored.peek(&ids[2], T0 + 10).unwrap().phase,
+        Phase::Disconnected
+    );
+    let a = restored.peek(&ids[0], T0 + 10).unwrap();
+    assert_eq!((a.version, a.principal.as_deref()), (1, Some("alice")));
+    assert_eq!(
+        restored.peek(&ids[3], T0 + 10).unwrap_err(),
+        SessionError::SessionClosed {
+            session_id: ids[3].clone()
+        },
+        "an ended ID still answers with its reason after a restart"
+    );
+    let events = restored.drain_events();
+    assert_eq!(events.len(), 3);
+    assert!(events
+        .iter()
+        .all(|e| matches!(e, Event::Restored { at, .. } if *at == T0 + 10)));
+    // The restored session serves requests at once, with its principal.
+    restored
+        .begin_request(
+            &head(Some(&ids[0]), Some("alice"), RequestKind::Other),
+            T0 + 11,
+        )
+        .unwrap();
+}
+
+#[test]
+fn same_seed_and_calls_give_the_same_bytes() {
+    let (a, _) = populated();
+    let (b, _) = populated();
+    assert_eq!(a.snapshot(T0 + 10).unwrap(), b.snapshot(T0 + 10).unwrap());
+    let other_seed = {
+        let mut s =
+            SessionStore::with_id_source(Config::default(), Box::new(InsecureSeededIds::new(1)))
+                .unwrap();
+        s.create(plain(), T0).unwrap();
+        s.snapshot(T0).unwrap()
+    };
+    let same_calls = {
+        let mut s = store(Config::default());
+        s.create(plain(), T0).unwrap();
+        s.snapshot(T0).unwrap()
+    };
+    assert_ne!(other_seed, same_calls);
+}
+
+#[test]
+fn restore_skips_the_expired_refuses_the_existing_and_respects_capacity() {
+    let (s, ids) = populated();
+    let bytes = s.snapshot(T0 + 10).unwrap();
+    // Later than a's and b's idle deadline, not c's (it was disconnected later).
+    let mut late = store(Config {
+        idle_timeout_ms: 10_000,
+        ..Config::default()
+    });
+    let report = late.restore(&bytes, T0 + 10_004).unwrap();
+    assert_eq!((report.restored, report.skipped_expired), (1, 2));
+    assert!(late.peek(&ids[2], T0 + 10_004).is_ok());
+
+    let mut twice = store(Config::default());
+    twice.restore(&bytes, T0 + 10).unwrap();
+    let again = twice.restore(&bytes, T0 + 10).unwrap();
+    assert_eq!(
+        (again.restored, again.refused_existing, again.ended_restored),
+        (0, 3, 0)
+    );
+
+    let mut small = store(Config {
+        max_sessions: 2,
+        ..Config::default()
+    });
+    let report = small.restore(&bytes, T0 + 10).unwrap();
+    assert_eq!((report.restored, report.refused_capacity), (2, 1));
+    assert_eq!(
+        small.peek(&ids[0], T0 + 10).unwrap_err().code(),
+        "SESSION_NOT_FOUND",
+        "the least recently active session is the one left out"
+    );
+}
+
+#[test]
+fn requests_in_flight_do_not_survive_a_restart() {
+    let mut s = store(Config {
+        idle_timeout_ms: 1_000,
+        ..Config::default()
+    });
+    let id = s.create(plain(), T0).unwrap().id;
+    s.begin_request(&head(Some(&id), None, RequestKind::Other), T0)
+        .unwrap();
+    let bytes = s.snapshot(T0 + 60_000).unwrap();
+    let mut restored = store(Config {
+        idle_timeout_ms: 1_000,
+        ..Config::default()
+    });
+    assert_eq!(restored.restore(&bytes, T0 + 60_000).unwrap().restored, 1);
+    let v = restored.peek(&id, T0 + 60_000).unwrap();
+    assert_eq!((v.in_flight, v.expires_at), (0, Some(T0 + 61_000)));
+    assert_eq!(
+        restored.sweep(T0 + 61_000).unwrap()[0].reason,
+        ExpiryReason::Idle
+    );
+}
+
+#[test]
+fn an_invalid_snapshot_changes_nothing_and_names_record_and_field() {
+    let (s, _) = populated();
+    let good: Value = serde_json::from_str(&s.snapshot(T0 + 10).unwrap()).unwrap();
+    let mut target = store(Config::default());
+    let existing = target.create(plain(), T0).unwrap().id;
+    target.drain_events();
+    let before = target.snapshot(T0).unwrap();
+
+    let edit = |f: &dyn Fn(&mut Value)| {
+        let mut doc = good.clone();
+        f(&mut doc);
+        doc.to_string()
+    };
+    let cases: Vec<(String, Option<&str>, &str)> = vec![
+        (edit(&|d| d["format"] = json!("other")), None, "format"),
+        (edit(&|d| d["version"] = json!(2)), None, "version"),
+        (
+            edit(&|d| d["sessions"][1]["createdAt"] = json!("soon")),
+            Some("sessions[1]"),
+            "createdAt",
+        ),
+        (
+            edit(&|d| d["sessions"][0]["surprise"] = json!(1)),
+            Some("sessions[0]"),
+            "surprise",
+        ),
+        (
+            edit(&|d| d["sessions"][2]["id"] = json!("bad id")),
+            Some("sessions[2]"),
+            "id",
+        ),
+        (
+            edit(&|d| d["sessions"][1]["id"] = d["sessions"][0]["id"].clone()),
+            Some("sessions[1]"),
+            "id",
+        ),
+        (
+            edit(&|d| d["sessions"][0]["state"] = json!([1])),
+            Some("sessions[0]"),
+            "state",
+        ),
+        (
+            edit(&|d| d["sessions"][0]["principal"] = json!("")),
+            Some("sessions[0]"),
+            "principal",
+        ),
+        (
+            edit(&|d| d["sessions"][0]["lastActivity"] = json!(1)),
+            Some("sessions[0]"),
+            "lastActivity",
+        ),
+        (
+            edit(&|d| d["sessions"][0]["idleTimeoutMs"] = json!(0)),
+            Some("sessions[0]"),
+            "idleTimeoutMs",
+        ),
+        (
+            edit(&|d| d["sessions"][0]["protocolVersion"] = json!("")),
+            Some("sessions[0]"),
+            "protocolVersion",
+        ),
+        (
+            edit(&|d| d["sessions"][1]["clientInfo"] = json!(3)),
+            Some("sessions[1]"),
+            "clientInfo",
+        ),
+        (
+            edit(&|d| d["sessions"][0]["createdAt"] = json!(1u64 << 60)),
+            Some("sessions[0]"),
+            "createdAt",
+        ),
+        (
+            edit(&|d| d["ended"][0]["session"]["id"] = json!("")),
+            Some("ended[0]"),
+            "session.id",
+        ),
+        (
+            edit(&|d| d["ended"][0]["reason"] = json!("bored")),
+            Some("ended[0]"),
+            "reason",
+        ),
+        (
+            edit(&|d| d["ended"][0]["renewedTo"] = json!("a b")),
+            Some("ended[0]"),
+            "renewedTo",
+        ),
+        (edit(&|d| d["takenAt"] = json!(-1)), None, "takenAt"),
+    ];
+    for (text, record, field) in cases {
+        let err = target.restore(&text, T0 + 10).unwrap_err();
+        assert_eq!(err.code(), "INVALID_SNAPSHOT");
+        assert_eq!(
+            invalid_at(err),
+            (record.map(str::to_owned), field.to_owned()),
+            "{text}"
+        );
+        assert_eq!(target.snapshot(T0).unwrap(), before);
+        assert!(target.drain_events().is_empty());
+        assert_eq!(target.clock(), T0);
+    }
+    let text = good.to_string();
+    for broken in [
+        &text[..text.len() / 2],
+        "",
+        "null",
+        "[]",
+        &format!("{text} x"),
+    ] {
+        assert_eq!(
+            target.restore(broken, T0 + 10).unwrap_err().code(),
+            "INVALID_SNAPSHOT"
+        );
+        assert_eq!(target.snapshot(T0).unwrap(), before);
+    }
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    assert_eq!(
+        target.restore(&deep, T0 + 10).unwrap_err().code(),
+        "INVALID_SNAPSHOT"
+    );
+    assert!(target.peek(&existing, T0).is_ok());
+}
+
+#[test]
+fn a_renewal_survives_a_restart() {
+    let mut s = store(Config {
+        idle_timeout_ms: 1_000,
+        ..Config::default()
+    });
+    let id = s.create(plain(), T0).unwrap().id;
+    s.update_state(&id, &json!({"k": 1}), None, T0).unwrap();
+    s.sweep(T0 + 1_000).unwrap();
+    let bytes = s.snapshot(T0 + 1_000).unwrap();
+    let mut restored = store(Config {
+        idle_timeout_ms: 1_000,
+        ..Config::default()
+    });
+    restored.restore(&bytes, T0 + 1_000).unwrap();
+    let renewed = restored.renew(&id, None, T0 + 1_001).unwrap();
+    assert_eq!(renewed.state, json!({"k": 1}));
+}
