@@ -1,5 +1,12 @@
 //! The seed brief's five scenarios, on a manual clock.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::collections::HashSet;

@@ -1,6 +1,13 @@
 //! Snapshot and restore: validation before application, skips and refusals, and
 //! byte-identical round trips.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use common::*;
