@@ -10,9 +10,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::{ExpiryReason, SessionError};
-use crate::session::{Phase, SessionData};
+use crate::session::{Phase, SessionData, SessionView};
 
 /// How a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +67,53 @@ pub(crate) struct EndedSession {
     pub ended_at: u64,
     /// Set once renewed: an ended session renews into one successor only.
     pub renewed_to: Option<Arc<str>>,
+}
+
+impl EndedSession {
+    pub fn view(&self, id: &str) -> EndedView {
+        EndedView {
+            id: id.to_owned(),
+            principal: self.data.principal.as_deref().map(str::to_owned),
+            protocol_version: self.data.protocol_version.to_string(),
+            client_info: self.data.client_info.clone(),
+            capabilities: self.data.capabilities.clone(),
+            state: self.data.state.clone(),
+            version: self.data.version,
+            created_at: self.created_at,
+            last_activity: self.last_activity,
+            reason: self.reason,
+            ended_at: self.ended_at,
+            renewed_to: self.renewed_to.as_deref().map(str::to_owned),
+        }
+    }
+}
+
+/// A copy of a remembered ended session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndedView {
+    pub id: String,
+    pub principal: Option<String>,
+    pub protocol_version: String,
+    pub client_info: Option<Value>,
+    pub capabilities: Option<Value>,
+    pub state: Value,
+    pub version: u64,
+    pub created_at: u64,
+    pub last_activity: u64,
+    pub reason: EndReason,
+    pub ended_at: u64,
+    /// The session it was renewed into, if any.
+    pub renewed_to: Option<String>,
+}
+
+/// What an ID refers to: see [`crate::SessionStore::find`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", content = "session", rename_all = "camelCase")]
+pub enum Lookup {
+    Live(SessionView),
+    Ended(EndedView),
+    Unknown,
 }
 
 #[derive(Debug, Default)]

@@ -29,14 +29,12 @@ pub mod snapshot;
 mod store;
 
 pub use config::{CapacityPolicy, Config, MAX_TIME_MS};
-pub use ended::EndReason;
+pub use ended::{EndReason, EndedView, Lookup};
 pub use error::{ExpiryReason, InvalidIdReason, SessionError};
 pub use events::Event;
 pub use ids::{check_session_id, IdSource, InsecureSeededIds, SecureIds, MAX_SESSION_ID_BYTES};
-pub use patch::MAX_DEPTH;
-pub use request::{
-    Admission, CreateParams, Handshake, RequestHead, RequestKind, MAX_PRINCIPAL_BYTES,
-};
+pub use patch::{MAX_DEPTH, MAX_METADATA_BYTES};
+pub use request::{Admission, CreateParams, RequestHead, RequestKind, MAX_PRINCIPAL_BYTES};
 pub use session::{Phase, SessionView};
 pub use snapshot::{RestoreReport, SNAPSHOT_FORMAT, SNAPSHOT_VERSION};
 pub use store::{Expiry, SessionStore, Stats};

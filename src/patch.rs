@@ -14,6 +14,11 @@ use crate::error::SessionError;
 /// The deepest nesting of arrays and objects accepted in state and metadata.
 pub const MAX_DEPTH: usize = 64;
 
+/// The largest client info or capabilities object accepted, serialized. Fixed rather
+/// than tied to the state limit: a server that keeps little state still has to
+/// accept what clients declare in `initialize`.
+pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+
 /// Checks nesting without recursion: true if no container is nested deeper than `max`.
 pub(crate) fn depth_within(value: &Value, max: usize) -> bool {
     let mut stack: Vec<(&Value, usize)> = vec![(value, 1)];
@@ -90,13 +95,10 @@ pub(crate) fn merged(
     Ok((next, size))
 }
 
-/// Checks optional client metadata (client info, capabilities): an object within the
-/// depth bound and `limit` bytes.
-pub(crate) fn check_metadata(
-    argument: &str,
-    value: &Value,
-    limit: usize,
-) -> Result<(), SessionError> {
+/// Checks client metadata (client info, capabilities): an object within the depth
+/// bound and [`MAX_METADATA_BYTES`].
+pub(crate) fn check_metadata(argument: &str, value: &Value) -> Result<(), SessionError> {
+    let limit = MAX_METADATA_BYTES;
     if !value.is_object() {
         return Err(SessionError::invalid_argument(
             argument,
@@ -205,17 +207,20 @@ mod tests {
 
     #[test]
     fn metadata_must_be_a_bounded_object() {
-        assert!(check_metadata("clientInfo", &json!({"name": "x"}), 100).is_ok());
+        assert!(check_metadata("clientInfo", &json!({"name": "x"})).is_ok());
         assert_eq!(
-            check_metadata("clientInfo", &json!("x"), 100)
+            check_metadata("clientInfo", &json!("x"))
                 .unwrap_err()
                 .code(),
             "INVALID_ARGUMENT"
         );
         assert_eq!(
-            check_metadata("capabilities", &json!({"k": "x".repeat(100)}), 100)
-                .unwrap_err()
-                .code(),
+            check_metadata(
+                "capabilities",
+                &json!({"k": "x".repeat(MAX_METADATA_BYTES)})
+            )
+            .unwrap_err()
+            .code(),
             "INVALID_ARGUMENT"
         );
     }

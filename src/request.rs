@@ -46,26 +46,22 @@ pub enum Admission {
     Admitted { phase: Phase },
 }
 
-/// The `initialize` parameters a session keeps, so a restarted server can rebuild
-/// it without the client initializing again.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Handshake {
-    /// The version the client asked for; the session gets the negotiated one.
-    pub protocol_version: String,
-    pub client_info: Option<Value>,
-    pub capabilities: Option<Value>,
-}
-
 /// How to create a session.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateParams {
     /// The authenticated user the session is bound to.
     pub principal: Option<String>,
-    /// With a handshake the session starts `initializing` (MCP `initialize`);
-    /// without, it starts `active` (a plain create, as the seed's `createSession`).
-    pub handshake: Option<Handshake>,
+    /// Set for an MCP `initialize`: the version the client asked for. The session
+    /// gets the negotiated version and starts `initializing` until
+    /// `notifications/initialized`. Unset for a plain create (the seed's
+    /// `createSession`): the session is `active` at once, on the newest version.
+    pub requested_protocol_version: Option<String>,
+    /// The client's `clientInfo` from `initialize` (a JSON object), kept so that a
+    /// restarted server can rebuild the session.
+    pub client_info: Option<Value>,
+    /// The client's `capabilities` from `initialize` (a JSON object).
+    pub capabilities: Option<Value>,
     /// This session's idle timeout, instead of the store's.
     pub idle_timeout_ms: Option<u64>,
     /// The initial state (a JSON object); empty if absent.

@@ -54,13 +54,24 @@ impl Session {
     /// When this session ends and why, or `None` while a request is in flight and no
     /// absolute lifetime applies. An absolute lifetime wins a tie.
     pub fn deadline(&self, config: &Config) -> Option<(u64, ExpiryReason)> {
+        self.deadline_given(config, self.last_activity, self.in_flight)
+    }
+
+    /// The deadline this session would have with this activity: what a snapshot
+    /// writes for a busy session, which restores idle.
+    pub fn deadline_given(
+        &self,
+        config: &Config,
+        last_activity: u64,
+        in_flight: u32,
+    ) -> Option<(u64, ExpiryReason)> {
         let phase_deadline = match self.phase {
             Phase::Initializing => Some((
                 self.created_at.saturating_add(config.init_timeout_ms),
                 ExpiryReason::Init,
             )),
-            Phase::Active | Phase::Disconnected if self.in_flight == 0 => Some((
-                self.last_activity
+            Phase::Active | Phase::Disconnected if in_flight == 0 => Some((
+                last_activity
                     .saturating_add(self.idle_timeout_ms.unwrap_or(config.idle_timeout_ms)),
                 ExpiryReason::Idle,
             )),

@@ -93,7 +93,11 @@ pub struct RestoreReport {
 
 impl SessionRecord {
     pub fn from_session(session: &Session, settings: &Settings, taken_at: u64) -> Self {
-        let busy = session.in_flight > 0;
+        let last_activity = if session.in_flight > 0 {
+            taken_at.max(session.last_activity)
+        } else {
+            session.last_activity
+        };
         SessionRecord {
             id: session.id.to_string(),
             principal: session.data.principal.as_deref().map(str::to_owned),
@@ -104,13 +108,11 @@ impl SessionRecord {
             state: session.data.state.clone(),
             version: session.data.version,
             created_at: session.created_at,
-            last_activity: if busy {
-                taken_at.max(session.last_activity)
-            } else {
-                session.last_activity
-            },
+            last_activity,
             idle_timeout_ms: session.idle_timeout_ms,
-            expires_at: session.deadline_ms(&settings.config),
+            expires_at: session
+                .deadline_given(&settings.config, last_activity, 0)
+                .map(|(at, _)| at),
         }
     }
 
@@ -265,7 +267,7 @@ fn session(name: &str, r: &SessionRecord, settings: &Settings) -> Result<Session
         ("capabilities", &r.capabilities),
     ] {
         if let Some(v) = value {
-            check_metadata(field, v, limit).map_err(|e| invalid(record, field, e.to_string()))?;
+            check_metadata(field, v).map_err(|e| invalid(record, field, e.to_string()))?;
         }
     }
     let state_bytes =

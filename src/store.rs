@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::{CapacityPolicy, Config, Settings, MAX_TIME_MS};
-use crate::ended::{EndReason, EndedSession, EndedSessions};
+use crate::ended::{EndReason, EndedSession, EndedSessions, Lookup};
 use crate::error::{ExpiryReason, SessionError};
 use crate::events::{Event, EventQueue};
 use crate::expiry::{DeadlineIndex, Sessions};
@@ -136,8 +136,8 @@ impl SessionStore {
 
     // ----- lifecycle -----
 
-    /// Creates a session: `initializing` with a handshake (MCP `initialize`), else
-    /// `active`. Enforces the per-principal limit, then capacity (rejecting, or
+    /// Creates a session: `initializing` for an MCP `initialize` (a requested
+    /// protocol version), else `active`. Enforces the per-principal limit, then capacity (rejecting, or
     /// evicting the idlest session).
     pub fn create(&mut self, params: CreateParams, now: u64) -> Result<SessionView, SessionError> {
         check_now(now)?;
@@ -146,26 +146,21 @@ impl SessionStore {
         let limit = self.settings.config.max_state_bytes;
         let state = params.state.unwrap_or_else(empty_state);
         let state_bytes = check_state(&state, limit)?;
-        let (phase, protocol_version, client_info, capabilities) = match params.handshake {
-            Some(h) => {
-                crate::config::check_protocol_version(&h.protocol_version)
-                    .map_err(|why| SessionError::invalid_argument("protocolVersion", why))?;
-                for (name, value) in [
-                    ("clientInfo", &h.client_info),
-                    ("capabilities", &h.capabilities),
-                ] {
-                    if let Some(v) = value {
-                        check_metadata(name, v, limit)?;
-                    }
-                }
-                (
-                    Phase::Initializing,
-                    self.settings.negotiate(&h.protocol_version),
-                    h.client_info,
-                    h.capabilities,
-                )
+        for (name, value) in [
+            ("clientInfo", &params.client_info),
+            ("capabilities", &params.capabilities),
+        ] {
+            if let Some(v) = value {
+                check_metadata(name, v)?;
             }
-            None => (Phase::Active, self.settings.newest_version(), None, None),
+        }
+        let (phase, protocol_version) = match &params.requested_protocol_version {
+            Some(requested) => {
+                crate::config::check_protocol_version(requested)
+                    .map_err(|why| SessionError::invalid_argument("protocolVersion", why))?;
+                (Phase::Initializing, self.settings.negotiate(requested))
+            }
+            None => (Phase::Active, self.settings.newest_version()),
         };
         let now = self.advance(now);
         let principal: Option<Arc<str>> = params.principal.as_deref().map(Arc::from);
@@ -179,8 +174,8 @@ impl SessionStore {
             data: SessionData {
                 principal,
                 protocol_version,
-                client_info,
-                capabilities,
+                client_info: params.client_info,
+                capabilities: params.capabilities,
                 state,
                 state_bytes,
                 version: 0,
@@ -338,6 +333,25 @@ impl SessionStore {
         session.last_activity = now;
         self.index.file(session, config);
         Ok(session.view(config))
+    }
+
+    /// What `id` is: a live session (touched, as `get`), an ended one still
+    /// remembered, or unknown. For hosts that show ended sessions (the seed's
+    /// `getSession` answers `status: 'expired'`) rather than answer 404.
+    pub fn find(&mut self, id: &str, now: u64) -> Result<Lookup, SessionError> {
+        check_now(now)?;
+        check_session_id(id)?;
+        let now = self.advance(now);
+        let config = &self.settings.config;
+        if let Some(session) = self.sessions.get_mut(id) {
+            session.last_activity = now;
+            self.index.file(session, config);
+            return Ok(Lookup::Live(session.view(config)));
+        }
+        Ok(match self.ended.get(id) {
+            Some(ended) => Lookup::Ended(ended.view(id)),
+            None => Lookup::Unknown,
+        })
     }
 
     /// The session, with no side effect at all (not even on the clock).

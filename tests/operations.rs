@@ -11,8 +11,9 @@ mod common;
 
 use common::*;
 use mcp_session_core::{
-    Admission, CapacityPolicy, Config, CreateParams, Event, ExpiryReason, IdSource,
-    InvalidIdReason, Phase, RequestHead, RequestKind, SessionError, SessionStore, MAX_TIME_MS,
+    Admission, CapacityPolicy, Config, CreateParams, EndReason, Event, ExpiryReason, IdSource,
+    InvalidIdReason, Lookup, Phase, RequestHead, RequestKind, SessionError, SessionStore,
+    MAX_TIME_MS,
 };
 use serde_json::json;
 
@@ -100,7 +101,7 @@ fn bad_create_arguments_are_typed_errors_that_change_nothing() {
         (
             {
                 let mut p = handshake("2025-06-18");
-                p.handshake.as_mut().unwrap().client_info = Some(json!("name"));
+                p.client_info = Some(json!("name"));
                 p
             },
             "INVALID_ARGUMENT",
@@ -780,4 +781,34 @@ fn every_time_argument_is_bounded() {
         assert_eq!(r.unwrap().code(), "INVALID_ARGUMENT");
     }
     assert!(s.peek(&id, T0).is_ok());
+}
+
+#[test]
+fn find_tells_live_ended_and_unknown_apart() {
+    let mut s = store(Config {
+        idle_timeout_ms: 1_000,
+        ..Config::default()
+    });
+    let id = s.create(plain(), T0).unwrap().id;
+    s.update_state(&id, &json!({"k": 1}), None, T0).unwrap();
+    match s.find(&id, T0 + 500).unwrap() {
+        Lookup::Live(v) => assert_eq!((v.last_activity, v.version), (T0 + 500, 1)),
+        other => panic!("{other:?}"),
+    }
+    match s.find(&id, T0 + 1_500).unwrap() {
+        Lookup::Ended(e) => {
+            assert_eq!(
+                (e.reason, e.ended_at, e.state),
+                (EndReason::Idle, T0 + 1_500, json!({"k": 1}))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.find("other", T0 + 1_600).unwrap(), Lookup::Unknown);
+    assert_eq!(code(s.find("", T0 + 1_600)), "INVALID_SESSION_ID");
+    let json = serde_json::to_value(s.find(&id, T0 + 1_600).unwrap()).unwrap();
+    assert_eq!(
+        (json["status"].as_str(), json["session"]["reason"].as_str()),
+        (Some("ended"), Some("idle"))
+    );
 }

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use mcp_session_core::{
-    Config, CreateParams, Handshake, InsecureSeededIds, RequestHead, RequestKind, SessionStore,
+    Config, CreateParams, InsecureSeededIds, RequestHead, RequestKind, SessionStore,
 };
 use serde_json::{json, Value};
 
@@ -25,11 +25,9 @@ pub fn for_user(principal: &str) -> CreateParams {
 
 pub fn handshake(version: &str) -> CreateParams {
     CreateParams {
-        handshake: Some(Handshake {
-            protocol_version: version.into(),
-            client_info: Some(json!({"name": "test-client", "version": "1.0"})),
-            capabilities: Some(json!({"roots": {}})),
-        }),
+        requested_protocol_version: Some(version.into()),
+        client_info: Some(json!({"name": "test-client", "version": "1.0"})),
+        capabilities: Some(json!({"roots": {}})),
         ..CreateParams::default()
     }
 }
