@@ -27,6 +27,8 @@ pub mod request;
 pub mod session;
 pub mod snapshot;
 mod store;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
 
 pub use config::{CapacityPolicy, Config, MAX_TIME_MS};
 pub use ended::{EndReason, EndedView, Lookup};

@@ -690,6 +690,11 @@ impl SessionStore {
             .map(|(at, _)| at)
     }
 
+    /// How many events wait to be drained.
+    pub fn pending_events(&self) -> usize {
+        self.events.len()
+    }
+
     /// Takes the pending events, oldest first.
     pub fn drain_events(&mut self) -> Vec<Event> {
         self.events.drain()

@@ -5,6 +5,7 @@
 //!
 //! `PROPTEST_CASES` overrides the number of cases (default 2,000, up to 200 steps).
 
+#![cfg(not(target_arch = "wasm32"))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

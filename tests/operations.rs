@@ -1,5 +1,6 @@
 //! Every store operation and every error variant, on a manual clock.
 
+#![cfg(not(target_arch = "wasm32"))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

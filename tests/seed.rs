@@ -1,5 +1,6 @@
 //! The seed brief's five scenarios, on a manual clock.
 
+#![cfg(not(target_arch = "wasm32"))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

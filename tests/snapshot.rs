@@ -1,6 +1,7 @@
 //! Snapshot and restore: validation before application, skips and refusals, and
 //! byte-identical round trips.
 
+#![cfg(not(target_arch = "wasm32"))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -1,0 +1,6 @@
+// The ESM entry point re-exports the CommonJS build, so that `import` and `require`
+// share one module instance (one WebAssembly instance, one SessionError class).
+import cjs from '../src/index.js';
+
+export const { SessionManager, SessionError, SessionCore } = cjs;
+export default cjs;

@@ -1,0 +1,62 @@
+import type { SessionErrorCode } from '../generated/mcp_session_core';
+
+/**
+ * Every failure of the session core. The core throws plain `Error` objects named
+ * `SessionError` with these properties; `instanceof SessionError` recognises them,
+ * and the TypeScript layer throws instances of this class for its own checks.
+ */
+export class SessionError extends Error {
+  /** Stable code, e.g. `SESSION_NOT_FOUND`. */
+  readonly code!: SessionErrorCode;
+  /** The HTTP status a Streamable HTTP server answers with. */
+  readonly httpStatus!: number;
+  /** The JSON-RPC error code for the response body. */
+  readonly jsonRpcCode!: number;
+  /** For `CAPACITY_EXCEEDED`: how long the client should wait. */
+  readonly retryAfterMs?: number;
+  /** For `VERSION_CONFLICT`. */
+  readonly expectedVersion?: number;
+  readonly actualVersion?: number;
+  /** The session the error is about, where there is one. */
+  readonly sessionId?: string;
+  /** For `SESSION_EXPIRED` and `INVALID_SESSION_ID`. */
+  readonly reason?: string;
+  /** For `INVALID_ARGUMENT`. */
+  readonly argument?: string;
+
+  constructor(
+    code: SessionErrorCode,
+    message: string,
+    httpStatus: number,
+    jsonRpcCode: number,
+    details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    Object.assign(this, details, { code, httpStatus, jsonRpcCode });
+    this.name = 'SessionError';
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return (
+      value instanceof Error &&
+      value.name === 'SessionError' &&
+      typeof (value as { code?: unknown }).code === 'string'
+    );
+  }
+
+  /** A bad argument caught in the TypeScript layer before it reaches the core. */
+  static invalidArgument(argument: string, reason: string): SessionError {
+    return new SessionError(
+      'INVALID_ARGUMENT',
+      `Invalid argument ${argument}: ${reason}`,
+      400,
+      -32602,
+      { argument, reason },
+    );
+  }
+}
+
+/** True for the errors that mean "this session is not (or no longer) there". */
+export function isNotFound(error: unknown): error is SessionError {
+  return error instanceof SessionError && error.httpStatus === 404;
+}

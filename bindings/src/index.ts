@@ -1,0 +1,42 @@
+/**
+ * mcp-session-core: session management for MCP servers.
+ *
+ * `SessionManager` is what servers use; `SessionCore` is the raw WebAssembly store
+ * underneath (explicit `now` on every call), for hosts that run their own clock.
+ */
+import './platform';
+
+export { SessionManager } from './manager';
+export type {
+  CreateSessionConfig,
+  InitializeParams,
+  PrincipalOptions,
+  SessionEvents,
+  SessionInfo,
+  SessionManagerOptions,
+  SessionStatus,
+  UpdateOptions,
+} from './manager';
+export { SessionError, isNotFound } from './errors';
+export { SessionCore } from '../generated/mcp_session_core';
+export type {
+  Admission,
+  CapacityPolicy,
+  CoreConfig,
+  CoreEvent,
+  CreateParams,
+  EndReason,
+  EndedView,
+  Expiry,
+  ExpiryReason,
+  Json,
+  JsonObject,
+  Lookup,
+  Phase,
+  RequestHead,
+  RequestKind,
+  RestoreReport,
+  SessionErrorCode,
+  SessionView,
+  Stats,
+} from '../generated/mcp_session_core';

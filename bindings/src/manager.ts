@@ -1,0 +1,376 @@
+import { EventEmitter } from 'node:events';
+
+import { SessionCore } from '../generated/mcp_session_core';
+import type {
+  Admission,
+  CoreConfig,
+  CoreEvent,
+  EndReason,
+  EndedView,
+  JsonObject,
+  Json,
+  Lookup,
+  Phase,
+  RequestHead,
+  RestoreReport,
+  SessionView,
+  Stats,
+} from '../generated/mcp_session_core';
+import { SessionError } from './errors';
+
+/** The longest a Node timer can wait (2^31 - 1 ms); longer deadlines re-arm. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface SessionManagerOptions extends CoreConfig {
+  /** Milliseconds since the Unix epoch. Default `Date.now`; tests pass a manual clock. */
+  clock?: () => number;
+  /**
+   * Makes session IDs predictable from this seed. For tests and simulations only:
+   * anyone can guess such IDs. Without it, IDs come from `crypto.getRandomValues`.
+   */
+  insecureSeed?: number;
+}
+
+export type SessionStatus = Phase | 'expired' | 'closed';
+
+/** A session as the manager reports it (live, or ended and still remembered). */
+export interface SessionInfo {
+  id: string;
+  /** `clientInfo.name`, as the seed brief's `clientId`. */
+  clientId: string | null;
+  clientInfo: JsonObject | null;
+  capabilities: JsonObject | null;
+  principal: string | null;
+  status: SessionStatus;
+  /** For ended sessions: why (`closed`, `idle`, `init`, `lifetime`, `requested`, `evicted`). */
+  endReason: EndReason | null;
+  state: JsonObject;
+  version: number;
+  protocolVersion: string;
+  createdAt: Date;
+  lastActivity: Date;
+  /** When the session ends (live), or ended (ended); null while a request is in flight. */
+  expiresAt: Date | null;
+  inFlight: number;
+}
+
+export interface CreateSessionConfig {
+  /** Kept as `clientInfo.name` unless `clientInfo` is given. */
+  clientId?: string;
+  clientInfo?: JsonObject;
+  capabilities?: JsonObject;
+  /** The authenticated user; later calls that name a principal must match it. */
+  principal?: string;
+  /** This session's idle timeout instead of the manager's. */
+  idleTimeoutMs?: number;
+  state?: JsonObject;
+}
+
+export interface InitializeParams extends Omit<CreateSessionConfig, 'clientId'> {
+  /** The `protocolVersion` of the client's `initialize` request. */
+  protocolVersion: string;
+}
+
+export interface UpdateOptions {
+  /** Compare-and-set: apply only if the state is still at this version. */
+  expectedVersion?: number;
+}
+
+export interface PrincipalOptions {
+  principal?: string;
+}
+
+/** Listener argument for each event name. */
+export type SessionEvents = { [K in CoreEvent['type']]: Extract<CoreEvent, { type: K }> };
+
+function fromView(view: SessionView): SessionInfo {
+  return {
+    id: view.id,
+    clientId: clientIdOf(view.clientInfo),
+    clientInfo: view.clientInfo,
+    capabilities: view.capabilities,
+    principal: view.principal,
+    status: view.phase,
+    endReason: null,
+    state: view.state,
+    version: view.version,
+    protocolVersion: view.protocolVersion,
+    createdAt: new Date(view.createdAt),
+    lastActivity: new Date(view.lastActivity),
+    expiresAt: view.expiresAt === null ? null : new Date(view.expiresAt),
+    inFlight: view.inFlight,
+  };
+}
+
+function fromEnded(view: EndedView): SessionInfo {
+  return {
+    id: view.id,
+    clientId: clientIdOf(view.clientInfo),
+    clientInfo: view.clientInfo,
+    capabilities: view.capabilities,
+    principal: view.principal,
+    status: view.reason === 'closed' ? 'closed' : 'expired',
+    endReason: view.reason,
+    state: view.state,
+    version: view.version,
+    protocolVersion: view.protocolVersion,
+    createdAt: new Date(view.createdAt),
+    lastActivity: new Date(view.lastActivity),
+    expiresAt: new Date(view.endedAt),
+    inFlight: 0,
+  };
+}
+
+function clientIdOf(clientInfo: JsonObject | null): string | null {
+  const name = clientInfo?.['name'];
+  return typeof name === 'string' ? name : null;
+}
+
+/**
+ * Sessions for an MCP server: the WebAssembly core with the clock injected, one
+ * timer armed from `nextDeadline()`, and lifecycle events. Every method is
+ * synchronous; the method names follow the seed brief, so a hand-written manager
+ * ports by changing an import.
+ */
+export class SessionManager {
+  #core: SessionCore | undefined;
+  readonly #clock: () => number;
+  readonly #events = new EventEmitter();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #armedFor: number | undefined;
+
+  constructor(options: SessionManagerOptions = {}) {
+    const { clock, insecureSeed, ...config } = options;
+    this.#clock = clock ?? Date.now;
+    this.#core =
+      insecureSeed === undefined
+        ? new SessionCore(config)
+        : SessionCore.withInsecureSeed(config, insecureSeed);
+  }
+
+  // ----- the seed brief's API -----
+
+  /** Creates an active session and returns its ID. */
+  createSession(config: CreateSessionConfig = {}): string {
+    const { clientId, clientInfo, ...rest } = config;
+    const info = clientInfo ?? (clientId === undefined ? undefined : { name: clientId });
+    return this.#run((core, now) => core.create({ ...rest, clientInfo: info }, now)).id;
+  }
+
+  /**
+   * The session (counting as activity), an ended one still remembered (status
+   * `expired` or `closed`), or null when there is no such session, including for an
+   * ID that no session could have.
+   */
+  getSession(id: string): SessionInfo | null {
+    if (typeof id !== 'string') return null;
+    let found: Lookup;
+    try {
+      found = this.#run((core, now) => core.find(id, now));
+    } catch (error) {
+      if (error instanceof SessionError && error.code === 'INVALID_SESSION_ID') return null;
+      throw error;
+    }
+    switch (found.status) {
+      case 'live':
+        return fromView(found.session);
+      case 'ended':
+        return fromEnded(found.session);
+      case 'unknown':
+        return null;
+    }
+  }
+
+  /** Merges `patch` into the state (RFC 7396); returns the new version. */
+  updateSessionState(id: string, patch: Json, options: UpdateOptions = {}): number {
+    return this.#run((core, now) => core.updateState(id, patch, options.expectedVersion, now));
+  }
+
+  /** Replaces the whole state; returns the new version. */
+  replaceSessionState(id: string, state: JsonObject, options: UpdateOptions = {}): number {
+    return this.#run((core, now) => core.replaceState(id, state, options.expectedVersion, now));
+  }
+
+  /** Ends a session (HTTP DELETE). False if it was not live. */
+  closeSession(id: string): boolean {
+    return this.#endIfLive(id, (core, now) => core.close(id, now));
+  }
+
+  /** Ends a session as expired. False if it was not live. */
+  expireSession(id: string): boolean {
+    return this.#endIfLive(id, (core, now) => core.expire(id, now));
+  }
+
+  /** Closes every session; returns how many. */
+  clearAllSessions(): number {
+    return this.#run((core, now) => core.clearAll(now));
+  }
+
+  /** Every live session, oldest first. */
+  getAllSessions(): SessionInfo[] {
+    return this.#run((core, now) => core.list(now)).map(fromView);
+  }
+
+  /** Ends every session past its deadline now; returns their IDs. */
+  cleanupExpiredSessions(): string[] {
+    return this.#run((core, now) => core.sweep(now)).map((e) => e.sessionId);
+  }
+
+  /** The transport is gone; the session keeps its state until its idle timeout. */
+  disconnectSession(id: string): void {
+    this.#run((core, now) => core.disconnect(id, now));
+  }
+
+  /** A disconnected session is active again (for its own principal only). */
+  resumeSession(id: string, options: PrincipalOptions = {}): SessionInfo {
+    return fromView(this.#run((core, now) => core.resume(id, options.principal, now)));
+  }
+
+  /** A new session, with a new ID, carrying the state of an ended one. */
+  renewSession(id: string, options: PrincipalOptions = {}): string {
+    return this.#run((core, now) => core.renew(id, options.principal, now)).id;
+  }
+
+  // ----- the MCP flow -----
+
+  /** An MCP `initialize`: the session starts `initializing`, on the negotiated version. */
+  initialize(params: InitializeParams): SessionInfo {
+    const { protocolVersion, ...rest } = params;
+    return fromView(
+      this.#run((core, now) =>
+        core.create({ ...rest, requestedProtocolVersion: protocolVersion }, now),
+      ),
+    );
+  }
+
+  /** `notifications/initialized`: the session becomes active. */
+  initialized(id: string): void {
+    this.#run((core, now) => core.initialized(id, now));
+  }
+
+  /** The per-request gate: see the core's `beginRequest`. Pair with `endRequest`. */
+  beginRequest(head: RequestHead): Admission {
+    return this.#run((core, now) => core.beginRequest(head, now));
+  }
+
+  /** The response or stream of an admitted request is done. */
+  endRequest(id: string): void {
+    this.#run((core, now) => core.endRequest(id, now));
+  }
+
+  // ----- persistence and operations -----
+
+  /** A JSON snapshot of every session (see the README for the format). */
+  snapshot(): string {
+    return this.#run((core, now) => core.snapshot(now));
+  }
+
+  /** Restores a snapshot (validated first: an invalid one changes nothing). */
+  restore(snapshot: string): RestoreReport {
+    return this.#run((core, now) => core.restore(snapshot, now));
+  }
+
+  stats(): Stats {
+    return this.#run((core, now) => core.stats(now));
+  }
+
+  /** When the manager will next sweep (ms since the epoch), or null. */
+  nextDeadline(): number | null {
+    return this.#live().nextDeadline() ?? null;
+  }
+
+  /** The configuration in force, defaults filled in. */
+  get config(): Required<CoreConfig> {
+    return this.#live().config();
+  }
+
+  // ----- events -----
+
+  on<K extends keyof SessionEvents>(event: K, listener: (event: SessionEvents[K]) => void): this {
+    this.#events.on(event, listener);
+    return this;
+  }
+
+  once<K extends keyof SessionEvents>(event: K, listener: (event: SessionEvents[K]) => void): this {
+    this.#events.once(event, listener);
+    return this;
+  }
+
+  off<K extends keyof SessionEvents>(event: K, listener: (event: SessionEvents[K]) => void): this {
+    this.#events.off(event, listener);
+    return this;
+  }
+
+  // ----- lifetime -----
+
+  /** Frees the WebAssembly memory and the timer. Later calls throw. */
+  dispose(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#core?.free();
+    this.#core = undefined;
+    this.#events.removeAllListeners();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  // ----- internals -----
+
+  #live(): SessionCore {
+    if (this.#core === undefined) {
+      throw SessionError.invalidArgument('this', 'the session manager was disposed');
+    }
+    return this.#core;
+  }
+
+  #now(): number {
+    return Math.floor(this.#clock());
+  }
+
+  /** Runs one core call at the injected time, then delivers events and re-arms the timer. */
+  #run<T>(call: (core: SessionCore, now: number) => T): T {
+    const core = this.#live();
+    try {
+      return call(core, this.#now());
+    } finally {
+      this.#settle(core);
+    }
+  }
+
+  #endIfLive(id: string, end: (core: SessionCore, now: number) => void): boolean {
+    try {
+      this.#run(end);
+      return true;
+    } catch (error) {
+      if (error instanceof SessionError && error.httpStatus === 404) return false;
+      throw error;
+    }
+  }
+
+  /** Re-arms the timer if the earliest deadline moved, then emits pending events. */
+  #settle(core: SessionCore): void {
+    const next = core.nextDeadline();
+    if (next !== this.#armedFor) {
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#armedFor = next;
+      if (next !== undefined) {
+        const delay = Math.min(Math.max(next - this.#now(), 0), MAX_TIMER_MS);
+        this.#timer = setTimeout(() => this.#fire(), delay);
+        this.#timer.unref();
+      }
+    }
+    if (core.pendingEvents() > 0) {
+      for (const event of core.drainEvents()) this.#events.emit(event.type, event);
+    }
+  }
+
+  #fire(): void {
+    this.#timer = undefined;
+    this.#armedFor = undefined;
+    if (this.#core === undefined) return;
+    this.#run((core, now) => core.sweep(now));
+  }
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the npm package into dist/: the core for wasm32 (release, through wasm-opt),
+# its wasm-bindgen glue for Node, and the TypeScript layer (CommonJS + an ESM entry).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
+
+cargo build --release --lib --target wasm32-unknown-unknown
+rm -rf bindings/generated dist
+wasm-bindgen --target nodejs --out-dir bindings/generated \
+  target/wasm32-unknown-unknown/release/mcp_session_core.wasm
+wasm-opt -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  bindings/generated/mcp_session_core_bg.wasm -o bindings/generated/mcp_session_core_bg.wasm
+tsc -p bindings/tsconfig.json
+mkdir -p dist/generated dist/esm
+cp bindings/generated/mcp_session_core.js bindings/generated/mcp_session_core.d.ts \
+  bindings/generated/mcp_session_core_bg.wasm dist/generated/
+cp bindings/esm/index.mjs dist/esm/index.mjs
+printf '[build] dist/generated/mcp_session_core_bg.wasm: %s bytes\n' \
+  "$(wc -c < dist/generated/mcp_session_core_bg.wasm)"

@@ -1,0 +1,568 @@
+//! The wasm-bindgen facade: converts between JS values and the core, never decides.
+//!
+//! Inputs that are JSON-like (config, create parameters, state, patches) cross by
+//! `JSON.stringify` inside the engine and `serde_json` here. That keeps a hostile
+//! value harmless: a cyclic or absurdly deep object makes `JSON.stringify` throw
+//! (caught, and answered as a typed error) and `serde_json` has a recursion limit, so
+//! nothing recursive in wasm can overflow the stack. Outputs are plain JS objects
+//! (serde-wasm-bindgen), typed by the TypeScript section below.
+//!
+//! Every error is thrown as a JS `Error` named `SessionError` with `code`,
+//! `httpStatus`, `jsonRpcCode` and the variant's details as properties.
+
+use js_sys::{Error as JsError, Object, Reflect, JSON};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use crate::{
+    Config, CreateParams, InsecureSeededIds, RequestHead, RequestKind, SessionError, SessionStore,
+    MAX_TIME_MS,
+};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+export type CapacityPolicy = "reject" | "evict-idlest";
+
+/** Core configuration; every field is optional and has a default. */
+export interface CoreConfig {
+  initTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  absoluteLifetimeMs?: number | null;
+  maxSessions?: number;
+  capacityPolicy?: CapacityPolicy;
+  maxSessionsPerPrincipal?: number | null;
+  maxStateBytes?: number;
+  supportedProtocolVersions?: string[];
+  endedRetentionMs?: number;
+  maxEndedRemembered?: number;
+  maxPendingEvents?: number;
+}
+
+export type Phase = "initializing" | "active" | "disconnected";
+export type ExpiryReason = "init" | "idle" | "lifetime" | "requested" | "evicted";
+export type EndReason = "closed" | ExpiryReason;
+
+export interface CreateParams {
+  principal?: string | null;
+  /** Set for an MCP `initialize`: the session starts `initializing`. */
+  requestedProtocolVersion?: string | null;
+  clientInfo?: JsonObject | null;
+  capabilities?: JsonObject | null;
+  idleTimeoutMs?: number | null;
+  state?: JsonObject | null;
+}
+
+export interface SessionView {
+  id: string;
+  principal: string | null;
+  protocolVersion: string;
+  clientInfo: JsonObject | null;
+  capabilities: JsonObject | null;
+  phase: Phase;
+  state: JsonObject;
+  version: number;
+  createdAt: number;
+  lastActivity: number;
+  /** null while a request is in flight and no absolute lifetime applies. */
+  expiresAt: number | null;
+  idleTimeoutMs: number;
+  inFlight: number;
+}
+
+export interface EndedView {
+  id: string;
+  principal: string | null;
+  protocolVersion: string;
+  clientInfo: JsonObject | null;
+  capabilities: JsonObject | null;
+  state: JsonObject;
+  version: number;
+  createdAt: number;
+  lastActivity: number;
+  reason: EndReason;
+  endedAt: number;
+  renewedTo: string | null;
+}
+
+export type Lookup =
+  | { status: "live"; session: SessionView }
+  | { status: "ended"; session: EndedView }
+  | { status: "unknown" };
+
+export type RequestKind = "initialize" | "initialized" | "other";
+
+export interface RequestHead {
+  /** The raw `Mcp-Session-Id` header, undefined/null when absent. */
+  sessionId?: string | null;
+  principal?: string | null;
+  kind: RequestKind;
+  /** The raw `MCP-Protocol-Version` header, if present. */
+  protocolVersion?: string | null;
+}
+
+export type Admission = { outcome: "initialize" } | { outcome: "admitted"; phase: Phase };
+
+export interface Expiry { sessionId: string; reason: ExpiryReason; at: number }
+
+export interface Stats {
+  live: number;
+  initializing: number;
+  active: number;
+  disconnected: number;
+  inFlight: number;
+  endedRemembered: number;
+  pendingEvents: number;
+  droppedEvents: number;
+  approximateBytes: number;
+}
+
+export interface RestoreReport {
+  restored: number;
+  skippedExpired: number;
+  refusedExisting: number;
+  refusedCapacity: number;
+  endedRestored: number;
+}
+
+export type CoreEvent =
+  | { type: "created"; sessionId: string; phase: Phase; at: number }
+  | { type: "initialized"; sessionId: string; at: number }
+  | { type: "stateChanged"; sessionId: string; version: number; at: number }
+  | { type: "disconnected"; sessionId: string; at: number }
+  | { type: "resumed"; sessionId: string; at: number }
+  | { type: "closed"; sessionId: string; at: number }
+  | { type: "expired"; sessionId: string; reason: ExpiryReason; at: number }
+  | { type: "evicted"; sessionId: string; at: number }
+  | { type: "restored"; sessionId: string; at: number }
+  | { type: "renewed"; sessionId: string; previousSessionId: string; at: number };
+
+export type SessionErrorCode =
+  | "MISSING_SESSION_ID" | "INVALID_SESSION_ID" | "SESSION_NOT_FOUND" | "SESSION_EXPIRED"
+  | "SESSION_CLOSED" | "PRINCIPAL_MISMATCH" | "NOT_INITIALIZED" | "ALREADY_INITIALIZED"
+  | "UNSUPPORTED_PROTOCOL_VERSION" | "VERSION_CONFLICT" | "STATE_TOO_LARGE" | "INVALID_STATE"
+  | "CAPACITY_EXCEEDED" | "PRINCIPAL_LIMIT_EXCEEDED" | "INVALID_SNAPSHOT" | "INVALID_CONFIG"
+  | "INVALID_ARGUMENT" | "ID_SOURCE_FAILED";
+"#;
+
+/// The error thrown to JS: an `Error` named `SessionError` carrying the code, the
+/// HTTP and JSON-RPC codes and the variant's details (camelCase).
+fn js_error(error: SessionError) -> JsValue {
+    let js = JsError::new(&error.to_string());
+    js.set_name("SessionError");
+    let object: &Object = js.as_ref();
+    if let Ok(details) = error.serialize(&serde_wasm_bindgen::Serializer::json_compatible()) {
+        if let Some(details) = details.dyn_ref::<Object>() {
+            Object::assign(object, details);
+        }
+    }
+    let _ = Reflect::set(object, &"code".into(), &error.code().into());
+    let _ = Reflect::set(object, &"httpStatus".into(), &error.http_status().into());
+    let _ = Reflect::set(object, &"jsonRpcCode".into(), &error.json_rpc_code().into());
+    js.into()
+}
+
+type JsResult<T> = Result<T, JsValue>;
+
+fn fail<T>(error: SessionError) -> JsResult<T> {
+    Err(js_error(error))
+}
+
+/// A JS time (ms since the epoch): a whole number from 0 to 2^53 - 1.
+fn time(now: f64) -> JsResult<u64> {
+    if now.is_finite() && now >= 0.0 && now.fract() == 0.0 && now <= MAX_TIME_MS as f64 {
+        Ok(now as u64)
+    } else {
+        fail(SessionError::invalid_argument(
+            "now",
+            format!("must be a whole number of ms from 0 to {MAX_TIME_MS}, got {now}"),
+        ))
+    }
+}
+
+/// An optional version (`expectedVersion`): undefined/null, or a whole number.
+fn version(value: Option<f64>) -> JsResult<Option<u64>> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= MAX_TIME_MS as f64 => {
+            Ok(Some(v as u64))
+        }
+        Some(v) => fail(SessionError::invalid_argument(
+            "expectedVersion",
+            format!("must be a whole number, got {v}"),
+        )),
+    }
+}
+
+fn string(value: &JsValue, argument: &str) -> JsResult<String> {
+    value
+        .as_string()
+        .ok_or_else(|| js_error(SessionError::invalid_argument(argument, "must be a string")))
+}
+
+fn optional_string(value: &JsValue, argument: &str) -> JsResult<Option<String>> {
+    if value.is_undefined() || value.is_null() {
+        Ok(None)
+    } else {
+        string(value, argument).map(Some)
+    }
+}
+
+/// Reads a JSON-like JS value through `JSON.stringify` and `serde_json`; `wrap`
+/// turns a failure into the right typed error.
+fn json<T: DeserializeOwned>(
+    value: &JsValue,
+    wrap: impl Fn(String) -> SessionError,
+) -> JsResult<T> {
+    let text = JSON::stringify(value)
+        .map_err(|e| {
+            let why = e
+                .dyn_ref::<JsError>()
+                .map(|e| String::from(e.message()))
+                .unwrap_or_else(|| "it cannot be serialized as JSON".into());
+            js_error(wrap(why))
+        })?
+        .as_string()
+        .ok_or_else(|| js_error(wrap("it is not a JSON value".into())))?;
+    let mut de = serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        js_error(wrap(match path.as_str() {
+            "." | "" => inner.to_string(),
+            path => format!("{path}: {inner}"),
+        }))
+    })
+}
+
+fn state_json<T: DeserializeOwned>(value: &JsValue) -> JsResult<T> {
+    json(value, |reason| SessionError::InvalidState { reason })
+}
+
+fn output<T: Serialize>(value: &T) -> JsResult<JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| js_error(SessionError::invalid_argument("result", e.to_string())))
+}
+
+fn read_config(value: &JsValue) -> JsResult<Config> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(Config::default());
+    }
+    json(value, |reason| SessionError::InvalidConfig {
+        field: "config".into(),
+        reason,
+    })
+}
+
+/// The session store, as JS sees it.
+#[wasm_bindgen(js_name = SessionCore)]
+pub struct WasmSessionStore {
+    store: SessionStore,
+}
+
+#[wasm_bindgen(js_class = SessionCore)]
+impl WasmSessionStore {
+    /// A store with secure random IDs (`crypto.getRandomValues`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "CoreConfig | undefined")] config: JsValue,
+    ) -> JsResult<WasmSessionStore> {
+        let store = SessionStore::new(read_config(&config)?).map_err(js_error)?;
+        Ok(WasmSessionStore { store })
+    }
+
+    /// A store whose IDs are predictable from `seed`: for tests and simulations only.
+    #[wasm_bindgen(js_name = withInsecureSeed)]
+    pub fn with_insecure_seed(
+        #[wasm_bindgen(unchecked_param_type = "CoreConfig | undefined")] config: JsValue,
+        seed: f64,
+    ) -> JsResult<WasmSessionStore> {
+        if !(seed.is_finite() && seed >= 0.0 && seed.fract() == 0.0) {
+            return fail(SessionError::invalid_argument(
+                "seed",
+                "must be a whole number",
+            ));
+        }
+        let ids = Box::new(InsecureSeededIds::new(seed as u64));
+        let store = SessionStore::with_id_source(read_config(&config)?, ids).map_err(js_error)?;
+        Ok(WasmSessionStore { store })
+    }
+
+    /// The configuration in force, with every default filled in.
+    #[wasm_bindgen(unchecked_return_type = "Required<CoreConfig>")]
+    pub fn config(&self) -> JsResult<JsValue> {
+        output(self.store.config())
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "SessionView")]
+    pub fn create(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "CreateParams | undefined")] params: JsValue,
+        now: f64,
+    ) -> JsResult<JsValue> {
+        let now = time(now)?;
+        let params: CreateParams = if params.is_undefined() || params.is_null() {
+            CreateParams::default()
+        } else {
+            json(&params, |reason| {
+                SessionError::invalid_argument("params", reason)
+            })?
+        };
+        output(&self.store.create(params, now).map_err(js_error)?)
+    }
+
+    pub fn initialized(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        now: f64,
+    ) -> JsResult<()> {
+        let now = time(now)?;
+        let id = string(&id, "sessionId")?;
+        self.store.initialized(&id, now).map_err(js_error)
+    }
+
+    #[wasm_bindgen(js_name = beginRequest, unchecked_return_type = "Admission")]
+    pub fn begin_request(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "RequestHead")] head: JsValue,
+        now: f64,
+    ) -> JsResult<JsValue> {
+        let now = time(now)?;
+        if !head.is_object() {
+            return fail(SessionError::invalid_argument("head", "must be an object"));
+        }
+        let field = |name: &str| Reflect::get(&head, &name.into()).unwrap_or(JsValue::UNDEFINED);
+        let session_id = optional_string(&field("sessionId"), "sessionId")?;
+        let principal = optional_string(&field("principal"), "principal")?;
+        let protocol_version = optional_string(&field("protocolVersion"), "protocolVersion")?;
+        let kind = match string(&field("kind"), "kind")?.as_str() {
+            "initialize" => RequestKind::Initialize,
+            "initialized" => RequestKind::Initialized,
+            "other" => RequestKind::Other,
+            _ => {
+                return fail(SessionError::invalid_argument(
+                    "kind",
+                    "must be \"initialize\", \"initialized\" or \"other\"",
+                ))
+            }
+        };
+        let head = RequestHead {
+            session_id: session_id.as_deref(),
+            principal: principal.as_deref(),
+            kind,
+            protocol_version: protocol_version.as_deref(),
+        };
+        output(&self.store.begin_request(&head, now).map_err(js_error)?)
+    }
+
+    #[wasm_bindgen(js_name = endRequest)]
+    pub fn end_request(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        now: f64,
+    ) -> JsResult<()> {
+        let now = time(now)?;
+        let id = string(&id, "sessionId")?;
+        self.store.end_request(&id, now).map_err(js_error)
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "SessionView")]
+    pub fn get(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        now: f64,
+    ) -> JsResult<JsValue> {
+        let now = time(now)?;
+        let id = string(&id, "sessionId")?;
+        output(&self.store.get(&id, now).map_err(js_error)?)
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "SessionView")]
+    pub fn peek(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        now: f64,
+    ) -> JsResult<JsValue> {
+        let now = time(now)?;
+        let id = string(&id, "sessionId")?;
+        output(&self.store.peek(&id, now).map_err(js_error)?)
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Lookup")]
+    pub fn find(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        now: f64,
+    ) -> JsResult<JsValue> {
+        let now = time(now)?;
+        let id = string(&id, "sessionId")?;
+        output(&self.store.find(&id, now).map_err(js_error)?)
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "SessionView[]")]
+    pub fn list(&self, now: f64) -> JsResult<JsValue> {
+        output(&self.store.list(time(now)?).map_err(js_error)?)
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Stats")]
+    pub fn stats(&self, now: f64) -> JsResult<JsValue> {
+        output(&self.store.stats(time(now)?).map_err(js_error)?)
+    }
+
+    /// RFC 7396 merge patch; returns the new version.
+    #[wasm_bindgen(js_name = updateState)]
+    pub fn update_state(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Json")] patch: JsValue,
+        #[wasm_bindgen(js_name = "expectedVersion")] expected_version: Option<f64>,
+        now: f64,
+    ) -> JsResult<f64> {
+        let now = time(now)?;
+        let id = string(&id, "sessionId")?;
+        let expected = version(expected_version)?;
+        let patch: serde_json::Value = state_json(&patch)?;
+        let v = self
+            .store
+            .update_state(&id, &patch, expected, now)
+            .map_err(js_error)?;
+        Ok(v as f64)
+    }
+
+    #[wasm_bindgen(js_name = replaceState)]
+    pub fn replace_state(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "JsonObject")] state: JsValue,
+        #[wasm_bindgen(js_name = "expectedVersion")] expected_version: Option<f64>,
+        now: f64,
+    ) -> JsResult<f64> {
+        let now = time(now)?;
+        let id = string(&id, "sessionId")?;
+        let expected = version(expected_version)?;
+        let state: serde_json::Value = state_json(&state)?;
+        let v = self
+            .store
+            .replace_state(&id, state, expected, now)
+            .map_err(js_error)?;
+        Ok(v as f64)
+    }
+
+    pub fn disconnect(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        now: f64,
+    ) -> JsResult<()> {
+        let now = time(now)?;
+        let id = string(&id, "sessionId")?;
+        self.store.disconnect(&id, now).map_err(js_error)
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "SessionView")]
+    pub fn resume(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | null | undefined")] principal: JsValue,
+        now: f64,
+    ) -> JsResult<JsValue> {
+        let now = time(now)?;
+        let id = string(&id, "sessionId")?;
+        let principal = optional_string(&principal, "principal")?;
+        output(
+            &self
+                .store
+                .resume(&id, principal.as_deref(), now)
+                .map_err(js_error)?,
+        )
+    }
+
+    pub fn close(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        now: f64,
+    ) -> JsResult<()> {
+        let now = time(now)?;
+        let id = string(&id, "sessionId")?;
+        self.store.close(&id, now).map_err(js_error)
+    }
+
+    pub fn expire(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        now: f64,
+    ) -> JsResult<()> {
+        let now = time(now)?;
+        let id = string(&id, "sessionId")?;
+        self.store.expire(&id, now).map_err(js_error)
+    }
+
+    #[wasm_bindgen(js_name = clearAll)]
+    pub fn clear_all(&mut self, now: f64) -> JsResult<f64> {
+        let n = self.store.clear_all(time(now)?).map_err(js_error)?;
+        Ok(n as f64)
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "SessionView")]
+    pub fn renew(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | null | undefined")] principal: JsValue,
+        now: f64,
+    ) -> JsResult<JsValue> {
+        let now = time(now)?;
+        let id = string(&id, "sessionId")?;
+        let principal = optional_string(&principal, "principal")?;
+        output(
+            &self
+                .store
+                .renew(&id, principal.as_deref(), now)
+                .map_err(js_error)?,
+        )
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Expiry[]")]
+    pub fn sweep(&mut self, now: f64) -> JsResult<JsValue> {
+        output(&self.store.sweep(time(now)?).map_err(js_error)?)
+    }
+
+    /// When `sweep` must run next (ms since the epoch), or undefined.
+    #[wasm_bindgen(js_name = nextDeadline)]
+    pub fn next_deadline(&mut self) -> Option<f64> {
+        self.store.next_deadline().map(|at| at as f64)
+    }
+
+    #[wasm_bindgen(js_name = drainEvents, unchecked_return_type = "CoreEvent[]")]
+    pub fn drain_events(&mut self) -> JsResult<JsValue> {
+        output(&self.store.drain_events())
+    }
+
+    /// How many events wait to be drained (cheap: lets a host skip `drainEvents`).
+    #[wasm_bindgen(js_name = pendingEvents)]
+    pub fn pending_events(&self) -> u32 {
+        u32::try_from(self.store.pending_events()).unwrap_or(u32::MAX)
+    }
+
+    /// The latest time the store has seen.
+    pub fn clock(&self) -> f64 {
+        self.store.clock() as f64
+    }
+
+    pub fn snapshot(&self, now: f64) -> JsResult<String> {
+        self.store.snapshot(time(now)?).map_err(js_error)
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "RestoreReport")]
+    pub fn restore(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string")] text: JsValue,
+        now: f64,
+    ) -> JsResult<JsValue> {
+        let now = time(now)?;
+        let text = string(&text, "snapshot")?;
+        output(&self.store.restore(&text, now).map_err(js_error)?)
+    }
+}
