@@ -1,13 +1,33 @@
 #!/usr/bin/env bash
-# The whole test suite, in order: Rust lints and native tests.
+# The whole test suite, in order:
+#   1. Rust lints and native tests;
+#   2. the facade inside wasm (wasm-pack test --node);
+#   3. the built npm package, packed and installed in a scratch app, from Node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 bash scripts/setup.sh
-export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
+export PATH="$HOME/.cargo/bin:$root/node_modules/.bin:$PATH"
 
-echo "== cargo fmt --check"
+echo "== 1. cargo fmt --check, clippy (native and wasm32), cargo test"
 cargo fmt --check
-echo "== cargo clippy -- -D warnings"
 cargo clippy --all-targets -- -D warnings
-echo "== cargo test (native)"
+cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
 cargo test
+
+echo "== 2. wasm-pack test --node"
+wasm-pack --quiet test --node --mode no-install -- --test wasm
+
+echo "== 3. the npm package (pkg-tests/, node --test)"
+bash scripts/build.sh
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+npm pack --silent --pack-destination "$scratch" >/dev/null
+mkdir "$scratch/app"
+cp -R pkg-tests/. "$scratch/app/"
+(
+  cd "$scratch/app"
+  printf '{ "name": "pkg-tests-app", "private": true }\n' > package.json
+  npm install --silent --offline --no-audit --no-fund "$scratch"/mcp-session-core-*.tgz
+  TSC="$root/node_modules/.bin/tsc" node --test
+)

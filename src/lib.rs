@@ -28,7 +28,7 @@ pub mod session;
 pub mod snapshot;
 mod store;
 #[cfg(target_arch = "wasm32")]
-mod wasm;
+pub mod wasm;
 
 pub use config::{CapacityPolicy, Config, MAX_TIME_MS};
 pub use ended::{EndReason, EndedView, Lookup};

@@ -566,3 +566,10 @@ impl WasmSessionStore {
         output(&self.store.restore(&text, now).map_err(js_error)?)
     }
 }
+
+/// The size of this module's linear memory in bytes: what a leak check watches.
+/// WebAssembly memory only grows, so a flat figure under load means no leak.
+#[wasm_bindgen(js_name = wasmMemoryBytes)]
+pub fn wasm_memory_bytes() -> f64 {
+    (core::arch::wasm32::memory_size(0) as f64) * 65_536.0
+}

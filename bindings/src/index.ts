@@ -18,7 +18,7 @@ export type {
   UpdateOptions,
 } from './manager';
 export { SessionError, isNotFound } from './errors';
-export { SessionCore } from '../generated/mcp_session_core';
+export { SessionCore, wasmMemoryBytes } from '../generated/mcp_session_core';
 export type {
   Admission,
   CapacityPolicy,

@@ -349,18 +349,21 @@ export class SessionManager {
     }
   }
 
-  /** Re-arms the timer if the earliest deadline moved, then emits pending events. */
+  /**
+   * Arms the timer for the earliest deadline, then emits pending events. Like the
+   * core's deadline index, the timer only ever moves earlier: when deadlines move
+   * later (every request does that), the armed timer is left alone, fires early,
+   * sweeps nothing and re-arms for the deadline then in force. So a busy server
+   * touches the timer about once per deadline, not once per request.
+   */
   #settle(core: SessionCore): void {
     const next = core.nextDeadline();
-    if (next !== this.#armedFor) {
+    if (next !== undefined && (this.#armedFor === undefined || next < this.#armedFor)) {
       if (this.#timer !== undefined) clearTimeout(this.#timer);
-      this.#timer = undefined;
       this.#armedFor = next;
-      if (next !== undefined) {
-        const delay = Math.min(Math.max(next - this.#now(), 0), MAX_TIMER_MS);
-        this.#timer = setTimeout(() => this.#fire(), delay);
-        this.#timer.unref();
-      }
+      const delay = Math.min(Math.max(next - this.#now(), 0), MAX_TIMER_MS);
+      this.#timer = setTimeout(() => this.#fire(), delay);
+      this.#timer.unref();
     }
     if (core.pendingEvents() > 0) {
       for (const event of core.drainEvents()) this.#events.emit(event.type, event);

@@ -1,0 +1,99 @@
+// Every error code, its HTTP status and JSON-RPC code, through the installed package.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SessionManager, SessionError, isNotFound } from 'mcp-session-core';
+import { manualClock } from './clock.mjs';
+
+function caught(fn) {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  assert.fail('expected a SessionError');
+}
+
+test('every error has its code, HTTP status and JSON-RPC code', () => {
+  const clock = manualClock();
+  const m = new SessionManager({ clock, maxStateBytes: 64 });
+  const id = m.createSession({ principal: 'alice' });
+  const closed = m.createSession();
+  m.closeSession(closed);
+  const expired = m.createSession();
+  m.expireSession(expired);
+  const init = m.initialize({ protocolVersion: '2025-06-18', clientInfo: { name: 'c', version: '1' } }).id;
+  m.updateSessionState(id, { a: 1 });
+
+  const full = new SessionManager({ clock, maxSessions: 1 });
+  full.createSession();
+  const capped = new SessionManager({ clock, maxSessionsPerPrincipal: 1 });
+  capped.createSession({ principal: 'p' });
+
+  const cases = [
+    ['MISSING_SESSION_ID', 400, -32000, () => m.beginRequest({ kind: 'other' })],
+    ['INVALID_SESSION_ID', 400, -32000, () => m.beginRequest({ sessionId: 'bad id', kind: 'other' })],
+    ['SESSION_NOT_FOUND', 404, -32001, () => m.updateSessionState('nope', {})],
+    ['SESSION_EXPIRED', 404, -32001, () => m.updateSessionState(expired, {})],
+    ['SESSION_CLOSED', 404, -32001, () => m.updateSessionState(closed, {})],
+    ['PRINCIPAL_MISMATCH', 404, -32001, () => m.beginRequest({ sessionId: id, principal: 'bob', kind: 'other' })],
+    ['NOT_INITIALIZED', 400, -32000, () => m.beginRequest({ sessionId: init, kind: 'other' })],
+    ['ALREADY_INITIALIZED', 400, -32600, () => m.beginRequest({ sessionId: id, principal: 'alice', kind: 'initialize' })],
+    ['UNSUPPORTED_PROTOCOL_VERSION', 400, -32000, () => m.beginRequest({ sessionId: init, kind: 'initialized', protocolVersion: '1999-01-01' })],
+    ['VERSION_CONFLICT', 409, -32000, () => m.updateSessionState(id, { b: 1 }, { expectedVersion: 0 })],
+    ['STATE_TOO_LARGE', 413, -32602, () => m.updateSessionState(id, { big: 'x'.repeat(100) })],
+    ['INVALID_STATE', 400, -32602, () => m.replaceSessionState(id, [1])],
+    ['CAPACITY_EXCEEDED', 503, -32000, () => full.createSession()],
+    ['PRINCIPAL_LIMIT_EXCEEDED', 429, -32000, () => capped.createSession({ principal: 'p' })],
+    ['INVALID_SNAPSHOT', 400, -32602, () => m.restore('{"format":')],
+    ['INVALID_CONFIG', 500, -32603, () => new SessionManager({ idleTimeoutMs: 0 })],
+    ['INVALID_ARGUMENT', 400, -32602, () => new SessionManager({ clock: () => NaN }).createSession()],
+  ];
+  for (const [code, httpStatus, jsonRpcCode, fn] of cases) {
+    const error = caught(fn);
+    assert.ok(error instanceof Error, code);
+    assert.ok(error instanceof SessionError, code);
+    assert.equal(error.name, 'SessionError');
+    assert.equal(error.code, code);
+    assert.equal(error.httpStatus, httpStatus, code);
+    assert.equal(error.jsonRpcCode, jsonRpcCode, code);
+    assert.ok(error.message.length > 0);
+    assert.equal(isNotFound(error), httpStatus === 404, code);
+  }
+  const capacity = caught(() => full.createSession());
+  assert.equal(capacity.retryAfterMs, 30 * 60_000);
+  const conflict = caught(() => m.updateSessionState(id, {}, { expectedVersion: 7 }));
+  assert.deepEqual([conflict.expectedVersion, conflict.actualVersion, conflict.sessionId], [7, 1, id]);
+  const expiry = caught(() => m.getSession(expired) && m.updateSessionState(expired, {}));
+  assert.equal(expiry.reason, 'requested');
+  for (const x of [m, full, capped]) x.dispose();
+});
+
+test('an ID source that fails is ID_SOURCE_FAILED, not a crash', () => {
+  const m = new SessionManager();
+  const original = globalThis.crypto.getRandomValues;
+  globalThis.crypto.getRandomValues = () => {
+    throw new Error('no entropy');
+  };
+  try {
+    const error = caught(() => m.createSession());
+    assert.equal(error.code, 'ID_SOURCE_FAILED');
+    assert.equal(error.httpStatus, 500);
+  } finally {
+    globalThis.crypto.getRandomValues = original;
+  }
+  assert.match(m.createSession(), /^[0-9a-f]{32}$/);
+  m.dispose();
+});
+
+test('a disposed manager throws a typed error', () => {
+  const m = new SessionManager();
+  m.dispose();
+  assert.equal(caught(() => m.createSession()).code, 'INVALID_ARGUMENT');
+});
+
+test('errors the TypeScript layer makes are real SessionError instances', () => {
+  const e = SessionError.invalidArgument('x', 'why');
+  assert.ok(e instanceof SessionError && e instanceof Error);
+  assert.equal(Object.getPrototypeOf(e), SessionError.prototype);
+  assert.ok(!(new Error('plain') instanceof SessionError));
+});

@@ -1,0 +1,25 @@
+// The package loads with require() as well, and shares one module with import.
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const pkg = require('mcp-session-core');
+
+test('require() gives the same API as import', async () => {
+  const esm = await import('mcp-session-core');
+  for (const name of ['SessionManager', 'SessionError', 'SessionCore', 'isNotFound', 'wasmMemoryBytes']) {
+    assert.equal(typeof pkg[name], 'function', name);
+    assert.equal(esm[name], pkg[name], `${name} is one and the same under import and require`);
+  }
+});
+
+test('a CommonJS server uses the manager the seed way', () => {
+  const sessions = new pkg.SessionManager({ clock: () => 1_700_000_000_000 });
+  const id = sessions.createSession({ clientId: 'cjs' });
+  assert.equal(sessions.getSession(id).status, 'active');
+  assert.equal(sessions.getSession('not-a-session'), null);
+  assert.equal(sessions.getSession(''), null);
+  assert.equal(sessions.getSession(undefined), null);
+  assert.equal(sessions.closeSession(id), true);
+  assert.equal(sessions.closeSession(id), false);
+  assert.equal(sessions.getSession(id).status, 'closed');
+  sessions.dispose();
+});

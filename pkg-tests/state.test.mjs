@@ -1,0 +1,83 @@
+// Compare-and-set on the state version, and the MCP flow through the gate.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SessionManager } from 'mcp-session-core';
+import { manualClock } from './clock.mjs';
+
+test('compare-and-set: exactly one of two writers at the same version wins', () => {
+  const m = new SessionManager({ clock: manualClock() });
+  const id = m.createSession({ state: { counter: 0 } });
+  const { version } = m.getSession(id);
+  const results = [1, 2].map((n) => {
+    try {
+      return m.updateSessionState(id, { counter: n }, { expectedVersion: version });
+    } catch (error) {
+      return error;
+    }
+  });
+  assert.equal(results[0], 1);
+  assert.equal(results[1].code, 'VERSION_CONFLICT');
+  assert.equal(results[1].actualVersion, 1);
+  assert.deepEqual(m.getSession(id).state, { counter: 1 });
+  m.dispose();
+});
+
+test('a read-modify-write loop with retries loses no update', () => {
+  const m = new SessionManager({ clock: manualClock() });
+  const id = m.createSession({ state: { n: 0 } });
+  let conflicts = 0;
+  // Two interleaved "clients" that read, then write with the version they read.
+  const reads = [m.getSession(id), m.getSession(id)];
+  for (let round = 0; round < 100; round++) {
+    for (let c = 0; c < 2; c++) {
+      for (;;) {
+        const seen = reads[c];
+        try {
+          m.updateSessionState(id, { n: seen.state.n + 1 }, { expectedVersion: seen.version });
+          reads[c] = m.getSession(id);
+          break;
+        } catch (error) {
+          assert.equal(error.code, 'VERSION_CONFLICT');
+          conflicts++;
+          reads[c] = m.getSession(id);
+        }
+      }
+    }
+  }
+  assert.equal(m.getSession(id).state.n, 200);
+  assert.ok(conflicts > 0);
+  m.dispose();
+});
+
+test('the MCP flow: initialize, initialized, gated requests, DELETE', () => {
+  const clock = manualClock();
+  const m = new SessionManager({ clock, idleTimeoutMs: 1_000 });
+  assert.deepEqual(m.beginRequest({ kind: 'initialize' }), { outcome: 'initialize' });
+  const s = m.initialize({ protocolVersion: '2025-06-18', principal: 'alice', clientInfo: { name: 'cli', version: '2' } });
+  assert.equal(s.status, 'initializing');
+  assert.equal(s.protocolVersion, '2025-06-18');
+  m.beginRequest({ sessionId: s.id, principal: 'alice', kind: 'initialized', protocolVersion: '2025-06-18' });
+  m.endRequest(s.id);
+  assert.equal(m.getSession(s.id).status, 'active');
+  m.beginRequest({ sessionId: s.id, principal: 'alice', kind: 'other' });
+  clock.advance(10_000);
+  assert.equal(m.cleanupExpiredSessions().length, 0, 'a request in flight keeps the session');
+  m.endRequest(s.id);
+  assert.equal(m.nextDeadline(), clock() + 1_000);
+  assert.equal(m.closeSession(s.id), true);
+  assert.equal(m.stats().live, 0);
+  m.dispose();
+});
+
+test('snapshot and restore carry sessions to a new manager', () => {
+  const clock = manualClock();
+  const a = new SessionManager({ clock });
+  const id = a.createSession({ principal: 'p', state: { notes: ['x'] } });
+  const text = a.snapshot();
+  const b = new SessionManager({ clock });
+  assert.deepEqual(b.restore(text), { restored: 1, skippedExpired: 0, refusedExisting: 0, refusedCapacity: 0, endedRestored: 0 });
+  assert.deepEqual(b.getSession(id).state, { notes: ['x'] });
+  assert.equal(b.snapshot(), text);
+  a.dispose();
+  b.dispose();
+});

@@ -1,0 +1,243 @@
+//! The wasm-bindgen facade, exercised inside wasm (`wasm-pack test --node`): values
+//! cross as plain JS objects, errors are JS `Error` objects with their codes, hostile
+//! inputs are typed errors, and IDs come from `crypto.getRandomValues`.
+
+#![cfg(target_arch = "wasm32")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::HashSet;
+
+use js_sys::{Array, Error as JsError, Object, Reflect, JSON};
+use mcp_session_core::wasm::WasmSessionStore;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_test::*;
+
+const T0: f64 = 1_700_000_000_000.0;
+
+fn obj(json: &str) -> JsValue {
+    JSON::parse(json).unwrap()
+}
+
+fn get(value: &JsValue, key: &str) -> JsValue {
+    Reflect::get(value, &key.into()).unwrap()
+}
+
+fn text(value: &JsValue, key: &str) -> String {
+    get(value, key).as_string().unwrap_or_default()
+}
+
+fn code_of(error: JsValue) -> String {
+    assert!(
+        error.is_instance_of::<JsError>(),
+        "errors are JS Error objects"
+    );
+    assert_eq!(
+        String::from(error.dyn_ref::<JsError>().unwrap().name()),
+        "SessionError"
+    );
+    text(&error, "code")
+}
+
+fn store() -> WasmSessionStore {
+    WasmSessionStore::new(obj(r#"{"idleTimeoutMs": 1000, "maxStateBytes": 64}"#)).unwrap()
+}
+
+#[wasm_bindgen_test]
+fn sessions_cross_as_plain_objects() {
+    let mut s = store();
+    let view = s
+        .create(obj(r#"{"principal": "alice", "state": {"n": 1}}"#), T0)
+        .unwrap();
+    assert!(view.is_object());
+    assert_eq!(text(&view, "principal"), "alice");
+    assert_eq!(text(&view, "phase"), "active");
+    assert_eq!(get(&view, "expiresAt").as_f64(), Some(T0 + 1000.0));
+    assert_eq!(JSON::stringify(&get(&view, "state")).unwrap(), "{\"n\":1}");
+    let id = get(&view, "id");
+    let version = s.update_state(id.clone(), obj(r#"{"m": 2}"#), Some(0.0), T0 + 1.0);
+    assert_eq!(version.unwrap(), 1.0);
+    let lookup = s.find(id.clone(), T0 + 2.0).unwrap();
+    assert_eq!(text(&lookup, "status"), "live");
+    let events = Array::from(&s.drain_events().unwrap());
+    let types: Vec<String> = events.iter().map(|e| text(&e, "type")).collect();
+    assert_eq!(types, ["created", "stateChanged"]);
+    assert_eq!(s.next_deadline(), Some(T0 + 1002.0));
+}
+
+#[wasm_bindgen_test]
+fn errors_are_js_errors_with_code_status_and_details() {
+    let mut s = store();
+    let id = get(&s.create(JsValue::UNDEFINED, T0).unwrap(), "id");
+    s.update_state(id.clone(), obj("{}"), None, T0).unwrap();
+    let conflict = s
+        .update_state(id.clone(), obj("{}"), Some(0.0), T0)
+        .unwrap_err();
+    assert_eq!(code_of(conflict.clone()), "VERSION_CONFLICT");
+    assert_eq!(get(&conflict, "httpStatus").as_f64(), Some(409.0));
+    assert_eq!(get(&conflict, "jsonRpcCode").as_f64(), Some(-32000.0));
+    assert_eq!(get(&conflict, "expectedVersion").as_f64(), Some(0.0));
+    assert_eq!(get(&conflict, "actualVersion").as_f64(), Some(1.0));
+
+    let missing = s.get("nope".into(), T0).unwrap_err();
+    assert_eq!(code_of(missing.clone()), "SESSION_NOT_FOUND");
+    assert_eq!(get(&missing, "httpStatus").as_f64(), Some(404.0));
+
+    let full = WasmSessionStore::new(obj(r#"{"maxSessions": 1}"#)).unwrap();
+    let mut full = full;
+    full.create(JsValue::UNDEFINED, T0).unwrap();
+    let capacity = full.create(JsValue::UNDEFINED, T0 + 10.0).unwrap_err();
+    assert_eq!(code_of(capacity.clone()), "CAPACITY_EXCEEDED");
+    assert_eq!(
+        get(&capacity, "retryAfterMs").as_f64(),
+        Some(1_800_000.0 - 10.0)
+    );
+
+    let head = obj(r#"{"kind": "other"}"#);
+    assert_eq!(
+        code_of(s.begin_request(head, T0).unwrap_err()),
+        "MISSING_SESSION_ID"
+    );
+    let head = obj(r#"{"kind": "other", "sessionId": "a b"}"#);
+    let invalid = s.begin_request(head, T0).unwrap_err();
+    assert_eq!(code_of(invalid.clone()), "INVALID_SESSION_ID");
+    assert_eq!(text(&invalid, "reason"), "invalidCharacter");
+}
+
+#[wasm_bindgen_test]
+fn bad_js_input_is_a_typed_error_never_a_panic() {
+    let mut s = store();
+    let id = get(&s.create(JsValue::UNDEFINED, T0).unwrap(), "id");
+    for now in [f64::NAN, f64::INFINITY, -1.0, 1.5, 2f64.powi(60)] {
+        assert_eq!(
+            code_of(s.get(id.clone(), now).unwrap_err()),
+            "INVALID_ARGUMENT"
+        );
+    }
+    assert_eq!(
+        code_of(s.get(JsValue::from(42), T0).unwrap_err()),
+        "INVALID_ARGUMENT"
+    );
+    assert_eq!(
+        code_of(s.get(JsValue::UNDEFINED, T0).unwrap_err()),
+        "INVALID_ARGUMENT"
+    );
+    assert_eq!(
+        code_of(
+            s.update_state(id.clone(), obj("{}"), Some(-1.0), T0)
+                .unwrap_err()
+        ),
+        "INVALID_ARGUMENT"
+    );
+
+    // A cyclic object, a deeply nested one, and a non-object state.
+    let cyclic = Object::new();
+    Reflect::set(&cyclic, &"self".into(), &cyclic).unwrap();
+    assert_eq!(
+        code_of(
+            s.update_state(id.clone(), cyclic.into(), None, T0)
+                .unwrap_err()
+        ),
+        "INVALID_STATE"
+    );
+    let deep = format!("{}{}", "[".repeat(5_000), "]".repeat(5_000));
+    let deep = JSON::parse(&deep).unwrap();
+    assert_eq!(
+        code_of(s.update_state(id.clone(), deep, None, T0).unwrap_err()),
+        "INVALID_STATE"
+    );
+    assert_eq!(
+        code_of(
+            s.replace_state(id.clone(), obj("[1]"), None, T0)
+                .unwrap_err()
+        ),
+        "INVALID_STATE"
+    );
+    let big = obj(&format!(r#"{{"k": "{}"}}"#, "x".repeat(100)));
+    assert_eq!(
+        code_of(s.update_state(id.clone(), big, None, T0).unwrap_err()),
+        "STATE_TOO_LARGE"
+    );
+
+    assert_eq!(
+        code_of(s.create(obj(r#"{"bogus": 1}"#), T0).unwrap_err()),
+        "INVALID_ARGUMENT"
+    );
+    assert_eq!(
+        code_of(s.create(obj(r#"{"idleTimeoutMs": 1.5}"#), T0).unwrap_err()),
+        "INVALID_ARGUMENT"
+    );
+    assert_eq!(
+        code_of(s.begin_request(JsValue::NULL, T0).unwrap_err()),
+        "INVALID_ARGUMENT"
+    );
+    assert_eq!(
+        code_of(
+            s.begin_request(obj(r#"{"kind": "weird"}"#), T0)
+                .unwrap_err()
+        ),
+        "INVALID_ARGUMENT"
+    );
+    assert_eq!(
+        code_of(s.restore("{".into(), T0).unwrap_err()),
+        "INVALID_SNAPSHOT"
+    );
+    assert_eq!(
+        code_of(s.restore(JsValue::from(3), T0).unwrap_err()),
+        "INVALID_ARGUMENT"
+    );
+
+    for config in [
+        r#"{"idleTimeoutMs": 0}"#,
+        r#"{"nope": 1}"#,
+        r#"{"maxSessions": -1}"#,
+        "5",
+    ] {
+        let err = WasmSessionStore::new(obj(config)).err().unwrap();
+        assert_eq!(code_of(err), "INVALID_CONFIG", "{config}");
+    }
+    // The store is intact and still serves the session.
+    assert_eq!(text(&s.get(id, T0 + 1.0).unwrap(), "phase"), "active");
+}
+
+#[wasm_bindgen_test]
+fn ids_come_from_crypto_get_random_values() {
+    let mut s = store();
+    let ids: HashSet<String> = (0..1_000)
+        .map(|i| {
+            text(
+                &s.create(JsValue::UNDEFINED, T0 + f64::from(i)).unwrap(),
+                "id",
+            )
+        })
+        .collect();
+    assert_eq!(ids.len(), 1_000);
+    assert!(ids
+        .iter()
+        .all(|id| id.len() == 32 && id.as_bytes()[12] == b'4'));
+    let mut a = WasmSessionStore::with_insecure_seed(JsValue::UNDEFINED, 9.0).unwrap();
+    let mut b = WasmSessionStore::with_insecure_seed(JsValue::UNDEFINED, 9.0).unwrap();
+    assert_eq!(
+        text(&a.create(JsValue::UNDEFINED, T0).unwrap(), "id"),
+        text(&b.create(JsValue::UNDEFINED, T0).unwrap(), "id")
+    );
+}
+
+#[wasm_bindgen_test]
+fn snapshot_round_trips_inside_wasm() {
+    let mut s = WasmSessionStore::with_insecure_seed(JsValue::UNDEFINED, 1.0).unwrap();
+    let id = get(
+        &s.create(obj(r#"{"state": {"k": [1, 2]}}"#), T0).unwrap(),
+        "id",
+    );
+    s.disconnect(id, T0 + 1.0).unwrap();
+    let bytes = s.snapshot(T0 + 2.0).unwrap();
+    let mut restored = WasmSessionStore::new(JsValue::UNDEFINED).unwrap();
+    let report = restored.restore(bytes.clone().into(), T0 + 2.0).unwrap();
+    assert_eq!(get(&report, "restored").as_f64(), Some(1.0));
+    assert_eq!(restored.snapshot(T0 + 2.0).unwrap(), bytes);
+}
