@@ -16,7 +16,7 @@ cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
 cargo test
 
 echo "== 2. wasm-pack test --node"
-wasm-pack --quiet test --node --mode no-install -- --test wasm
+wasm-pack test --node --mode no-install -- --test wasm
 
 echo "== 3. the npm package (pkg-tests/, node --test)"
 bash scripts/build.sh
