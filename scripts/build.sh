@@ -3,7 +3,7 @@
 # its wasm-bindgen glue for Node, and the TypeScript layer (CommonJS + an ESM entry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
 
 cargo build --release --lib --target wasm32-unknown-unknown
 rm -rf bindings/generated dist

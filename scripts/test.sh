@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 bash scripts/setup.sh
-export PATH="$HOME/.cargo/bin:$root/node_modules/.bin:$PATH"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$HOME/.cargo/bin:$root/node_modules/.bin:$PATH"
 
 echo "== 1. cargo fmt --check, clippy (native and wasm32), cargo test"
 cargo fmt --check

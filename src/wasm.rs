@@ -203,6 +203,12 @@ fn string(value: &JsValue, argument: &str) -> JsResult<String> {
         .ok_or_else(|| js_error(SessionError::invalid_argument(argument, "must be a string")))
 }
 
+/// The session ID and time every per-session call starts with.
+fn target(id: &JsValue, now: f64) -> JsResult<(String, u64)> {
+    let now = time(now)?;
+    Ok((string(id, "sessionId")?, now))
+}
+
 fn optional_string(value: &JsValue, argument: &str) -> JsResult<Option<String>> {
     if value.is_undefined() || value.is_null() {
         Ok(None)
@@ -320,8 +326,7 @@ impl WasmSessionStore {
         #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
         now: f64,
     ) -> JsResult<()> {
-        let now = time(now)?;
-        let id = string(&id, "sessionId")?;
+        let (id, now) = target(&id, now)?;
         self.store.initialized(&id, now).map_err(js_error)
     }
 
@@ -365,8 +370,7 @@ impl WasmSessionStore {
         #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
         now: f64,
     ) -> JsResult<()> {
-        let now = time(now)?;
-        let id = string(&id, "sessionId")?;
+        let (id, now) = target(&id, now)?;
         self.store.end_request(&id, now).map_err(js_error)
     }
 
@@ -376,8 +380,7 @@ impl WasmSessionStore {
         #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
         now: f64,
     ) -> JsResult<JsValue> {
-        let now = time(now)?;
-        let id = string(&id, "sessionId")?;
+        let (id, now) = target(&id, now)?;
         output(&self.store.get(&id, now).map_err(js_error)?)
     }
 
@@ -387,8 +390,7 @@ impl WasmSessionStore {
         #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
         now: f64,
     ) -> JsResult<JsValue> {
-        let now = time(now)?;
-        let id = string(&id, "sessionId")?;
+        let (id, now) = target(&id, now)?;
         output(&self.store.peek(&id, now).map_err(js_error)?)
     }
 
@@ -398,8 +400,7 @@ impl WasmSessionStore {
         #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
         now: f64,
     ) -> JsResult<JsValue> {
-        let now = time(now)?;
-        let id = string(&id, "sessionId")?;
+        let (id, now) = target(&id, now)?;
         output(&self.store.find(&id, now).map_err(js_error)?)
     }
 
@@ -422,8 +423,7 @@ impl WasmSessionStore {
         #[wasm_bindgen(js_name = "expectedVersion")] expected_version: Option<f64>,
         now: f64,
     ) -> JsResult<f64> {
-        let now = time(now)?;
-        let id = string(&id, "sessionId")?;
+        let (id, now) = target(&id, now)?;
         let expected = version(expected_version)?;
         let patch: serde_json::Value = state_json(&patch)?;
         let v = self
@@ -441,8 +441,7 @@ impl WasmSessionStore {
         #[wasm_bindgen(js_name = "expectedVersion")] expected_version: Option<f64>,
         now: f64,
     ) -> JsResult<f64> {
-        let now = time(now)?;
-        let id = string(&id, "sessionId")?;
+        let (id, now) = target(&id, now)?;
         let expected = version(expected_version)?;
         let state: serde_json::Value = state_json(&state)?;
         let v = self
@@ -457,8 +456,7 @@ impl WasmSessionStore {
         #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
         now: f64,
     ) -> JsResult<()> {
-        let now = time(now)?;
-        let id = string(&id, "sessionId")?;
+        let (id, now) = target(&id, now)?;
         self.store.disconnect(&id, now).map_err(js_error)
     }
 
@@ -469,8 +467,7 @@ impl WasmSessionStore {
         #[wasm_bindgen(unchecked_param_type = "string | null | undefined")] principal: JsValue,
         now: f64,
     ) -> JsResult<JsValue> {
-        let now = time(now)?;
-        let id = string(&id, "sessionId")?;
+        let (id, now) = target(&id, now)?;
         let principal = optional_string(&principal, "principal")?;
         output(
             &self
@@ -485,8 +482,7 @@ impl WasmSessionStore {
         #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
         now: f64,
     ) -> JsResult<()> {
-        let now = time(now)?;
-        let id = string(&id, "sessionId")?;
+        let (id, now) = target(&id, now)?;
         self.store.close(&id, now).map_err(js_error)
     }
 
@@ -495,8 +491,7 @@ impl WasmSessionStore {
         #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
         now: f64,
     ) -> JsResult<()> {
-        let now = time(now)?;
-        let id = string(&id, "sessionId")?;
+        let (id, now) = target(&id, now)?;
         self.store.expire(&id, now).map_err(js_error)
     }
 
@@ -513,8 +508,7 @@ impl WasmSessionStore {
         #[wasm_bindgen(unchecked_param_type = "string | null | undefined")] principal: JsValue,
         now: f64,
     ) -> JsResult<JsValue> {
-        let now = time(now)?;
-        let id = string(&id, "sessionId")?;
+        let (id, now) = target(&id, now)?;
         let principal = optional_string(&principal, "principal")?;
         output(
             &self
