@@ -16,6 +16,6 @@ tsc -p bindings/tsconfig.json
 mkdir -p dist/generated dist/esm
 cp bindings/generated/mcp_session_core.js bindings/generated/mcp_session_core.d.ts \
   bindings/generated/mcp_session_core_bg.wasm dist/generated/
-cp bindings/esm/index.mjs dist/esm/index.mjs
+cp bindings/esm/*.mjs dist/esm/
 printf '[build] dist/generated/mcp_session_core_bg.wasm: %s bytes\n' \
   "$(wc -c < dist/generated/mcp_session_core_bg.wasm)"

@@ -708,36 +708,50 @@ impl SessionStore {
         check_now(now)?;
         let now = now.max(self.clock);
         let config = &self.settings.config;
-        let mut sessions: Vec<SessionRecord> = self
+        let sessions = self
             .sessions
             .values()
             .filter(|s| !s.is_due(config, now))
             .map(|s| SessionRecord::from_session(s, &self.settings, now))
             .collect();
-        sessions.sort_by(|a, b| a.id.cmp(&b.id));
-        let retention = config.ended_retention_ms;
-        let mut ended: Vec<EndedRecord> = self
+        let ended = self
             .ended
             .iter()
-            .filter(|(_, e)| e.ended_at.saturating_add(retention) > now)
-            .map(|(id, e)| EndedRecord {
-                session: SessionRecord::from_ended(id, e),
-                reason: e.reason,
-                ended_at: e.ended_at,
-                renewed_to: e.renewed_to.as_deref().map(str::to_owned),
-            })
+            .filter(|(_, e)| self.remembered(e, now))
+            .map(|(id, e)| ended_record(id, e))
             .collect();
-        ended.sort_by(|a, b| a.session.id.cmp(&b.session.id));
-        let doc = SnapshotDoc {
-            format: SNAPSHOT_FORMAT.to_owned(),
-            version: SNAPSHOT_VERSION,
-            taken_at: now,
-            sessions,
-            ended,
-        };
-        serde_json::to_string(&doc).map_err(|e| SessionError::InvalidState {
-            reason: format!("snapshot could not be written: {e}"),
-        })
+        document(now, sessions, ended)
+    }
+
+    /// A snapshot of just these sessions, live or ended (unknown IDs are left out):
+    /// what a journal appends after they change, so that replaying journal records
+    /// over a full snapshot and restoring gives the store back.
+    pub fn export(&self, ids: &[String], now: u64) -> Result<String, SessionError> {
+        check_now(now)?;
+        for id in ids {
+            check_session_id(id)?;
+        }
+        let now = now.max(self.clock);
+        let config = &self.settings.config;
+        let mut sessions = Vec::new();
+        let mut ended = Vec::new();
+        for id in ids {
+            match (self.sessions.get(id.as_str()), self.ended.get(id)) {
+                (Some(s), _) if !s.is_due(config, now) => {
+                    sessions.push(SessionRecord::from_session(s, &self.settings, now));
+                }
+                (_, Some(e)) if self.remembered(e, now) => ended.push(ended_record(id, e)),
+                _ => {}
+            }
+        }
+        document(now, sessions, ended)
+    }
+
+    fn remembered(&self, ended: &EndedSession, now: u64) -> bool {
+        ended
+            .ended_at
+            .saturating_add(self.settings.config.ended_retention_ms)
+            > now
     }
 
     /// Restores a snapshot. Everything is validated first: an invalid snapshot
@@ -987,4 +1001,34 @@ fn data_bytes(data: &SessionData) -> usize {
         + data.principal.as_deref().map_or(0, str::len)
         + data.client_info.as_ref().map_or(0, json_size)
         + data.capabilities.as_ref().map_or(0, json_size)
+}
+
+fn ended_record(id: &str, e: &EndedSession) -> EndedRecord {
+    EndedRecord {
+        session: SessionRecord::from_ended(id, e),
+        reason: e.reason,
+        ended_at: e.ended_at,
+        renewed_to: e.renewed_to.as_deref().map(str::to_owned),
+    }
+}
+
+/// Serializes a snapshot document, records sorted by ID so equal stores give equal
+/// bytes.
+fn document(
+    taken_at: u64,
+    mut sessions: Vec<SessionRecord>,
+    mut ended: Vec<EndedRecord>,
+) -> Result<String, SessionError> {
+    sessions.sort_by(|a, b| a.id.cmp(&b.id));
+    ended.sort_by(|a, b| a.session.id.cmp(&b.session.id));
+    let doc = SnapshotDoc {
+        format: SNAPSHOT_FORMAT.to_owned(),
+        version: SNAPSHOT_VERSION,
+        taken_at,
+        sessions,
+        ended,
+    };
+    serde_json::to_string(&doc).map_err(|e| SessionError::InvalidState {
+        reason: format!("snapshot could not be written: {e}"),
+    })
 }

@@ -549,6 +549,17 @@ impl WasmSessionStore {
         self.store.snapshot(time(now)?).map_err(js_error)
     }
 
+    /// A snapshot of just these sessions (live or ended), for journals.
+    pub fn export(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] ids: JsValue,
+        now: f64,
+    ) -> JsResult<String> {
+        let now = time(now)?;
+        let ids: Vec<String> = json(&ids, |reason| SessionError::invalid_argument("ids", reason))?;
+        self.store.export(&ids, now).map_err(js_error)
+    }
+
     #[wasm_bindgen(unchecked_return_type = "RestoreReport")]
     pub fn restore(
         &mut self,

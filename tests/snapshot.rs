@@ -315,3 +315,22 @@ fn a_renewal_survives_a_restart() {
     let renewed = restored.renew(&id, None, T0 + 1_001).unwrap();
     assert_eq!(renewed.state, json!({"k": 1}));
 }
+
+#[test]
+fn export_holds_just_the_named_sessions_in_snapshot_form() {
+    let (s, ids) = populated();
+    let text = s
+        .export(&[ids[0].clone(), ids[3].clone(), "unknown".into()], T0 + 10)
+        .unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["sessions"][0]["id"], json!(ids[0]));
+    assert_eq!(doc["ended"][0]["session"]["id"], json!(ids[3]));
+    let mut restored = store(Config::default());
+    let report = restored.restore(&text, T0 + 10).unwrap();
+    assert_eq!((report.restored, report.ended_restored), (1, 1));
+    assert_eq!(
+        s.export(&["bad id".into()], T0).unwrap_err().code(),
+        "INVALID_SESSION_ID"
+    );
+}

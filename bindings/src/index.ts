@@ -18,6 +18,8 @@ export type {
   UpdateOptions,
 } from './manager';
 export { SessionError, isNotFound } from './errors';
+export { FileSessionStore } from './file-store';
+export type { FileSessionStoreOptions, LoadReport } from './file-store';
 export { SessionCore, wasmMemoryBytes } from '../generated/mcp_session_core';
 export type {
   Admission,

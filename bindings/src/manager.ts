@@ -265,6 +265,11 @@ export class SessionManager {
     return this.#run((core, now) => core.snapshot(now));
   }
 
+  /** A snapshot of just these sessions, live or ended: what a journal appends. */
+  exportSessions(ids: string[]): string {
+    return this.#run((core, now) => core.export(ids, now));
+  }
+
   /** Restores a snapshot (validated first: an invalid one changes nothing). */
   restore(snapshot: string): RestoreReport {
     return this.#run((core, now) => core.restore(snapshot, now));

@@ -1,0 +1,324 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+
+import type { RequestKind, SessionView } from '../../generated/mcp_session_core';
+import { SessionError } from '../errors';
+import type { FileSessionStore, LoadReport } from '../file-store';
+import { SessionManager, type SessionInfo, type SessionManagerOptions } from '../manager';
+import { SessionEventStore, type SessionEventStoreOptions } from './event-store';
+
+export interface McpSessionHandlerOptions {
+  /** Builds the MCP server for a session (new, or rebuilt after a restart). */
+  createServer: (session: SessionInfo) => McpServer | Server;
+  /** The session manager, or options for one. Protocol versions default to the SDK's. */
+  sessions?: SessionManager | SessionManagerOptions;
+  /**
+   * The authenticated user of a request (for example from a verified bearer token);
+   * never taken from the client. A session is bound to the user who created it.
+   */
+  principal?: (req: IncomingMessage) => string | undefined | Promise<string | undefined>;
+  /** Persistence: sessions restored at start, every change journaled. */
+  store?: FileSessionStore;
+  /** Answer DELETE (end the session) or 405. Default true. */
+  allowDelete?: boolean;
+  /** Answer POSTs with JSON instead of SSE streams. Default false. */
+  enableJsonResponse?: boolean;
+  /** Resumability (`Last-Event-ID`): per-session bounded event buffers, or false. */
+  events?: SessionEventStoreOptions | false;
+  /** Largest POST body read, in bytes (default 4 MiB). */
+  maxBodyBytes?: number;
+  /** Sees every error answered to a client (for logs); PRINCIPAL_MISMATCH shows here. */
+  onError?: (error: unknown, req: IncomingMessage) => void;
+}
+
+interface Runtime {
+  transport: StreamableHTTPServerTransport;
+  server: McpServer | Server;
+  events: SessionEventStore | undefined;
+}
+
+/** What an operator sees of one session. */
+export interface SessionSummary {
+  id: string;
+  phase: SessionView['phase'];
+  principal: string | null;
+  protocolVersion: string;
+  clientName: string | null;
+  idleDeadline: string | null;
+  stateVersion: number;
+  inFlight: number;
+  transport: boolean;
+}
+
+type JsonRpcMessage = { method?: unknown; params?: unknown; id?: unknown };
+
+function kindOf(body: unknown): RequestKind {
+  const messages: JsonRpcMessage[] = Array.isArray(body) ? body : [body as JsonRpcMessage];
+  if (messages.some((m) => m?.method === 'initialize')) return 'initialize';
+  if (messages.some((m) => m?.method === 'notifications/initialized')) return 'initialized';
+  return 'other';
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function sendJsonRpcError(
+  res: ServerResponse,
+  status: number,
+  code: number,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
+}
+
+async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new SessionError('INVALID_ARGUMENT', 'Request body too large', 413, -32600);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new SessionError('INVALID_ARGUMENT', 'Parse error: the body is not JSON', 400, -32700);
+  }
+}
+
+/**
+ * The session layer of a Streamable HTTP MCP server, for Express and `node:http`:
+ * it owns each session's SDK transport and server, creates them on `initialize`,
+ * routes by `Mcp-Session-Id`, checks every request with the core's gate, and
+ * closes and drops them whenever the core ends the session.
+ *
+ * ```ts
+ * const mcp = new McpSessionHandler({ createServer: () => buildServer() });
+ * http.createServer((req, res) => mcp.handle(req, res)).listen(3000);
+ * // Express: app.all('/mcp', (req, res) => mcp.handle(req, res, req.body));
+ * ```
+ */
+export class McpSessionHandler {
+  readonly sessions: SessionManager;
+  /** What the store restored at start, if there is a store. */
+  readonly loaded: LoadReport | null;
+  readonly #options: McpSessionHandlerOptions;
+  readonly #runtimes = new Map<string, Runtime>();
+  readonly #opening = new Map<string, Promise<Runtime>>();
+
+  constructor(options: McpSessionHandlerOptions) {
+    this.#options = options;
+    this.sessions =
+      options.sessions instanceof SessionManager
+        ? options.sessions
+        : new SessionManager({
+            supportedProtocolVersions: [...SUPPORTED_PROTOCOL_VERSIONS].reverse(),
+            ...options.sessions,
+          });
+    for (const ended of ['closed', 'expired', 'evicted'] as const) {
+      this.sessions.on(ended, (event) => void this.#drop(event.sessionId));
+    }
+    this.loaded = options.store?.attach(this.sessions) ?? null;
+  }
+
+  /** Handles one HTTP request to the MCP endpoint. */
+  handle = async (req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void> => {
+    try {
+      await this.#handle(req, res, parsedBody);
+    } catch (error) {
+      this.#options.onError?.(error, req);
+      if (error instanceof SessionError) {
+        const retry = error.retryAfterMs;
+        // Another user's session reads exactly like one that does not exist.
+        const hidden = error.code === 'PRINCIPAL_MISMATCH' || error.code === 'SESSION_NOT_FOUND';
+        const body = hidden ? 'Session not found' : error.message;
+        sendJsonRpcError(res, error.httpStatus, error.jsonRpcCode, body,
+          retry === undefined ? {} : { 'retry-after': String(Math.ceil(retry / 1000)) });
+      } else {
+        sendJsonRpcError(res, 500, -32603, 'Internal error');
+      }
+    }
+  };
+
+  async #handle(req: IncomingMessage, res: ServerResponse, parsedBody: unknown): Promise<void> {
+    const method = req.method ?? 'GET';
+    if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
+      sendJsonRpcError(res, 405, -32000, 'Method not allowed', { allow: 'GET, POST, DELETE' });
+      return;
+    }
+    if (method === 'DELETE' && this.#options.allowDelete === false) {
+      sendJsonRpcError(res, 405, -32000, 'Method not allowed: sessions cannot be ended by DELETE', { allow: 'GET, POST' });
+      return;
+    }
+    const principal = await this.#options.principal?.(req);
+    const body = method === 'POST'
+      ? (parsedBody ?? (await readJson(req, this.#options.maxBodyBytes ?? 4 * 1024 * 1024)))
+      : undefined;
+    const kind = method === 'POST' ? kindOf(body) : 'other';
+    const sessionId = header(req, 'mcp-session-id');
+    const admission = this.sessions.beginRequest({
+      sessionId,
+      principal,
+      kind,
+      protocolVersion: header(req, 'mcp-protocol-version'),
+    });
+
+    if (admission.outcome === 'initialize') {
+      const params = ((body as JsonRpcMessage).params ?? {}) as Record<string, unknown>;
+      const session = this.sessions.initialize({
+        protocolVersion: typeof params['protocolVersion'] === 'string' ? params['protocolVersion'] : '',
+        clientInfo: params['clientInfo'] as SessionInfo['clientInfo'] ?? undefined,
+        capabilities: params['capabilities'] as SessionInfo['capabilities'] ?? undefined,
+        principal,
+      });
+      const runtime = await this.#open(session);
+      await runtime.transport.handleRequest(req, res, body);
+      return;
+    }
+
+    // Admitted: the request is in flight until its response (or stream) closes.
+    const id = sessionId as string;
+    res.once('close', () => {
+      try {
+        this.sessions.endRequest(id);
+        this.#options.store?.touch(id);
+      } catch {
+        // The session ended while the request was open (DELETE, expiry): nothing to end.
+      }
+    });
+    const runtime = await this.#runtimeFor(id);
+    await runtime.transport.handleRequest(req, res, body);
+  }
+
+  /** The session's transport and server, rebuilt from the stored initialize data if
+   * this process has none (after a restart). */
+  async #runtimeFor(id: string): Promise<Runtime> {
+    const existing = this.#runtimes.get(id);
+    if (existing !== undefined) return existing;
+    const opening = this.#opening.get(id);
+    if (opening !== undefined) return opening;
+    const rebuild = (async () => {
+      const session = this.sessions.getSession(id);
+      if (session === null) throw new SessionError('SESSION_NOT_FOUND', `Session not found: ${id}`, 404, -32001);
+      const runtime = await this.#open(session);
+      await replayInitialize(runtime.transport, session);
+      return runtime;
+    })();
+    this.#opening.set(id, rebuild);
+    try {
+      return await rebuild;
+    } finally {
+      this.#opening.delete(id);
+    }
+  }
+
+  async #open(session: SessionInfo): Promise<Runtime> {
+    const events = this.#options.events === false ? undefined : new SessionEventStore(this.#options.events);
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => session.id,
+      enableJsonResponse: this.#options.enableJsonResponse ?? false,
+      ...(events === undefined ? {} : { eventStore: events }),
+      onsessionclosed: (closedId) => {
+        this.sessions.closeSession(closedId);
+      },
+    });
+    const server = this.#options.createServer(session);
+    const runtime: Runtime = { transport, server, events };
+    this.#runtimes.set(session.id, runtime);
+    transport.onclose = () => {
+      if (this.#runtimes.get(session.id) === runtime) this.#runtimes.delete(session.id);
+    };
+    await server.connect(transport);
+    return runtime;
+  }
+
+  async #drop(id: string): Promise<void> {
+    const runtime = this.#runtimes.get(id);
+    if (runtime === undefined) return;
+    this.#runtimes.delete(id);
+    try {
+      await runtime.server.close();
+    } catch {
+      // Closing a transport whose client is gone can fail; it is dropped either way.
+    }
+  }
+
+  /** Transports held in memory (one per session served since start, until it ends). */
+  get transports(): number {
+    return this.#runtimes.size;
+  }
+
+  /** Buffered resumability events, over all sessions. */
+  get bufferedEvents(): number {
+    let n = 0;
+    for (const r of this.#runtimes.values()) n += r.events?.size ?? 0;
+    return n;
+  }
+
+  /** A read-only view for operators. */
+  summary(): { sessions: SessionSummary[]; transports: number; bufferedEvents: number } {
+    const sessions = this.sessions.getAllSessions().map((s) => ({
+      id: s.id,
+      phase: s.status as SessionView['phase'],
+      principal: s.principal,
+      protocolVersion: s.protocolVersion,
+      clientName: s.clientId,
+      idleDeadline: s.expiresAt === null ? null : s.expiresAt.toISOString(),
+      stateVersion: s.version,
+      inFlight: s.inFlight,
+      transport: this.#runtimes.has(s.id),
+    }));
+    return { sessions, transports: this.transports, bufferedEvents: this.bufferedEvents };
+  }
+
+  /** Closes every transport, flushes the store, frees the manager. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#runtimes.keys()].map((id) => this.#drop(id)));
+    this.#options.store?.close();
+    this.sessions.dispose();
+  }
+}
+
+/**
+ * Rebuilds a session's transport and server after a restart by replaying the
+ * stored `initialize` into them, as rmcp restores sessions: the transport takes the
+ * stored ID and the server learns the client's capabilities and version. The SDK's
+ * Node transport wraps a web-standard transport; the replay goes to that one.
+ */
+async function replayInitialize(transport: StreamableHTTPServerTransport, session: SessionInfo): Promise<void> {
+  const inner = (transport as unknown as { _webStandardTransport?: { handleRequest(r: Request): Promise<Response> } })
+    ._webStandardTransport;
+  if (inner === undefined) {
+    throw new Error('This @modelcontextprotocol/sdk version cannot rebuild sessions: no web-standard transport');
+  }
+  const response = await inner.handleRequest(
+    new Request('http://session-restore.invalid/mcp', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: '__mcp_session_core_restore__',
+        method: 'initialize',
+        params: {
+          protocolVersion: session.protocolVersion,
+          capabilities: session.capabilities ?? {},
+          clientInfo: session.clientInfo ?? { name: 'restored', version: '0' },
+        },
+      }),
+    }),
+  );
+  await response.text();
+  if (!response.ok) throw new Error(`Rebuilding session ${session.id} failed: HTTP ${response.status}`);
+}

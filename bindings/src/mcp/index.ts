@@ -1,0 +1,12 @@
+/**
+ * mcp-session-core/mcp: the session layer of Streamable HTTP servers built on the
+ * official `@modelcontextprotocol/sdk` (a peer dependency of this subpath only).
+ */
+import '../platform';
+
+export { McpSessionHandler } from './handler';
+export type { McpSessionHandlerOptions, SessionSummary } from './handler';
+export { SessionEventStore } from './event-store';
+export type { SessionEventStoreOptions } from './event-store';
+export { FileSessionStore } from '../file-store';
+export type { FileSessionStoreOptions, LoadReport } from '../file-store';

@@ -1,0 +1,122 @@
+// An example MCP server (Streamable HTTP, official TypeScript SDK) whose sessions
+// live in mcp-session-core: they expire, are limited, are bound to the user of the
+// bearer token, and survive restarts (persisted under DATA_DIR).
+//
+//   PORT=3000 DATA_DIR=./data node examples/server.mjs
+//
+// Tools read and write per-session state: notes_add, notes_list, counter_increment,
+// session_info, and count_slowly (streams progress, for resumption). GET /sessions
+// is a read-only JSON view for operators.
+import express from 'express';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import { McpSessionHandler, FileSessionStore } from 'mcp-session-core/mcp';
+
+const number = (name, fallback) => (process.env[name] === undefined ? fallback : Number(process.env[name]));
+const port = number('PORT', 3000);
+const dataDir = process.env.DATA_DIR ?? './data';
+
+/** Demo auth: `Authorization: Bearer <user>` makes <user> the principal. A real
+ * server verifies the token and takes the user from its claims. */
+function principalOf(req) {
+  const auth = req.headers.authorization;
+  return auth?.startsWith('Bearer ') ? auth.slice('Bearer '.length) : undefined;
+}
+
+const text = (value) => ({ content: [{ type: 'text', text: JSON.stringify(value) }] });
+
+function buildServer() {
+  const server = new McpServer({ name: 'mcp-session-core-example', version: '1.0.0' });
+
+  /** Read, change, write with compare-and-set; retried if another request won. */
+  const mutate = (sessionId, change) => {
+    for (;;) {
+      const { state, version } = mcp.sessions.getSession(sessionId);
+      const patch = change(state);
+      try {
+        mcp.sessions.updateSessionState(sessionId, patch, { expectedVersion: version });
+        return { ...state, ...patch };
+      } catch (error) {
+        if (error.code !== 'VERSION_CONFLICT') throw error;
+      }
+    }
+  };
+
+  server.registerTool(
+    'notes_add',
+    { description: 'Adds a note to this session', inputSchema: { text: z.string() } },
+    async ({ text: note }, { sessionId }) => text(mutate(sessionId, (s) => ({ notes: [...(s.notes ?? []), note] })).notes),
+  );
+  server.registerTool('notes_list', { description: "Lists this session's notes" }, async ({ sessionId }) =>
+    text(mcp.sessions.getSession(sessionId).state.notes ?? []),
+  );
+  server.registerTool(
+    'counter_increment',
+    { description: "Adds to this session's counter", inputSchema: { by: z.number().int().optional() } },
+    async ({ by }, { sessionId }) => text(mutate(sessionId, (s) => ({ counter: (s.counter ?? 0) + (by ?? 1) })).counter),
+  );
+  server.registerTool('session_info', { description: 'This session as the server sees it' }, async ({ sessionId }) => {
+    const s = mcp.sessions.getSession(sessionId);
+    return text({ id: s.id, principal: s.principal, status: s.status, version: s.version, state: s.state });
+  });
+  server.registerTool(
+    'count_slowly',
+    {
+      description: 'Sends a progress notification per step, then the total',
+      inputSchema: { steps: z.number().int().min(1).max(100), delayMs: z.number().int().min(0).max(5_000) },
+    },
+    async ({ steps, delayMs }, { sendNotification, _meta }) => {
+      for (let i = 1; i <= steps; i++) {
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        await sendNotification({
+          method: 'notifications/progress',
+          params: { progressToken: _meta?.progressToken ?? 'count_slowly', progress: i, total: steps },
+        });
+      }
+      return text({ counted: steps });
+    },
+  );
+  return server;
+}
+
+const mcp = new McpSessionHandler({
+  createServer: buildServer,
+  principal: principalOf,
+  store: new FileSessionStore({ dir: dataDir, activityFlushMs: number('ACTIVITY_FLUSH_MS', 1_000) }),
+  sessions: {
+    idleTimeoutMs: number('IDLE_TIMEOUT_MS', 30 * 60_000),
+    initTimeoutMs: number('INIT_TIMEOUT_MS', 60_000),
+    maxSessions: number('MAX_SESSIONS', 10_000),
+    maxSessionsPerPrincipal: process.env.MAX_SESSIONS_PER_PRINCIPAL ? number('MAX_SESSIONS_PER_PRINCIPAL') : null,
+  },
+  onError: (error) => {
+    if (process.env.LOG_ERRORS) console.error(`[mcp] ${error.code ?? 'ERROR'}: ${error.message}`);
+  },
+});
+
+const app = express();
+app.use(express.json({ limit: '4mb' }));
+app.all('/mcp', (req, res) => mcp.handle(req, res, req.body));
+app.get('/sessions', (_req, res) => {
+  const memory = process.memoryUsage();
+  res.json({
+    ...mcp.summary(),
+    stats: mcp.sessions.stats(),
+    memory: { rss: memory.rss, heapUsed: memory.heapUsed },
+  });
+});
+
+const listener = app.listen(port, '127.0.0.1', () => {
+  const { port: actual } = listener.address();
+  const restored = mcp.loaded?.restore?.restored ?? 0;
+  console.log(`MCP server listening on http://127.0.0.1:${actual}/mcp`);
+  console.log(`operators: http://127.0.0.1:${actual}/sessions; data: ${dataDir}; restored sessions: ${restored}`);
+});
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, async () => {
+    listener.close();
+    await mcp.close();
+    process.exit(0);
+  });
+}
