@@ -97,7 +97,9 @@ const mcp = new McpSessionHandler({
 const app = express();
 app.use(express.json({ limit: '4mb' }));
 app.all('/mcp', (req, res) => mcp.handle(req, res, req.body));
-app.get('/sessions', (_req, res) => {
+app.get('/sessions', (req, res) => {
+  // With node --expose-gc, ?gc=1 collects garbage first, so memory figures compare.
+  if (req.query.gc && typeof globalThis.gc === 'function') globalThis.gc();
   const memory = process.memoryUsage();
   res.json({
     ...mcp.summary(),
@@ -109,8 +111,10 @@ app.get('/sessions', (_req, res) => {
 const listener = app.listen(port, '127.0.0.1', () => {
   const { port: actual } = listener.address();
   const restored = mcp.loaded?.restore?.restored ?? 0;
-  console.log(`MCP server listening on http://127.0.0.1:${actual}/mcp`);
-  console.log(`operators: http://127.0.0.1:${actual}/sessions; data: ${dataDir}; restored sessions: ${restored}`);
+  console.log(
+    `MCP server listening on http://127.0.0.1:${actual}/mcp ` +
+      `(operators: http://127.0.0.1:${actual}/sessions; data: ${dataDir}; restored sessions: ${restored})`,
+  );
 });
 
 for (const signal of ['SIGINT', 'SIGTERM']) {

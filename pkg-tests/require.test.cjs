@@ -5,7 +5,7 @@ const pkg = require('mcp-session-core');
 
 test('require() gives the same API as import', async () => {
   const esm = await import('mcp-session-core');
-  for (const name of ['SessionManager', 'SessionError', 'SessionCore', 'isNotFound', 'wasmMemoryBytes']) {
+  for (const name of ['SessionManager', 'SessionError', 'SessionCore', 'FileSessionStore', 'isNotFound', 'wasmMemoryBytes']) {
     assert.equal(typeof pkg[name], 'function', name);
     assert.equal(esm[name], pkg[name], `${name} is one and the same under import and require`);
   }
@@ -22,4 +22,13 @@ test('a CommonJS server uses the manager the seed way', () => {
   assert.equal(sessions.closeSession(id), false);
   assert.equal(sessions.getSession(id).status, 'closed');
   sessions.dispose();
+});
+
+test('the mcp subpath loads with require() and import', async () => {
+  const cjs = require('mcp-session-core/mcp');
+  const esm = await import('mcp-session-core/mcp');
+  for (const name of ['McpSessionHandler', 'SessionEventStore', 'FileSessionStore']) {
+    assert.equal(typeof cjs[name], 'function', name);
+    assert.equal(esm[name], cjs[name], name);
+  }
 });

@@ -25,9 +25,14 @@ trap 'rm -rf "$scratch"' EXIT
 npm pack --silent --pack-destination "$scratch" >/dev/null
 mkdir "$scratch/app"
 cp -R pkg-tests/. "$scratch/app/"
+cp -R examples "$scratch/app/examples"
+# The MCP SDK, Express and zod at the versions this repo is locked to.
+peers=$(node -e '
+  for (const p of ["@modelcontextprotocol/sdk", "express", "zod"])
+    process.stdout.write(`${p}@${JSON.parse(require("fs").readFileSync(`node_modules/${p}/package.json`)).version} `)')
 (
   cd "$scratch/app"
   printf '{ "name": "pkg-tests-app", "private": true }\n' > package.json
-  npm install --silent --offline --no-audit --no-fund "$scratch"/mcp-session-core-*.tgz
+  npm install --silent --prefer-offline --no-audit --no-fund "$scratch"/mcp-session-core-*.tgz $peers
   TSC="$root/node_modules/.bin/tsc" node --test
 )
