@@ -97,3 +97,18 @@ test('errors the TypeScript layer makes are real SessionError instances', () => 
   assert.equal(Object.getPrototypeOf(e), SessionError.prototype);
   assert.ok(!(new Error('plain') instanceof SessionError));
 });
+
+test('the raw SessionCore turns away non-string IDs before they reach WebAssembly', async () => {
+  const { SessionCore } = await import('mcp-session-core');
+  const core = new SessionCore({});
+  const now = 1_700_000_000_000;
+  const id = core.create(undefined, now).id;
+  for (const bad of [undefined, null, 42, {}, ['x'], Symbol('s')]) {
+    assert.throws(() => core.get(bad, now), { code: 'INVALID_ARGUMENT' });
+    assert.throws(() => core.beginRequest({ sessionId: id }, undefined, 2, undefined, now), { code: 'INVALID_ARGUMENT' });
+  }
+  assert.equal(core.beginRequest(id, undefined, 2, undefined, now), 1);
+  core.endRequest(id, now);
+  assert.equal(core.get(id, now).phase, 'active', 'the store is intact');
+  core.free();
+});

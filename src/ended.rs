@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{ExpiryReason, SessionError};
+use crate::expiry::{id_hasher, IdHasher};
 use crate::session::{Phase, SessionData, SessionView};
 
 /// How a session ended.
@@ -116,10 +117,19 @@ pub enum Lookup {
     Unknown,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct EndedSessions {
-    by_id: HashMap<Arc<str>, EndedSession>,
+    by_id: HashMap<Arc<str>, EndedSession, IdHasher>,
     by_time: BTreeSet<(u64, Arc<str>)>,
+}
+
+impl Default for EndedSessions {
+    fn default() -> Self {
+        EndedSessions {
+            by_id: HashMap::with_hasher(id_hasher()),
+            by_time: BTreeSet::new(),
+        }
+    }
 }
 
 impl EndedSessions {

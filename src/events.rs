@@ -68,6 +68,45 @@ pub enum Event {
     },
 }
 
+/// The kind of an [`Event`], for choosing which events a store records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EventKind {
+    Created,
+    Initialized,
+    StateChanged,
+    Disconnected,
+    Resumed,
+    Closed,
+    Expired,
+    Evicted,
+    Restored,
+    Renewed,
+}
+
+impl EventKind {
+    pub(crate) fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+impl Event {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::Created { .. } => EventKind::Created,
+            Event::Initialized { .. } => EventKind::Initialized,
+            Event::StateChanged { .. } => EventKind::StateChanged,
+            Event::Disconnected { .. } => EventKind::Disconnected,
+            Event::Resumed { .. } => EventKind::Resumed,
+            Event::Closed { .. } => EventKind::Closed,
+            Event::Expired { .. } => EventKind::Expired,
+            Event::Evicted { .. } => EventKind::Evicted,
+            Event::Restored { .. } => EventKind::Restored,
+            Event::Renewed { .. } => EventKind::Renewed,
+        }
+    }
+}
+
 /// The pending events, oldest first, at most `capacity` of them.
 #[derive(Debug, Default)]
 pub(crate) struct EventQueue {

@@ -19,7 +19,22 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::session::Session;
 
-pub(crate) type Sessions = HashMap<Arc<str>, Session>;
+pub(crate) type Sessions = HashMap<Arc<str>, Session, IdHasher>;
+
+/// Session IDs are hashed with foldhash (several times faster than SipHash on
+/// 32-byte keys, which matters on every request), seeded per store from the OS
+/// CSPRNG so that clients cannot aim IDs at one bucket.
+pub(crate) type IdHasher = foldhash::fast::SeedableRandomState;
+
+pub(crate) fn id_hasher() -> IdHasher {
+    let mut seed = [0u8; 8];
+    // Without entropy the per-process seed of foldhash still applies.
+    let _ = getrandom::fill(&mut seed);
+    IdHasher::with_seed(
+        u64::from_le_bytes(seed),
+        foldhash::SharedSeed::global_random(),
+    )
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct DeadlineIndex {
@@ -50,6 +65,12 @@ impl DeadlineIndex {
         if let Some(filed) = session.indexed_deadline {
             self.entries.remove(&(filed, session.id.clone()));
         }
+    }
+
+    /// The earliest filed deadline: never later than the real earliest deadline, so
+    /// if it is in the future nothing is due (checked without touching a session).
+    pub fn earliest_filed(&self) -> Option<u64> {
+        self.entries.first().map(|(at, _)| *at)
     }
 
     /// The session that ends first, with its exact deadline.
@@ -152,7 +173,8 @@ mod tests {
 
     #[test]
     fn touches_do_not_refile_until_the_entry_reaches_the_front() {
-        let (mut sessions, mut index) = (Sessions::new(), DeadlineIndex::default());
+        let (mut sessions, mut index) =
+            (Sessions::with_hasher(id_hasher()), DeadlineIndex::default());
         add(&mut sessions, &mut index, "a", 0, &config());
         add(&mut sessions, &mut index, "b", 10, &config());
         for t in 1..50 {
@@ -175,7 +197,8 @@ mod tests {
 
     #[test]
     fn busy_sessions_leave_the_index_and_come_back_when_idle() {
-        let (mut sessions, mut index) = (Sessions::new(), DeadlineIndex::default());
+        let (mut sessions, mut index) =
+            (Sessions::with_hasher(id_hasher()), DeadlineIndex::default());
         add(&mut sessions, &mut index, "a", 0, &config());
         add(&mut sessions, &mut index, "b", 50, &config());
         sessions.get_mut("a").unwrap().in_flight = 1;
@@ -201,7 +224,8 @@ mod tests {
             absolute_lifetime_ms: Some(60),
             ..Config::default()
         };
-        let (mut sessions, mut index) = (Sessions::new(), DeadlineIndex::default());
+        let (mut sessions, mut index) =
+            (Sessions::with_hasher(id_hasher()), DeadlineIndex::default());
         add(&mut sessions, &mut index, "a", 0, &config);
         add(&mut sessions, &mut index, "b", 0, &config);
         sessions.get_mut("a").unwrap().in_flight = 1;

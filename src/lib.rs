@@ -33,7 +33,7 @@ pub mod wasm;
 pub use config::{CapacityPolicy, Config, MAX_TIME_MS};
 pub use ended::{EndReason, EndedView, Lookup};
 pub use error::{ExpiryReason, InvalidIdReason, SessionError};
-pub use events::Event;
+pub use events::{Event, EventKind};
 pub use ids::{check_session_id, IdSource, InsecureSeededIds, SecureIds, MAX_SESSION_ID_BYTES};
 pub use patch::{MAX_DEPTH, MAX_METADATA_BYTES};
 pub use request::{Admission, CreateParams, RequestHead, RequestKind, MAX_PRINCIPAL_BYTES};

@@ -25,8 +25,8 @@ use serde_json::Value;
 use crate::config::{CapacityPolicy, Config, Settings, MAX_TIME_MS};
 use crate::ended::{EndReason, EndedSession, EndedSessions, Lookup};
 use crate::error::{ExpiryReason, SessionError};
-use crate::events::{Event, EventQueue};
-use crate::expiry::{DeadlineIndex, Sessions};
+use crate::events::{Event, EventKind, EventQueue};
+use crate::expiry::{id_hasher, DeadlineIndex, Sessions};
 use crate::ids::{check_session_id, IdSource, SecureIds};
 use crate::patch::{check_metadata, check_state, json_size, merged};
 use crate::request::{check_principal, Admission, CreateParams, RequestHead, RequestKind};
@@ -75,6 +75,9 @@ pub struct SessionStore {
     ended: EndedSessions,
     per_principal: HashMap<Arc<str>, usize>,
     events: EventQueue,
+    /// The event kinds recorded (a bit per [`EventKind`]); the host says which it
+    /// listens to, so no event is built that nobody reads.
+    event_filter: u32,
     clock: u64,
 }
 
@@ -105,7 +108,7 @@ fn check_optional_principal(principal: Option<&str>) -> Result<(), SessionError>
 impl SessionStore {
     /// A store with secure random IDs.
     pub fn new(config: Config) -> Result<Self, SessionError> {
-        Self::with_id_source(config, Box::new(SecureIds))
+        Self::with_id_source(config, Box::<SecureIds>::default())
     }
 
     /// A store whose IDs come from `ids` (a seeded source for tests and simulation).
@@ -116,11 +119,12 @@ impl SessionStore {
         Ok(SessionStore {
             settings: Settings::new(config)?,
             ids,
-            sessions: Sessions::new(),
+            sessions: Sessions::with_hasher(id_hasher()),
             index: DeadlineIndex::default(),
             ended: EndedSessions::default(),
             per_principal: HashMap::new(),
             events: EventQueue::default(),
+            event_filter: u32::MAX,
             clock: 0,
         })
     }
@@ -140,6 +144,17 @@ impl SessionStore {
     /// protocol version), else `active`. Enforces the per-principal limit, then capacity (rejecting, or
     /// evicting the idlest session).
     pub fn create(&mut self, params: CreateParams, now: u64) -> Result<SessionView, SessionError> {
+        let id = self.create_id(params, now)?;
+        self.sessions
+            .get(&id)
+            .map(|s| s.view(&self.settings.config))
+            .ok_or_else(|| SessionError::SessionNotFound {
+                session_id: id.to_string(),
+            })
+    }
+
+    /// `create`, answering only the new ID (no copy of the session is made).
+    pub fn create_id(&mut self, params: CreateParams, now: u64) -> Result<Arc<str>, SessionError> {
         check_now(now)?;
         check_optional_principal(params.principal.as_deref())?;
         check_idle_timeout(params.idle_timeout_ms)?;
@@ -187,14 +202,16 @@ impl SessionStore {
             in_flight: 0,
             indexed_deadline: None,
         };
-        let view = session.view(&self.settings.config);
+        let id = session.id.clone();
         self.insert(session);
-        self.emit(Event::Created {
-            session_id: view.id.clone(),
-            phase,
-            at: now,
-        });
-        Ok(view)
+        if self.wants(EventKind::Created) {
+            self.emit(Event::Created {
+                session_id: id.to_string(),
+                phase,
+                at: now,
+            });
+        }
+        Ok(id)
     }
 
     /// `notifications/initialized`: an initializing session becomes active.
@@ -478,11 +495,13 @@ impl SessionStore {
         session.data.version = version;
         session.last_activity = now;
         self.index.file(session, config);
-        self.emit(Event::StateChanged {
-            session_id: id.to_owned(),
-            version,
-            at: now,
-        });
+        if self.wants(EventKind::StateChanged) {
+            self.emit(Event::StateChanged {
+                session_id: id.to_owned(),
+                version,
+                at: now,
+            });
+        }
         Ok(version)
     }
 
@@ -690,6 +709,12 @@ impl SessionStore {
             .map(|(at, _)| at)
     }
 
+    /// Records only these event kinds from now on (all by default). A host that
+    /// listens to a few kinds saves building the others.
+    pub fn set_event_filter(&mut self, kinds: &[EventKind]) {
+        self.event_filter = kinds.iter().fold(0, |mask, kind| mask | kind.bit());
+    }
+
     /// How many events wait to be drained.
     pub fn pending_events(&self) -> usize {
         self.events.len()
@@ -822,6 +847,9 @@ impl SessionStore {
 
     fn expire_due(&mut self, now: u64) -> Vec<Expiry> {
         let mut ended = Vec::new();
+        if self.index.earliest_filed().is_none_or(|at| at > now) {
+            return ended;
+        }
         while let Some((at, id)) = self.index.front(&mut self.sessions, &self.settings.config) {
             if at > now {
                 break;
@@ -946,8 +974,14 @@ impl SessionStore {
     }
 
     fn emit(&mut self, event: Event) {
-        self.events
-            .push(event, self.settings.config.max_pending_events);
+        if self.wants(event.kind()) {
+            self.events
+                .push(event, self.settings.config.max_pending_events);
+        }
+    }
+
+    fn wants(&self, kind: EventKind) -> bool {
+        self.event_filter & kind.bit() != 0
     }
 
     /// The 404 for an ID that is not live at `now`.

@@ -5,7 +5,7 @@
 //! value harmless: a cyclic or absurdly deep object makes `JSON.stringify` throw
 //! (caught, and answered as a typed error) and `serde_json` has a recursion limit, so
 //! nothing recursive in wasm can overflow the stack. Outputs are plain JS objects
-//! (serde-wasm-bindgen), typed by the TypeScript section below.
+//! (JSON text parsed by the engine), typed by the TypeScript section below.
 //!
 //! Every error is thrown as a JS `Error` named `SessionError` with `code`,
 //! `httpStatus`, `jsonRpcCode` and the variant's details as properties.
@@ -16,8 +16,8 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::{
-    Config, CreateParams, InsecureSeededIds, RequestHead, RequestKind, SessionError, SessionStore,
-    MAX_TIME_MS,
+    Admission, Config, CreateParams, InsecureSeededIds, RequestHead, RequestKind, SessionError,
+    SessionStore, MAX_TIME_MS,
 };
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -154,8 +154,8 @@ fn js_error(error: SessionError) -> JsValue {
     let js = JsError::new(&error.to_string());
     js.set_name("SessionError");
     let object: &Object = js.as_ref();
-    if let Ok(details) = error.serialize(&serde_wasm_bindgen::Serializer::json_compatible()) {
-        if let Some(details) = details.dyn_ref::<Object>() {
+    if let Ok(details) = serde_json::to_string(&error).map(|text| JSON::parse(&text)) {
+        if let Some(details) = details.ok().as_ref().and_then(|d| d.dyn_ref::<Object>()) {
             Object::assign(object, details);
         }
     }
@@ -197,26 +197,6 @@ fn version(value: Option<f64>) -> JsResult<Option<u64>> {
     }
 }
 
-fn string(value: &JsValue, argument: &str) -> JsResult<String> {
-    value
-        .as_string()
-        .ok_or_else(|| js_error(SessionError::invalid_argument(argument, "must be a string")))
-}
-
-/// The session ID and time every per-session call starts with.
-fn target(id: &JsValue, now: f64) -> JsResult<(String, u64)> {
-    let now = time(now)?;
-    Ok((string(id, "sessionId")?, now))
-}
-
-fn optional_string(value: &JsValue, argument: &str) -> JsResult<Option<String>> {
-    if value.is_undefined() || value.is_null() {
-        Ok(None)
-    } else {
-        string(value, argument).map(Some)
-    }
-}
-
 /// Reads a JSON-like JS value through `JSON.stringify` and `serde_json`; `wrap`
 /// turns a failure into the right typed error.
 fn json<T: DeserializeOwned>(
@@ -248,10 +228,22 @@ fn state_json<T: DeserializeOwned>(value: &JsValue) -> JsResult<T> {
     json(value, |reason| SessionError::InvalidState { reason })
 }
 
+/// Results cross as JSON text parsed by the engine: one string copy and V8's
+/// `JSON.parse`, several times faster than building the object property by
+/// property across the boundary.
 fn output<T: Serialize>(value: &T) -> JsResult<JsValue> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| js_error(SessionError::invalid_argument("result", e.to_string())))
+    let text = serde_json::to_string(value)
+        .map_err(|e| js_error(SessionError::invalid_argument("result", e.to_string())))?;
+    JSON::parse(&text)
+}
+
+fn create_params(value: &JsValue) -> JsResult<CreateParams> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(CreateParams::default());
+    }
+    json(value, |reason| {
+        SessionError::invalid_argument("params", reason)
+    })
 }
 
 fn read_config(value: &JsValue) -> JsResult<Config> {
@@ -311,47 +303,55 @@ impl WasmSessionStore {
         now: f64,
     ) -> JsResult<JsValue> {
         let now = time(now)?;
-        let params: CreateParams = if params.is_undefined() || params.is_null() {
-            CreateParams::default()
-        } else {
-            json(&params, |reason| {
-                SessionError::invalid_argument("params", reason)
-            })?
-        };
+        let params = create_params(&params)?;
         output(&self.store.create(params, now).map_err(js_error)?)
     }
 
-    pub fn initialized(
+    /// `create` answering only the new session's ID: what `createSession` needs,
+    /// without building the whole session object.
+    #[wasm_bindgen(js_name = createId)]
+    pub fn create_id(
         &mut self,
-        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "CreateParams | undefined")] params: JsValue,
         now: f64,
-    ) -> JsResult<()> {
-        let (id, now) = target(&id, now)?;
-        self.store.initialized(&id, now).map_err(js_error)
+    ) -> JsResult<String> {
+        let now = time(now)?;
+        let params = create_params(&params)?;
+        Ok(self
+            .store
+            .create_id(params, now)
+            .map_err(js_error)?
+            .to_string())
     }
 
-    #[wasm_bindgen(js_name = beginRequest, unchecked_return_type = "Admission")]
+    pub fn initialized(&mut self, id: &str, now: f64) -> JsResult<()> {
+        let now = time(now)?;
+        self.store.initialized(id, now).map_err(js_error)
+    }
+
+    /// The per-request gate, on the hot path of every request, so it takes plain
+    /// arguments and answers a number instead of building objects: `kind` is 0 for
+    /// `initialize`, 1 for `notifications/initialized`, 2 for anything else; the
+    /// answer is 0 (an `initialize` without a session: create one) or 1 (admitted,
+    /// counted in flight until `endRequest`).
+    #[wasm_bindgen(js_name = beginRequest, unchecked_return_type = "0 | 1")]
     pub fn begin_request(
         &mut self,
-        #[wasm_bindgen(unchecked_param_type = "RequestHead")] head: JsValue,
+        session_id: Option<String>,
+        principal: Option<String>,
+        #[wasm_bindgen(unchecked_param_type = "0 | 1 | 2")] kind: u8,
+        protocol_version: Option<String>,
         now: f64,
-    ) -> JsResult<JsValue> {
+    ) -> JsResult<u32> {
         let now = time(now)?;
-        if !head.is_object() {
-            return fail(SessionError::invalid_argument("head", "must be an object"));
-        }
-        let field = |name: &str| Reflect::get(&head, &name.into()).unwrap_or(JsValue::UNDEFINED);
-        let session_id = optional_string(&field("sessionId"), "sessionId")?;
-        let principal = optional_string(&field("principal"), "principal")?;
-        let protocol_version = optional_string(&field("protocolVersion"), "protocolVersion")?;
-        let kind = match string(&field("kind"), "kind")?.as_str() {
-            "initialize" => RequestKind::Initialize,
-            "initialized" => RequestKind::Initialized,
-            "other" => RequestKind::Other,
+        let kind = match kind {
+            0 => RequestKind::Initialize,
+            1 => RequestKind::Initialized,
+            2 => RequestKind::Other,
             _ => {
                 return fail(SessionError::invalid_argument(
                     "kind",
-                    "must be \"initialize\", \"initialized\" or \"other\"",
+                    "must be 0 (initialize), 1 (initialized) or 2 (other)",
                 ))
             }
         };
@@ -361,47 +361,34 @@ impl WasmSessionStore {
             kind,
             protocol_version: protocol_version.as_deref(),
         };
-        output(&self.store.begin_request(&head, now).map_err(js_error)?)
+        match self.store.begin_request(&head, now).map_err(js_error)? {
+            Admission::Initialize => Ok(0),
+            Admission::Admitted { .. } => Ok(1),
+        }
     }
 
     #[wasm_bindgen(js_name = endRequest)]
-    pub fn end_request(
-        &mut self,
-        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
-        now: f64,
-    ) -> JsResult<()> {
-        let (id, now) = target(&id, now)?;
-        self.store.end_request(&id, now).map_err(js_error)
+    pub fn end_request(&mut self, id: &str, now: f64) -> JsResult<()> {
+        let now = time(now)?;
+        self.store.end_request(id, now).map_err(js_error)
     }
 
     #[wasm_bindgen(unchecked_return_type = "SessionView")]
-    pub fn get(
-        &mut self,
-        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
-        now: f64,
-    ) -> JsResult<JsValue> {
-        let (id, now) = target(&id, now)?;
-        output(&self.store.get(&id, now).map_err(js_error)?)
+    pub fn get(&mut self, id: &str, now: f64) -> JsResult<JsValue> {
+        let now = time(now)?;
+        output(&self.store.get(id, now).map_err(js_error)?)
     }
 
     #[wasm_bindgen(unchecked_return_type = "SessionView")]
-    pub fn peek(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
-        now: f64,
-    ) -> JsResult<JsValue> {
-        let (id, now) = target(&id, now)?;
-        output(&self.store.peek(&id, now).map_err(js_error)?)
+    pub fn peek(&self, id: &str, now: f64) -> JsResult<JsValue> {
+        let now = time(now)?;
+        output(&self.store.peek(id, now).map_err(js_error)?)
     }
 
     #[wasm_bindgen(unchecked_return_type = "Lookup")]
-    pub fn find(
-        &mut self,
-        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
-        now: f64,
-    ) -> JsResult<JsValue> {
-        let (id, now) = target(&id, now)?;
-        output(&self.store.find(&id, now).map_err(js_error)?)
+    pub fn find(&mut self, id: &str, now: f64) -> JsResult<JsValue> {
+        let now = time(now)?;
+        output(&self.store.find(id, now).map_err(js_error)?)
     }
 
     #[wasm_bindgen(unchecked_return_type = "SessionView[]")]
@@ -418,17 +405,17 @@ impl WasmSessionStore {
     #[wasm_bindgen(js_name = updateState)]
     pub fn update_state(
         &mut self,
-        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        id: &str,
         #[wasm_bindgen(unchecked_param_type = "Json")] patch: JsValue,
         #[wasm_bindgen(js_name = "expectedVersion")] expected_version: Option<f64>,
         now: f64,
     ) -> JsResult<f64> {
-        let (id, now) = target(&id, now)?;
+        let now = time(now)?;
         let expected = version(expected_version)?;
         let patch: serde_json::Value = state_json(&patch)?;
         let v = self
             .store
-            .update_state(&id, &patch, expected, now)
+            .update_state(id, &patch, expected, now)
             .map_err(js_error)?;
         Ok(v as f64)
     }
@@ -436,63 +423,45 @@ impl WasmSessionStore {
     #[wasm_bindgen(js_name = replaceState)]
     pub fn replace_state(
         &mut self,
-        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        id: &str,
         #[wasm_bindgen(unchecked_param_type = "JsonObject")] state: JsValue,
         #[wasm_bindgen(js_name = "expectedVersion")] expected_version: Option<f64>,
         now: f64,
     ) -> JsResult<f64> {
-        let (id, now) = target(&id, now)?;
+        let now = time(now)?;
         let expected = version(expected_version)?;
         let state: serde_json::Value = state_json(&state)?;
         let v = self
             .store
-            .replace_state(&id, state, expected, now)
+            .replace_state(id, state, expected, now)
             .map_err(js_error)?;
         Ok(v as f64)
     }
 
-    pub fn disconnect(
-        &mut self,
-        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
-        now: f64,
-    ) -> JsResult<()> {
-        let (id, now) = target(&id, now)?;
-        self.store.disconnect(&id, now).map_err(js_error)
+    pub fn disconnect(&mut self, id: &str, now: f64) -> JsResult<()> {
+        let now = time(now)?;
+        self.store.disconnect(id, now).map_err(js_error)
     }
 
     #[wasm_bindgen(unchecked_return_type = "SessionView")]
-    pub fn resume(
-        &mut self,
-        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "string | null | undefined")] principal: JsValue,
-        now: f64,
-    ) -> JsResult<JsValue> {
-        let (id, now) = target(&id, now)?;
-        let principal = optional_string(&principal, "principal")?;
+    pub fn resume(&mut self, id: &str, principal: Option<String>, now: f64) -> JsResult<JsValue> {
+        let now = time(now)?;
         output(
             &self
                 .store
-                .resume(&id, principal.as_deref(), now)
+                .resume(id, principal.as_deref(), now)
                 .map_err(js_error)?,
         )
     }
 
-    pub fn close(
-        &mut self,
-        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
-        now: f64,
-    ) -> JsResult<()> {
-        let (id, now) = target(&id, now)?;
-        self.store.close(&id, now).map_err(js_error)
+    pub fn close(&mut self, id: &str, now: f64) -> JsResult<()> {
+        let now = time(now)?;
+        self.store.close(id, now).map_err(js_error)
     }
 
-    pub fn expire(
-        &mut self,
-        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
-        now: f64,
-    ) -> JsResult<()> {
-        let (id, now) = target(&id, now)?;
-        self.store.expire(&id, now).map_err(js_error)
+    pub fn expire(&mut self, id: &str, now: f64) -> JsResult<()> {
+        let now = time(now)?;
+        self.store.expire(id, now).map_err(js_error)
     }
 
     #[wasm_bindgen(js_name = clearAll)]
@@ -502,18 +471,12 @@ impl WasmSessionStore {
     }
 
     #[wasm_bindgen(unchecked_return_type = "SessionView")]
-    pub fn renew(
-        &mut self,
-        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "string | null | undefined")] principal: JsValue,
-        now: f64,
-    ) -> JsResult<JsValue> {
-        let (id, now) = target(&id, now)?;
-        let principal = optional_string(&principal, "principal")?;
+    pub fn renew(&mut self, id: &str, principal: Option<String>, now: f64) -> JsResult<JsValue> {
+        let now = time(now)?;
         output(
             &self
                 .store
-                .renew(&id, principal.as_deref(), now)
+                .renew(id, principal.as_deref(), now)
                 .map_err(js_error)?,
         )
     }
@@ -532,6 +495,19 @@ impl WasmSessionStore {
     #[wasm_bindgen(js_name = drainEvents, unchecked_return_type = "CoreEvent[]")]
     pub fn drain_events(&mut self) -> JsResult<JsValue> {
         output(&self.store.drain_events())
+    }
+
+    /// Records only these event kinds (`CoreEvent["type"]` names) from now on.
+    #[wasm_bindgen(js_name = setEventFilter)]
+    pub fn set_event_filter(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "CoreEvent[\"type\"][]")] kinds: JsValue,
+    ) -> JsResult<()> {
+        let kinds: Vec<crate::EventKind> = json(&kinds, |reason| {
+            SessionError::invalid_argument("kinds", reason)
+        })?;
+        self.store.set_event_filter(&kinds);
+        Ok(())
     }
 
     /// How many events wait to be drained (cheap: lets a host skip `drainEvents`).
@@ -561,14 +537,9 @@ impl WasmSessionStore {
     }
 
     #[wasm_bindgen(unchecked_return_type = "RestoreReport")]
-    pub fn restore(
-        &mut self,
-        #[wasm_bindgen(unchecked_param_type = "string")] text: JsValue,
-        now: f64,
-    ) -> JsResult<JsValue> {
+    pub fn restore(&mut self, text: &str, now: f64) -> JsResult<JsValue> {
         let now = time(now)?;
-        let text = string(&text, "snapshot")?;
-        output(&self.store.restore(&text, now).map_err(js_error)?)
+        output(&self.store.restore(text, now).map_err(js_error)?)
     }
 }
 

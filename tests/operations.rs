@@ -12,8 +12,8 @@ mod common;
 
 use common::*;
 use mcp_session_core::{
-    Admission, CapacityPolicy, Config, CreateParams, EndReason, Event, ExpiryReason, IdSource,
-    InvalidIdReason, Lookup, Phase, RequestHead, RequestKind, SessionError, SessionStore,
+    Admission, CapacityPolicy, Config, CreateParams, EndReason, Event, EventKind, ExpiryReason,
+    IdSource, InvalidIdReason, Lookup, Phase, RequestHead, RequestKind, SessionError, SessionStore,
     MAX_TIME_MS,
 };
 use serde_json::json;
@@ -812,4 +812,23 @@ fn find_tells_live_ended_and_unknown_apart() {
         (json["status"].as_str(), json["session"]["reason"].as_str()),
         (Some("ended"), Some("idle"))
     );
+}
+
+#[test]
+fn only_the_event_kinds_asked_for_are_recorded() {
+    let mut s = store(Config::default());
+    s.set_event_filter(&[EventKind::Closed]);
+    let id = s.create(plain(), T0).unwrap().id;
+    s.update_state(&id, &json!({"a": 1}), None, T0).unwrap();
+    s.close(&id, T0).unwrap();
+    assert_eq!(
+        s.drain_events(),
+        vec![Event::Closed {
+            session_id: id,
+            at: T0
+        }]
+    );
+    s.set_event_filter(&[]);
+    s.create(plain(), T0).unwrap();
+    assert_eq!(s.stats(T0).unwrap().pending_events, 0);
 }

@@ -58,10 +58,10 @@ fn sessions_cross_as_plain_objects() {
     assert_eq!(text(&view, "phase"), "active");
     assert_eq!(get(&view, "expiresAt").as_f64(), Some(T0 + 1000.0));
     assert_eq!(JSON::stringify(&get(&view, "state")).unwrap(), "{\"n\":1}");
-    let id = get(&view, "id");
-    let version = s.update_state(id.clone(), obj(r#"{"m": 2}"#), Some(0.0), T0 + 1.0);
+    let id = text(&view, "id");
+    let version = s.update_state(&id, obj(r#"{"m": 2}"#), Some(0.0), T0 + 1.0);
     assert_eq!(version.unwrap(), 1.0);
-    let lookup = s.find(id.clone(), T0 + 2.0).unwrap();
+    let lookup = s.find(&id, T0 + 2.0).unwrap();
     assert_eq!(text(&lookup, "status"), "live");
     let events = Array::from(&s.drain_events().unwrap());
     let types: Vec<String> = events.iter().map(|e| text(&e, "type")).collect();
@@ -72,23 +72,20 @@ fn sessions_cross_as_plain_objects() {
 #[wasm_bindgen_test]
 fn errors_are_js_errors_with_code_status_and_details() {
     let mut s = store();
-    let id = get(&s.create(JsValue::UNDEFINED, T0).unwrap(), "id");
-    s.update_state(id.clone(), obj("{}"), None, T0).unwrap();
-    let conflict = s
-        .update_state(id.clone(), obj("{}"), Some(0.0), T0)
-        .unwrap_err();
+    let id = text(&s.create(JsValue::UNDEFINED, T0).unwrap(), "id");
+    s.update_state(&id, obj("{}"), None, T0).unwrap();
+    let conflict = s.update_state(&id, obj("{}"), Some(0.0), T0).unwrap_err();
     assert_eq!(code_of(conflict.clone()), "VERSION_CONFLICT");
     assert_eq!(get(&conflict, "httpStatus").as_f64(), Some(409.0));
     assert_eq!(get(&conflict, "jsonRpcCode").as_f64(), Some(-32000.0));
     assert_eq!(get(&conflict, "expectedVersion").as_f64(), Some(0.0));
     assert_eq!(get(&conflict, "actualVersion").as_f64(), Some(1.0));
 
-    let missing = s.get("nope".into(), T0).unwrap_err();
+    let missing = s.get("nope", T0).unwrap_err();
     assert_eq!(code_of(missing.clone()), "SESSION_NOT_FOUND");
     assert_eq!(get(&missing, "httpStatus").as_f64(), Some(404.0));
 
-    let full = WasmSessionStore::new(obj(r#"{"maxSessions": 1}"#)).unwrap();
-    let mut full = full;
+    let mut full = WasmSessionStore::new(obj(r#"{"maxSessions": 1}"#)).unwrap();
     full.create(JsValue::UNDEFINED, T0).unwrap();
     let capacity = full.create(JsValue::UNDEFINED, T0 + 10.0).unwrap_err();
     assert_eq!(code_of(capacity.clone()), "CAPACITY_EXCEEDED");
@@ -97,99 +94,59 @@ fn errors_are_js_errors_with_code_status_and_details() {
         Some(1_800_000.0 - 10.0)
     );
 
-    let head = obj(r#"{"kind": "other"}"#);
-    assert_eq!(
-        code_of(s.begin_request(head, T0).unwrap_err()),
-        "MISSING_SESSION_ID"
-    );
-    let head = obj(r#"{"kind": "other", "sessionId": "a b"}"#);
-    let invalid = s.begin_request(head, T0).unwrap_err();
+    let missing_header = s.begin_request(None, None, 2, None, T0).unwrap_err();
+    assert_eq!(code_of(missing_header), "MISSING_SESSION_ID");
+    assert_eq!(s.begin_request(None, None, 0, None, T0).unwrap(), 0);
+    let invalid = s
+        .begin_request(Some("a b".into()), None, 2, None, T0)
+        .unwrap_err();
     assert_eq!(code_of(invalid.clone()), "INVALID_SESSION_ID");
     assert_eq!(text(&invalid, "reason"), "invalidCharacter");
+    assert_eq!(
+        s.begin_request(Some(id.clone()), None, 2, None, T0)
+            .unwrap(),
+        1
+    );
+    s.end_request(&id, T0).unwrap();
 }
 
 #[wasm_bindgen_test]
 fn bad_js_input_is_a_typed_error_never_a_panic() {
     let mut s = store();
-    let id = get(&s.create(JsValue::UNDEFINED, T0).unwrap(), "id");
+    let id = text(&s.create(JsValue::UNDEFINED, T0).unwrap(), "id");
+    let id = id.as_str();
     for now in [f64::NAN, f64::INFINITY, -1.0, 1.5, 2f64.powi(60)] {
-        assert_eq!(
-            code_of(s.get(id.clone(), now).unwrap_err()),
-            "INVALID_ARGUMENT"
-        );
+        assert_eq!(code_of(s.get(id, now).unwrap_err()), "INVALID_ARGUMENT");
     }
-    assert_eq!(
-        code_of(s.get(JsValue::from(42), T0).unwrap_err()),
-        "INVALID_ARGUMENT"
-    );
-    assert_eq!(
-        code_of(s.get(JsValue::UNDEFINED, T0).unwrap_err()),
-        "INVALID_ARGUMENT"
-    );
-    assert_eq!(
-        code_of(
-            s.update_state(id.clone(), obj("{}"), Some(-1.0), T0)
-                .unwrap_err()
-        ),
-        "INVALID_ARGUMENT"
-    );
+    assert_eq!(code_of(s.get("", T0).unwrap_err()), "INVALID_SESSION_ID");
+    let bad_version = s.update_state(id, obj("{}"), Some(-1.0), T0).unwrap_err();
+    assert_eq!(code_of(bad_version), "INVALID_ARGUMENT");
 
     // A cyclic object, a deeply nested one, and a non-object state.
     let cyclic = Object::new();
     Reflect::set(&cyclic, &"self".into(), &cyclic).unwrap();
+    let err = s.update_state(id, cyclic.into(), None, T0).unwrap_err();
+    assert_eq!(code_of(err), "INVALID_STATE");
+    let deep = JSON::parse(&format!("{}{}", "[".repeat(5_000), "]".repeat(5_000))).unwrap();
     assert_eq!(
-        code_of(
-            s.update_state(id.clone(), cyclic.into(), None, T0)
-                .unwrap_err()
-        ),
+        code_of(s.update_state(id, deep, None, T0).unwrap_err()),
         "INVALID_STATE"
     );
-    let deep = format!("{}{}", "[".repeat(5_000), "]".repeat(5_000));
-    let deep = JSON::parse(&deep).unwrap();
-    assert_eq!(
-        code_of(s.update_state(id.clone(), deep, None, T0).unwrap_err()),
-        "INVALID_STATE"
-    );
-    assert_eq!(
-        code_of(
-            s.replace_state(id.clone(), obj("[1]"), None, T0)
-                .unwrap_err()
-        ),
-        "INVALID_STATE"
-    );
+    let array = s.replace_state(id, obj("[1]"), None, T0).unwrap_err();
+    assert_eq!(code_of(array), "INVALID_STATE");
     let big = obj(&format!(r#"{{"k": "{}"}}"#, "x".repeat(100)));
     assert_eq!(
-        code_of(s.update_state(id.clone(), big, None, T0).unwrap_err()),
+        code_of(s.update_state(id, big, None, T0).unwrap_err()),
         "STATE_TOO_LARGE"
     );
 
-    assert_eq!(
-        code_of(s.create(obj(r#"{"bogus": 1}"#), T0).unwrap_err()),
-        "INVALID_ARGUMENT"
-    );
-    assert_eq!(
-        code_of(s.create(obj(r#"{"idleTimeoutMs": 1.5}"#), T0).unwrap_err()),
-        "INVALID_ARGUMENT"
-    );
-    assert_eq!(
-        code_of(s.begin_request(JsValue::NULL, T0).unwrap_err()),
-        "INVALID_ARGUMENT"
-    );
-    assert_eq!(
-        code_of(
-            s.begin_request(obj(r#"{"kind": "weird"}"#), T0)
-                .unwrap_err()
-        ),
-        "INVALID_ARGUMENT"
-    );
-    assert_eq!(
-        code_of(s.restore("{".into(), T0).unwrap_err()),
-        "INVALID_SNAPSHOT"
-    );
-    assert_eq!(
-        code_of(s.restore(JsValue::from(3), T0).unwrap_err()),
-        "INVALID_ARGUMENT"
-    );
+    let unknown_field = s.create(obj(r#"{"bogus": 1}"#), T0).unwrap_err();
+    assert_eq!(code_of(unknown_field), "INVALID_ARGUMENT");
+    let fractional = s.create(obj(r#"{"idleTimeoutMs": 1.5}"#), T0).unwrap_err();
+    assert_eq!(code_of(fractional), "INVALID_ARGUMENT");
+    let bad_kind = s.begin_request(None, None, 7, None, T0).unwrap_err();
+    assert_eq!(code_of(bad_kind), "INVALID_ARGUMENT");
+    assert_eq!(code_of(s.restore("{", T0).unwrap_err()), "INVALID_SNAPSHOT");
 
     for config in [
         r#"{"idleTimeoutMs": 0}"#,
@@ -230,14 +187,11 @@ fn ids_come_from_crypto_get_random_values() {
 #[wasm_bindgen_test]
 fn snapshot_round_trips_inside_wasm() {
     let mut s = WasmSessionStore::with_insecure_seed(JsValue::UNDEFINED, 1.0).unwrap();
-    let id = get(
-        &s.create(obj(r#"{"state": {"k": [1, 2]}}"#), T0).unwrap(),
-        "id",
-    );
-    s.disconnect(id, T0 + 1.0).unwrap();
+    let view = s.create(obj(r#"{"state": {"k": [1, 2]}}"#), T0).unwrap();
+    s.disconnect(&text(&view, "id"), T0 + 1.0).unwrap();
     let bytes = s.snapshot(T0 + 2.0).unwrap();
     let mut restored = WasmSessionStore::new(JsValue::UNDEFINED).unwrap();
-    let report = restored.restore(bytes.clone().into(), T0 + 2.0).unwrap();
+    let report = restored.restore(&bytes, T0 + 2.0).unwrap();
     assert_eq!(get(&report, "restored").as_f64(), Some(1.0));
     assert_eq!(restored.snapshot(T0 + 2.0).unwrap(), bytes);
 }

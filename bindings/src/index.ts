@@ -20,7 +20,8 @@ export type {
 export { SessionError, isNotFound } from './errors';
 export { FileSessionStore } from './file-store';
 export type { FileSessionStoreOptions, LoadReport } from './file-store';
-export { SessionCore, wasmMemoryBytes } from '../generated/mcp_session_core';
+export { SessionCore } from './core';
+export { wasmMemoryBytes } from '../generated/mcp_session_core';
 export type {
   Admission,
   CapacityPolicy,

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 
-import { SessionCore } from '../generated/mcp_session_core';
+import { SessionCore } from './core';
 import type {
   Admission,
   CoreConfig,
@@ -20,6 +20,13 @@ import { SessionError } from './errors';
 
 /** The longest a Node timer can wait (2^31 - 1 ms); longer deadlines re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The core's request-kind codes (its gate takes numbers, on the hot path). */
+const KIND_CODES = { initialize: 0, initialized: 1, other: 2 } as const;
+const ADMISSIONS: readonly Admission[] = [
+  Object.freeze({ outcome: 'initialize' }),
+  Object.freeze({ outcome: 'admitted', phase: 'active' }),
+];
 
 export interface SessionManagerOptions extends CoreConfig {
   /** Milliseconds since the Unix epoch. Default `Date.now`; tests pass a manual clock. */
@@ -142,10 +149,8 @@ export class SessionManager {
   constructor(options: SessionManagerOptions = {}) {
     const { clock, insecureSeed, ...config } = options;
     this.#clock = clock ?? Date.now;
-    this.#core =
-      insecureSeed === undefined
-        ? new SessionCore(config)
-        : SessionCore.withInsecureSeed(config, insecureSeed);
+    this.#core = new SessionCore(config, { insecureSeed });
+    this.#filterEvents();
   }
 
   // ----- the seed brief's API -----
@@ -154,7 +159,7 @@ export class SessionManager {
   createSession(config: CreateSessionConfig = {}): string {
     const { clientId, clientInfo, ...rest } = config;
     const info = clientInfo ?? (clientId === undefined ? undefined : { name: clientId });
-    return this.#run((core, now) => core.create({ ...rest, clientInfo: info }, now)).id;
+    return this.#run((core, now) => core.createId({ ...rest, clientInfo: info }, now));
   }
 
   /**
@@ -250,7 +255,13 @@ export class SessionManager {
 
   /** The per-request gate: see the core's `beginRequest`. Pair with `endRequest`. */
   beginRequest(head: RequestHead): Admission {
-    return this.#run((core, now) => core.beginRequest(head, now));
+    if (typeof head !== 'object' || head === null) throw SessionError.invalidArgument('head', 'must be an object');
+    const kind = KIND_CODES[head.kind];
+    if (kind === undefined) throw SessionError.invalidArgument('kind', 'must be initialize, initialized or other');
+    const code = this.#run((core, now) =>
+      core.beginRequest(head.sessionId, head.principal, kind, head.protocolVersion, now),
+    );
+    return ADMISSIONS[code] as Admission;
   }
 
   /** The response or stream of an admitted request is done. */
@@ -293,17 +304,28 @@ export class SessionManager {
 
   on<K extends keyof SessionEvents>(event: K, listener: (event: SessionEvents[K]) => void): this {
     this.#events.on(event, listener);
+    this.#filterEvents();
     return this;
   }
 
   once<K extends keyof SessionEvents>(event: K, listener: (event: SessionEvents[K]) => void): this {
-    this.#events.once(event, listener);
+    this.#events.once(event, (e: SessionEvents[K]) => {
+      listener(e);
+      this.#filterEvents();
+    });
+    this.#filterEvents();
     return this;
   }
 
   off<K extends keyof SessionEvents>(event: K, listener: (event: SessionEvents[K]) => void): this {
     this.#events.off(event, listener);
+    this.#filterEvents();
     return this;
+  }
+
+  /** The core records only the kinds someone listens to. */
+  #filterEvents(): void {
+    this.#core?.setEventFilter(this.#events.eventNames() as CoreEvent['type'][]);
   }
 
   // ----- lifetime -----

@@ -1,0 +1,88 @@
+// One measurement in a fresh process (the parent, bench/bench.mjs, runs many):
+//   node bench/run.mjs speed <size> <impl,impl,...>   every workload, each impl in turn
+//   node bench/run.mjs memory <size> <impl> <stateBytes>   bytes per live session
+// Prints one JSON line.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { wasmMemoryBytes } from 'mcp-session-core';
+import { IMPLEMENTATIONS } from './impls.mjs';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc');
+const [mode, sizeText, names, stateText] = process.argv.slice(2);
+const size = Number(sizeText);
+const GATE_OPS = 100_000;
+const UPDATE_OPS = 50_000;
+
+/** A deterministic pseudo-random index sequence (the same for every implementation). */
+function indices(count, range, seed = 12345) {
+  const out = new Uint32Array(count);
+  let x = seed;
+  for (let i = 0; i < count; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = x % range;
+  }
+  return out;
+}
+
+const elapsedNs = (start) => Number(process.hrtime.bigint() - start);
+
+async function speed(name) {
+  const impl = IMPLEMENTATIONS[name](size * 2);
+  const ids = new Array(size);
+  let start = process.hrtime.bigint();
+  for (let i = 0; i < size; i++) ids[i] = impl.create({}, i % 100 === 0);
+  const create = elapsedNs(start) / size;
+
+  // Gate and update touch only long-lived sessions (the 1% short-lived expire later).
+  const live = ids.filter((_, i) => i % 100 !== 0);
+  const pick = indices(GATE_OPS, live.length);
+  start = process.hrtime.bigint();
+  for (let i = 0; i < GATE_OPS; i++) impl.gate(live[pick[i]]);
+  const gate = elapsedNs(start) / GATE_OPS;
+
+  start = process.hrtime.bigint();
+  for (let i = 0; i < UPDATE_OPS; i++) impl.update(live[pick[i]], i);
+  const update = elapsedNs(start) / UPDATE_OPS;
+
+  await impl.expireShortLived();
+  start = process.hrtime.bigint();
+  const expired = impl.sweep();
+  const sweep = elapsedNs(start);
+
+  start = process.hrtime.bigint();
+  const text = impl.snapshot();
+  const restored = impl.restore(text);
+  const snapshotRestore = elapsedNs(start) / live.length;
+  impl.dispose();
+  gc();
+  return { create, gate, update, sweep, sweepExpired: expired, sweepPerExpired: sweep / Math.max(expired, 1), snapshotRestore, restored };
+}
+
+async function memory(name, stateBytes) {
+  const impl = IMPLEMENTATIONS[name](size * 2);
+  const filler = 'x'.repeat(Math.max(stateBytes - 16, 0));
+  gc();
+  gc();
+  const before = process.memoryUsage().heapUsed + wasmMemoryBytes();
+  const ids = new Array(size);
+  // Each session gets its own state object (and its own string for 1 KiB states).
+  // Buffer round trip: a flat string of its own, not a rope sharing the filler.
+  const blob = (i) => Buffer.from(`${i}${filler}`).toString();
+  for (let i = 0; i < size; i++) ids[i] = impl.create(stateBytes > 0 ? { blob: blob(i) } : {}, false);
+  gc();
+  gc();
+  const after = process.memoryUsage().heapUsed + wasmMemoryBytes();
+  const bytes = (after - before - size * 8) / size; // less the ids array itself
+  impl.dispose();
+  return { bytesPerSession: bytes };
+}
+
+const result = {};
+if (mode === 'speed') {
+  for (const name of names.split(',')) result[name] = await speed(name); // one at a time
+} else {
+  result[names] = await memory(names, Number(stateText));
+}
+console.log(JSON.stringify({ mode, size, result }));
+process.exit(0);

@@ -1,0 +1,151 @@
+import { SessionCore as WasmCore } from '../generated/mcp_session_core';
+import type {
+  CoreConfig,
+  CoreEvent,
+  CreateParams,
+  Expiry,
+  Json,
+  JsonObject,
+  Lookup,
+  RestoreReport,
+  SessionView,
+  Stats,
+} from '../generated/mcp_session_core';
+import { SessionError } from './errors';
+
+/** IDs and other strings cross into WebAssembly as strings; the generated glue
+ * does not check, so anything else is turned away here as a typed error. */
+export function str(value: unknown, argument: string): string {
+  if (typeof value !== 'string') throw SessionError.invalidArgument(argument, 'must be a string');
+  return value;
+}
+
+export function optionalStr(value: unknown, argument: string): string | undefined {
+  return value === undefined || value === null ? undefined : str(value, argument);
+}
+
+/**
+ * The raw WebAssembly store: every core operation, with the time passed in as
+ * milliseconds since the epoch. For hosts that run their own clock and timer;
+ * servers normally use `SessionManager`. Arguments are checked before they cross
+ * into WebAssembly, so no value from JS can reach the core in a form it cannot
+ * read. The gate takes plain arguments and answers a number, as it runs on every
+ * request: `kind` 0 = initialize, 1 = initialized, 2 = other; the answer is
+ * 0 (create a session) or 1 (admitted, in flight until `endRequest`).
+ */
+export class SessionCore {
+  readonly #wasm: WasmCore;
+
+  constructor(config?: CoreConfig, options: { insecureSeed?: number } = {}) {
+    this.#wasm =
+      options.insecureSeed === undefined
+        ? new WasmCore(config)
+        : WasmCore.withInsecureSeed(config, options.insecureSeed);
+  }
+
+  config(): Required<CoreConfig> {
+    return this.#wasm.config();
+  }
+  create(params: CreateParams | undefined, now: number): SessionView {
+    return this.#wasm.create(params, now);
+  }
+  /** `create`, answering only the new ID. */
+  createId(params: CreateParams | undefined, now: number): string {
+    return this.#wasm.createId(params, now);
+  }
+  initialized(id: string, now: number): void {
+    this.#wasm.initialized(str(id, 'sessionId'), now);
+  }
+  beginRequest(
+    sessionId: string | null | undefined,
+    principal: string | null | undefined,
+    kind: 0 | 1 | 2,
+    protocolVersion: string | null | undefined,
+    now: number,
+  ): 0 | 1 {
+    return this.#wasm.beginRequest(
+      optionalStr(sessionId, 'sessionId'),
+      optionalStr(principal, 'principal'),
+      kind,
+      optionalStr(protocolVersion, 'protocolVersion'),
+      now,
+    );
+  }
+  endRequest(id: string, now: number): void {
+    this.#wasm.endRequest(str(id, 'sessionId'), now);
+  }
+  get(id: string, now: number): SessionView {
+    return this.#wasm.get(str(id, 'sessionId'), now);
+  }
+  peek(id: string, now: number): SessionView {
+    return this.#wasm.peek(str(id, 'sessionId'), now);
+  }
+  find(id: string, now: number): Lookup {
+    return this.#wasm.find(str(id, 'sessionId'), now);
+  }
+  list(now: number): SessionView[] {
+    return this.#wasm.list(now);
+  }
+  stats(now: number): Stats {
+    return this.#wasm.stats(now);
+  }
+  updateState(id: string, patch: Json, expectedVersion: number | null | undefined, now: number): number {
+    return this.#wasm.updateState(str(id, 'sessionId'), patch, expectedVersion, now);
+  }
+  replaceState(id: string, state: JsonObject, expectedVersion: number | null | undefined, now: number): number {
+    return this.#wasm.replaceState(str(id, 'sessionId'), state, expectedVersion, now);
+  }
+  disconnect(id: string, now: number): void {
+    this.#wasm.disconnect(str(id, 'sessionId'), now);
+  }
+  resume(id: string, principal: string | null | undefined, now: number): SessionView {
+    return this.#wasm.resume(str(id, 'sessionId'), optionalStr(principal, 'principal'), now);
+  }
+  close(id: string, now: number): void {
+    this.#wasm.close(str(id, 'sessionId'), now);
+  }
+  expire(id: string, now: number): void {
+    this.#wasm.expire(str(id, 'sessionId'), now);
+  }
+  clearAll(now: number): number {
+    return this.#wasm.clearAll(now);
+  }
+  renew(id: string, principal: string | null | undefined, now: number): SessionView {
+    return this.#wasm.renew(str(id, 'sessionId'), optionalStr(principal, 'principal'), now);
+  }
+  sweep(now: number): Expiry[] {
+    return this.#wasm.sweep(now);
+  }
+  nextDeadline(): number | undefined {
+    return this.#wasm.nextDeadline();
+  }
+  drainEvents(): CoreEvent[] {
+    return this.#wasm.drainEvents();
+  }
+  pendingEvents(): number {
+    return this.#wasm.pendingEvents();
+  }
+  clock(): number {
+    return this.#wasm.clock();
+  }
+  snapshot(now: number): string {
+    return this.#wasm.snapshot(now);
+  }
+  export(ids: string[], now: number): string {
+    return this.#wasm.export(ids, now);
+  }
+  restore(snapshot: string, now: number): RestoreReport {
+    return this.#wasm.restore(str(snapshot, 'snapshot'), now);
+  }
+  /** Records only these event kinds from now on (all by default). */
+  setEventFilter(kinds: CoreEvent['type'][]): void {
+    this.#wasm.setEventFilter(kinds);
+  }
+  /** Frees the WebAssembly memory of this store. */
+  free(): void {
+    this.#wasm.free();
+  }
+  [Symbol.dispose](): void {
+    this.free();
+  }
+}
