@@ -26,6 +26,7 @@ function child(args) {
   const text = execFileSync(process.execPath, ['--max-old-space-size=12288', runner, ...args], {
     encoding: 'utf8',
     maxBuffer: 1 << 24,
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
   return JSON.parse(text.trim().split('\n').at(-1)).result;
 }

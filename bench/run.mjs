@@ -27,6 +27,20 @@ function indices(count, range, seed = 12345) {
 
 const elapsedNs = (start) => Number(process.hrtime.bigint() - start);
 
+/** Runs `op` up to `count` times or until `budgetMs` is spent (some peers slow
+ * down sharply with size); answers ns per operation done. */
+function perOp(count, op, budgetMs = 3_000) {
+  const start = process.hrtime.bigint();
+  const budget = BigInt(budgetMs) * 1_000_000n;
+  let done = 0;
+  while (done < count) {
+    const end = Math.min(done + 1_000, count);
+    for (; done < end; done++) op(done);
+    if (process.hrtime.bigint() - start > budget) break;
+  }
+  return elapsedNs(start) / done;
+}
+
 /** Every workload once on a small store, so that lazy compilation (WebAssembly
  * functions and JS alike) is not measured. */
 async function warmUp(name) {
@@ -41,6 +55,7 @@ async function warmUp(name) {
 }
 
 async function speed(name) {
+  process.stderr.write(`  ${name}\n`);
   await warmUp(name);
   const impl = IMPLEMENTATIONS[name](size * 2);
   const ids = new Array(size);
@@ -51,13 +66,8 @@ async function speed(name) {
   // Gate and update touch only long-lived sessions (the 1% short-lived expire later).
   const live = ids.filter((_, i) => i % 100 !== 0);
   const pick = indices(GATE_OPS, live.length);
-  start = process.hrtime.bigint();
-  for (let i = 0; i < GATE_OPS; i++) impl.gate(live[pick[i]]);
-  const gate = elapsedNs(start) / GATE_OPS;
-
-  start = process.hrtime.bigint();
-  for (let i = 0; i < UPDATE_OPS; i++) impl.update(live[pick[i]], i);
-  const update = elapsedNs(start) / UPDATE_OPS;
+  const gate = perOp(GATE_OPS, (i) => impl.gate(live[pick[i]]));
+  const update = perOp(UPDATE_OPS, (i) => impl.update(live[pick[i]], i));
 
   await impl.expireShortLived();
   start = process.hrtime.bigint();
