@@ -720,6 +720,20 @@ impl SessionStore {
         self.events.len()
     }
 
+    /// The earliest deadline if it is before `bound` (any, without a bound). A
+    /// host with a timer armed at `bound` asks this after every call: in the usual
+    /// case the earliest filed deadline already answers "no" without re-checking a
+    /// session, because a filed deadline is never later than the real one.
+    pub fn next_deadline_before(&mut self, bound: Option<u64>) -> Option<u64> {
+        if let (Some(bound), Some(filed)) = (bound, self.index.earliest_filed()) {
+            if filed >= bound {
+                return None;
+            }
+        }
+        self.next_deadline()
+            .filter(|at| bound.is_none_or(|bound| *at < bound))
+    }
+
     /// Takes the pending events, oldest first.
     pub fn drain_events(&mut self) -> Vec<Event> {
         self.events.drain()

@@ -492,6 +492,14 @@ impl WasmSessionStore {
         self.store.next_deadline().map(|at| at as f64)
     }
 
+    /// The earliest deadline if it is before `bound` (any when `bound` is
+    /// undefined): what a host with a timer armed at `bound` must re-arm for.
+    #[wasm_bindgen(js_name = nextDeadlineBefore)]
+    pub fn next_deadline_before(&mut self, bound: Option<f64>) -> JsResult<Option<f64>> {
+        let bound = bound.map(time).transpose()?;
+        Ok(self.store.next_deadline_before(bound).map(|at| at as f64))
+    }
+
     #[wasm_bindgen(js_name = drainEvents, unchecked_return_type = "CoreEvent[]")]
     pub fn drain_events(&mut self) -> JsResult<JsValue> {
         output(&self.store.drain_events())

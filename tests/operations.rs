@@ -832,3 +832,19 @@ fn only_the_event_kinds_asked_for_are_recorded() {
     s.create(plain(), T0).unwrap();
     assert_eq!(s.stats(T0).unwrap().pending_events, 0);
 }
+
+#[test]
+fn next_deadline_before_answers_only_an_earlier_deadline() {
+    let mut s = store(Config {
+        idle_timeout_ms: 1_000,
+        ..Config::default()
+    });
+    let a = s.create(plain(), T0).unwrap().id;
+    assert_eq!(s.next_deadline_before(None), Some(T0 + 1_000));
+    assert_eq!(s.next_deadline_before(Some(T0 + 1_000)), None);
+    assert_eq!(s.next_deadline_before(Some(T0 + 1_001)), Some(T0 + 1_000));
+    s.get(&a, T0 + 500).unwrap();
+    // The filed deadline is early; the real one is later than the bound.
+    assert_eq!(s.next_deadline_before(Some(T0 + 1_200)), None);
+    assert_eq!(s.next_deadline(), Some(T0 + 1_500));
+}

@@ -119,6 +119,10 @@ export class SessionCore {
   nextDeadline(): number | undefined {
     return this.#wasm.nextDeadline();
   }
+  /** The earliest deadline if before `bound` (any if `bound` is undefined). */
+  nextDeadlineBefore(bound: number | undefined): number | undefined {
+    return this.#wasm.nextDeadlineBefore(bound);
+  }
   drainEvents(): CoreEvent[] {
     return this.#wasm.drainEvents();
   }

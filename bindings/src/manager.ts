@@ -384,8 +384,8 @@ export class SessionManager {
    * touches the timer about once per deadline, not once per request.
    */
   #settle(core: SessionCore): void {
-    const next = core.nextDeadline();
-    if (next !== undefined && (this.#armedFor === undefined || next < this.#armedFor)) {
+    const next = core.nextDeadlineBefore(this.#armedFor);
+    if (next !== undefined) {
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#armedFor = next;
       const delay = Math.min(Math.max(next - this.#now(), 0), MAX_TIMER_MS);
