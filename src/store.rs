@@ -216,9 +216,7 @@ impl SessionStore {
 
     /// `notifications/initialized`: an initializing session becomes active.
     pub fn initialized(&mut self, id: &str, now: u64) -> Result<(), SessionError> {
-        check_now(now)?;
-        check_session_id(id)?;
-        let now = self.advance(now);
+        let now = self.enter(id, now)?;
         let config = &self.settings.config;
         let session = live_mut(&mut self.sessions, &self.ended, id)?;
         if session.phase != Phase::Initializing {
@@ -323,9 +321,7 @@ impl SessionStore {
     /// The response (or stream) of a request admitted by `begin_request` is done.
     /// When nothing is left in flight the idle timer starts.
     pub fn end_request(&mut self, id: &str, now: u64) -> Result<(), SessionError> {
-        check_now(now)?;
-        check_session_id(id)?;
-        let now = self.advance(now);
+        let now = self.enter(id, now)?;
         let config = &self.settings.config;
         let session = live_mut(&mut self.sessions, &self.ended, id)?;
         let Some(in_flight) = session.in_flight.checked_sub(1) else {
@@ -342,9 +338,7 @@ impl SessionStore {
 
     /// The session, counting as activity.
     pub fn get(&mut self, id: &str, now: u64) -> Result<SessionView, SessionError> {
-        check_now(now)?;
-        check_session_id(id)?;
-        let now = self.advance(now);
+        let now = self.enter(id, now)?;
         let config = &self.settings.config;
         let session = live_mut(&mut self.sessions, &self.ended, id)?;
         session.last_activity = now;
@@ -356,9 +350,7 @@ impl SessionStore {
     /// remembered, or unknown. For hosts that show ended sessions (the seed's
     /// `getSession` answers `status: 'expired'`) rather than answer 404.
     pub fn find(&mut self, id: &str, now: u64) -> Result<Lookup, SessionError> {
-        check_now(now)?;
-        check_session_id(id)?;
-        let now = self.advance(now);
+        let now = self.enter(id, now)?;
         let config = &self.settings.config;
         if let Some(session) = self.sessions.get_mut(id) {
             session.last_activity = now;
@@ -446,9 +438,7 @@ impl SessionStore {
         expected_version: Option<u64>,
         now: u64,
     ) -> Result<u64, SessionError> {
-        check_now(now)?;
-        check_session_id(id)?;
-        let now = self.advance(now);
+        let now = self.enter(id, now)?;
         let limit = self.settings.config.max_state_bytes;
         let session = live_mut(&mut self.sessions, &self.ended, id)?;
         check_version(session, expected_version)?;
@@ -511,9 +501,7 @@ impl SessionStore {
     /// its idle timeout. Requests in flight died with the transport. Disconnecting a
     /// disconnected session does nothing.
     pub fn disconnect(&mut self, id: &str, now: u64) -> Result<(), SessionError> {
-        check_now(now)?;
-        check_session_id(id)?;
-        let now = self.advance(now);
+        let now = self.enter(id, now)?;
         let config = &self.settings.config;
         let session = live_mut(&mut self.sessions, &self.ended, id)?;
         match session.phase {
@@ -580,9 +568,7 @@ impl SessionStore {
 
     /// Ends a session (HTTP DELETE). Its ID then answers `SESSION_CLOSED`.
     pub fn close(&mut self, id: &str, now: u64) -> Result<(), SessionError> {
-        check_now(now)?;
-        check_session_id(id)?;
-        let now = self.advance(now);
+        let now = self.enter(id, now)?;
         live_mut(&mut self.sessions, &self.ended, id)?;
         self.end(id, EndReason::Closed, now);
         self.emit(Event::Closed {
@@ -594,9 +580,7 @@ impl SessionStore {
 
     /// Ends a session as expired (reason `requested`), as the seed's `expireSession`.
     pub fn expire(&mut self, id: &str, now: u64) -> Result<(), SessionError> {
-        check_now(now)?;
-        check_session_id(id)?;
-        let now = self.advance(now);
+        let now = self.enter(id, now)?;
         live_mut(&mut self.sessions, &self.ended, id)?;
         self.end(id, EndReason::Requested, now);
         self.emit(Event::Expired {
@@ -838,6 +822,14 @@ impl SessionStore {
     }
 
     // ----- internals -----
+
+    /// The prologue of every operation on one session: the arguments are checked
+    /// (changing nothing if malformed), then time advances to `now`.
+    fn enter(&mut self, id: &str, now: u64) -> Result<u64, SessionError> {
+        check_now(now)?;
+        check_session_id(id)?;
+        Ok(self.advance(now))
+    }
 
     /// Moves the clock to `now` (never back), ends what is due and forgets old
     /// records. Returns the store's time.
