@@ -113,8 +113,13 @@ function seed() {
   };
 }
 
-function ttlcache(capacity) {
-  const cache = new TTLCache({ max: capacity, ttl: IDLE_MS, updateAgeOnGet: true });
+/**
+ * A TTL cache used as a session store, as many servers do: the session object is
+ * the value, `get` with `updateAgeOnGet` is the touch, `purgeStale` the sweep.
+ * `makeCache()` builds an empty cache of the library under test.
+ */
+function ttlCacheStore(makeCache) {
+  const cache = makeCache();
   return {
     create: (state, shortLived) => {
       const id = crypto.randomUUID();
@@ -136,9 +141,10 @@ function ttlcache(capacity) {
       cache.purgeStale();
       return before - cache.size;
     },
+    // entries(), not lru-cache's dump(): dump() grows superlinearly (5 s at 200,000).
     snapshot: () => JSON.stringify([...cache.entries()]),
     restore: (text) => {
-      const fresh = new TTLCache({ max: capacity, ttl: IDLE_MS });
+      const fresh = makeCache();
       for (const [k, v] of JSON.parse(text)) fresh.set(k, v);
       const n = fresh.size;
       fresh.clear();
@@ -148,42 +154,13 @@ function ttlcache(capacity) {
   };
 }
 
-function lruCache(capacity) {
-  const options = { max: capacity, ttl: IDLE_MS, ttlResolution: 0, updateAgeOnGet: true, ttlAutopurge: false };
-  const cache = new LRUCache(options);
-  return {
-    create: (state, shortLived) => {
-      const id = crypto.randomUUID();
-      cache.set(id, { id, state }, shortLived ? { ttl: SHORT_MS } : undefined);
-      return id;
-    },
-    gate: (id) => {
-      checkHeader(id);
-      if (cache.get(id) === undefined) throw new Error('Session not found');
-      cache.get(id);
-    },
-    update: (id, i) => {
-      const s = cache.get(id);
-      cache.set(id, { ...s, state: { ...s.state, n: i } });
-    },
-    expireShortLived: () => sleep(SHORT_MS + 3),
-    sweep: () => {
-      const before = cache.size;
-      cache.purgeStale();
-      return before - cache.size;
-    },
-    // entries(), not dump(): dump() grows superlinearly here (5 s at 200,000).
-    snapshot: () => JSON.stringify([...cache.entries()]),
-    restore: (text) => {
-      const fresh = new LRUCache(options);
-      for (const [k, v] of JSON.parse(text)) fresh.set(k, v);
-      const n = fresh.size;
-      fresh.clear();
-      return n;
-    },
-    dispose: () => cache.clear(),
-  };
-}
+const ttlcache = (capacity) =>
+  ttlCacheStore(() => new TTLCache({ max: capacity, ttl: IDLE_MS, updateAgeOnGet: true }));
+
+const lruCache = (capacity) =>
+  ttlCacheStore(
+    () => new LRUCache({ max: capacity, ttl: IDLE_MS, ttlResolution: 0, updateAgeOnGet: true, ttlAutopurge: false }),
+  );
 
 export const IMPLEMENTATIONS = {
   'wasm-manager': wasmManager,
