@@ -90,20 +90,27 @@ export interface PrincipalOptions {
 /** Listener argument for each event name. */
 export type SessionEvents = { [K in CoreEvent['type']]: Extract<CoreEvent, { type: K }> };
 
-function fromView(view: SessionView): SessionInfo {
+/** What live and ended sessions report alike. */
+function common(view: SessionView | EndedView) {
   return {
     id: view.id,
     clientId: clientIdOf(view.clientInfo),
     clientInfo: view.clientInfo,
     capabilities: view.capabilities,
     principal: view.principal,
-    status: view.phase,
-    endReason: null,
     state: view.state,
     version: view.version,
     protocolVersion: view.protocolVersion,
     createdAt: new Date(view.createdAt),
     lastActivity: new Date(view.lastActivity),
+  };
+}
+
+function fromView(view: SessionView): SessionInfo {
+  return {
+    ...common(view),
+    status: view.phase,
+    endReason: null,
     expiresAt: view.expiresAt === null ? null : new Date(view.expiresAt),
     inFlight: view.inFlight,
   };
@@ -111,18 +118,9 @@ function fromView(view: SessionView): SessionInfo {
 
 function fromEnded(view: EndedView): SessionInfo {
   return {
-    id: view.id,
-    clientId: clientIdOf(view.clientInfo),
-    clientInfo: view.clientInfo,
-    capabilities: view.capabilities,
-    principal: view.principal,
+    ...common(view),
     status: view.reason === 'closed' ? 'closed' : 'expired',
     endReason: view.reason,
-    state: view.state,
-    version: view.version,
-    protocolVersion: view.protocolVersion,
-    createdAt: new Date(view.createdAt),
-    lastActivity: new Date(view.lastActivity),
     expiresAt: new Date(view.endedAt),
     inFlight: 0,
   };
