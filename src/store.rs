@@ -416,9 +416,8 @@ impl SessionStore {
             stats.in_flight += u64::from(s.in_flight);
             stats.approximate_bytes += entry + s.id.len() + data_bytes(&s.data);
         }
-        let retention = config.ended_retention_ms;
         for (id, e) in self.ended.iter() {
-            if e.ended_at.saturating_add(retention) > now {
+            if self.remembered(e, now) {
                 stats.ended_remembered += 1;
                 stats.approximate_bytes += entry + id.len() + data_bytes(&e.data);
             }
@@ -807,13 +806,14 @@ impl SessionStore {
                 report.restored += 1;
             }
         }
-        let retention = self.settings.config.ended_retention_ms;
         let max = self.settings.config.max_ended_remembered;
         let mut ended = valid.ended;
         ended.sort_by(|a, b| a.0.cmp(&b.0));
         for (id, record) in ended {
-            let fresh = record.ended_at.saturating_add(retention) > now;
-            if fresh && !self.sessions.contains_key(&id) && !self.ended.contains(&id) {
+            if self.remembered(&record, now)
+                && !self.sessions.contains_key(&id)
+                && !self.ended.contains(&id)
+            {
                 self.ended.remember(id, record, max);
                 report.ended_restored += 1;
             }
@@ -993,13 +993,7 @@ impl SessionStore {
     /// The 404 for an ID that is not live at `now`.
     fn ended_error(&self, id: &str, now: u64) -> SessionError {
         match self.ended.get(id) {
-            Some(e)
-                if e.ended_at
-                    .saturating_add(self.settings.config.ended_retention_ms)
-                    > now =>
-            {
-                e.reason.error(id)
-            }
+            Some(e) if self.remembered(e, now) => e.reason.error(id),
             _ => SessionError::SessionNotFound {
                 session_id: id.to_owned(),
             },

@@ -171,30 +171,28 @@ fn fail<T>(error: SessionError) -> JsResult<T> {
     Err(js_error(error))
 }
 
-/// A JS time (ms since the epoch): a whole number from 0 to 2^53 - 1.
-fn time(now: f64) -> JsResult<u64> {
-    if now.is_finite() && now >= 0.0 && now.fract() == 0.0 && now <= MAX_TIME_MS as f64 {
-        Ok(now as u64)
+/// A JS number that must be a whole number from 0 to `max`.
+fn whole(value: f64, argument: &str, max: f64) -> JsResult<u64> {
+    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= max {
+        Ok(value as u64)
     } else {
         fail(SessionError::invalid_argument(
-            "now",
-            format!("must be a whole number of ms from 0 to {MAX_TIME_MS}, got {now}"),
+            argument,
+            format!("must be a whole number from 0 to {max}, got {value}"),
         ))
     }
 }
 
+/// A JS time (ms since the epoch): a whole number from 0 to 2^53 - 1.
+fn time(now: f64) -> JsResult<u64> {
+    whole(now, "now", MAX_TIME_MS as f64)
+}
+
 /// An optional version (`expectedVersion`): undefined/null, or a whole number.
 fn version(value: Option<f64>) -> JsResult<Option<u64>> {
-    match value {
-        None => Ok(None),
-        Some(v) if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= MAX_TIME_MS as f64 => {
-            Ok(Some(v as u64))
-        }
-        Some(v) => fail(SessionError::invalid_argument(
-            "expectedVersion",
-            format!("must be a whole number, got {v}"),
-        )),
-    }
+    value
+        .map(|v| whole(v, "expectedVersion", MAX_TIME_MS as f64))
+        .transpose()
 }
 
 /// Reads a JSON-like JS value through `JSON.stringify` and `serde_json`; `wrap`
@@ -279,13 +277,8 @@ impl WasmSessionStore {
         #[wasm_bindgen(unchecked_param_type = "CoreConfig | undefined")] config: JsValue,
         seed: f64,
     ) -> JsResult<WasmSessionStore> {
-        if !(seed.is_finite() && seed >= 0.0 && seed.fract() == 0.0) {
-            return fail(SessionError::invalid_argument(
-                "seed",
-                "must be a whole number",
-            ));
-        }
-        let ids = Box::new(InsecureSeededIds::new(seed as u64));
+        let seed = whole(seed, "seed", f64::MAX)?;
+        let ids = Box::new(InsecureSeededIds::new(seed));
         let store = SessionStore::with_id_source(read_config(&config)?, ids).map_err(js_error)?;
         Ok(WasmSessionStore { store })
     }
