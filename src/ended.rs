@@ -6,15 +6,15 @@
 //! for a while, but not forever: records go after `ended_retention_ms`, and the
 //! oldest go first past `max_ended_remembered`.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{ExpiryReason, SessionError};
-use crate::expiry::{id_hasher, IdHasher};
-use crate::session::{Phase, SessionData, SessionView};
+use crate::session::SessionView;
+use crate::session_id::SessionId;
+use crate::table::{Handle, SessionTable};
 
 /// How a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,39 +56,6 @@ impl EndReason {
     }
 }
 
-/// What is kept of an ended session.
-#[derive(Debug, Clone)]
-pub(crate) struct EndedSession {
-    pub data: SessionData,
-    pub phase: Phase,
-    pub created_at: u64,
-    pub last_activity: u64,
-    pub idle_timeout_ms: Option<u64>,
-    pub reason: EndReason,
-    pub ended_at: u64,
-    /// Set once renewed: an ended session renews into one successor only.
-    pub renewed_to: Option<Arc<str>>,
-}
-
-impl EndedSession {
-    pub fn view(&self, id: &str) -> EndedView {
-        EndedView {
-            id: id.to_owned(),
-            principal: self.data.principal.as_deref().map(str::to_owned),
-            protocol_version: self.data.protocol_version.to_string(),
-            client_info: self.data.client_info.clone(),
-            capabilities: self.data.capabilities.clone(),
-            state: self.data.state.clone(),
-            version: self.data.version,
-            created_at: self.created_at,
-            last_activity: self.last_activity,
-            reason: self.reason,
-            ended_at: self.ended_at,
-            renewed_to: self.renewed_to.as_deref().map(str::to_owned),
-        }
-    }
-}
-
 /// A copy of a remembered ended session.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -117,66 +84,44 @@ pub enum Lookup {
     Unknown,
 }
 
-#[derive(Debug)]
-pub(crate) struct EndedSessions {
-    by_id: HashMap<Arc<str>, EndedSession, IdHasher>,
-    by_time: BTreeSet<(u64, Arc<str>)>,
+/// The ended sessions in the order they are forgotten: by the time they ended,
+/// then by ID. The sessions themselves stay in the table (see `table`).
+#[derive(Debug, Default)]
+pub(crate) struct EndedOrder {
+    by_time: BTreeSet<(u64, SessionId, Handle)>,
 }
 
-impl Default for EndedSessions {
-    fn default() -> Self {
-        EndedSessions {
-            by_id: HashMap::with_hasher(id_hasher()),
-            by_time: BTreeSet::new(),
+impl EndedOrder {
+    /// Files an ended session, then forgets the oldest while more than `max` are
+    /// remembered.
+    pub fn remember(&mut self, table: &mut SessionTable, handle: Handle, max: usize) {
+        if let Some(end) = table
+            .get(handle)
+            .and_then(|s| Some((s.end.as_ref()?.at, s.id.clone())))
+        {
+            self.by_time.insert((end.0, end.1, handle));
         }
-    }
-}
-
-impl EndedSessions {
-    /// Remembers `ended`, then forgets the oldest records past `max`.
-    pub fn remember(&mut self, id: Arc<str>, ended: EndedSession, max: usize) {
-        if let Some(old) = self.by_id.remove(&id) {
-            self.by_time.remove(&(old.ended_at, id.clone()));
-        }
-        self.by_time.insert((ended.ended_at, id.clone()));
-        self.by_id.insert(id, ended);
-        while self.by_id.len() > max {
-            if !self.forget_oldest() {
+        while table.ended() > max {
+            if !self.forget_oldest(table) {
                 break;
             }
         }
     }
 
-    /// Forgets every record that ended at or before `cutoff`.
-    pub fn forget_ended_by(&mut self, cutoff: u64) {
-        while self.by_time.first().is_some_and(|(at, _)| *at <= cutoff) {
-            self.forget_oldest();
+    /// Forgets every session that ended at or before `cutoff`.
+    pub fn forget_ended_by(&mut self, table: &mut SessionTable, cutoff: u64) {
+        while self.by_time.first().is_some_and(|(at, _, _)| *at <= cutoff) {
+            self.forget_oldest(table);
         }
     }
 
-    fn forget_oldest(&mut self) -> bool {
+    fn forget_oldest(&mut self, table: &mut SessionTable) -> bool {
         match self.by_time.pop_first() {
-            Some((_, id)) => {
-                self.by_id.remove(&id);
+            Some((_, _, handle)) => {
+                table.remove(handle);
                 true
             }
             None => false,
         }
-    }
-
-    pub fn get(&self, id: &str) -> Option<&EndedSession> {
-        self.by_id.get(id)
-    }
-
-    pub fn get_mut(&mut self, id: &str) -> Option<&mut EndedSession> {
-        self.by_id.get_mut(id)
-    }
-
-    pub fn contains(&self, id: &str) -> bool {
-        self.by_id.contains_key(id)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &EndedSession)> {
-        self.by_id.iter()
     }
 }

@@ -25,8 +25,10 @@ pub mod ids;
 mod patch;
 pub mod request;
 pub mod session;
+mod session_id;
 pub mod snapshot;
 mod store;
+mod table;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::config::Config;
+use crate::ended::{EndReason, EndedView};
 use crate::error::ExpiryReason;
+use crate::session_id::SessionId;
 
 /// The phase of a live session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -33,10 +35,19 @@ pub(crate) struct SessionData {
     pub version: u64,
 }
 
-/// A live session inside the store.
+/// How and when a session ended.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Ending {
+    pub reason: EndReason,
+    pub at: u64,
+    /// Set once renewed: an ended session renews into one successor only.
+    pub renewed_to: Option<SessionId>,
+}
+
+/// A session inside the store: live, or ended and remembered (`end` is set).
 #[derive(Debug, Clone)]
 pub(crate) struct Session {
-    pub id: Arc<str>,
+    pub id: SessionId,
     pub data: SessionData,
     pub phase: Phase,
     pub created_at: u64,
@@ -48,6 +59,8 @@ pub(crate) struct Session {
     /// never later than the real deadline: touches move the real one later without
     /// touching the index, which re-checks lazily (see `expiry`).
     pub indexed_deadline: Option<u64>,
+    /// Set when the session ended (boxed: most stored sessions are live).
+    pub end: Option<Box<Ending>>,
 }
 
 impl Session {
@@ -93,6 +106,24 @@ impl Session {
     /// True if the session must be treated as ended at `now`.
     pub fn is_due(&self, config: &Config, now: u64) -> bool {
         self.deadline_ms(config).is_some_and(|d| d <= now)
+    }
+
+    /// A copy of this ended session (as `find` reports it).
+    pub fn ended_view(&self, end: &Ending) -> EndedView {
+        EndedView {
+            id: self.id.to_string(),
+            principal: self.data.principal.as_deref().map(str::to_owned),
+            protocol_version: self.data.protocol_version.to_string(),
+            client_info: self.data.client_info.clone(),
+            capabilities: self.data.capabilities.clone(),
+            state: self.data.state.clone(),
+            version: self.data.version,
+            created_at: self.created_at,
+            last_activity: self.last_activity,
+            reason: end.reason,
+            ended_at: end.at,
+            renewed_to: end.renewed_to.as_ref().map(SessionId::to_string),
+        }
     }
 
     pub fn view(&self, config: &Config) -> SessionView {
@@ -145,7 +176,7 @@ mod tests {
 
     fn session(phase: Phase, in_flight: u32) -> Session {
         Session {
-            id: Arc::from("s"),
+            id: SessionId::new("s"),
             data: SessionData {
                 principal: None,
                 protocol_version: Arc::from("2025-06-18"),
@@ -161,6 +192,7 @@ mod tests {
             idle_timeout_ms: None,
             in_flight,
             indexed_deadline: None,
+            end: None,
         }
     }
 

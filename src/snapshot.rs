@@ -25,12 +25,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{check_protocol_version, Settings, MAX_TIME_MS};
-use crate::ended::{EndReason, EndedSession};
+use crate::ended::EndReason;
 use crate::error::SessionError;
 use crate::ids::check_session_id;
 use crate::patch::{check_metadata, check_state};
 use crate::request::check_principal;
-use crate::session::{Phase, Session, SessionData};
+use crate::session::{Ending, Phase, Session, SessionData};
+use crate::session_id::SessionId;
 
 /// The `format` field of every snapshot.
 pub const SNAPSHOT_FORMAT: &str = "mcp-session-core/snapshot";
@@ -98,6 +99,18 @@ impl SessionRecord {
         } else {
             session.last_activity
         };
+        let expires_at = session
+            .deadline_given(&settings.config, last_activity, 0)
+            .map(|(at, _)| at);
+        Self::of(session, last_activity, expires_at)
+    }
+
+    /// The record of an ended session: as it was when it ended.
+    pub fn from_ended(session: &Session) -> Self {
+        Self::of(session, session.last_activity, None)
+    }
+
+    fn of(session: &Session, last_activity: u64, expires_at: Option<u64>) -> Self {
         SessionRecord {
             id: session.id.to_string(),
             principal: session.data.principal.as_deref().map(str::to_owned),
@@ -110,26 +123,7 @@ impl SessionRecord {
             created_at: session.created_at,
             last_activity,
             idle_timeout_ms: session.idle_timeout_ms,
-            expires_at: session
-                .deadline_given(&settings.config, last_activity, 0)
-                .map(|(at, _)| at),
-        }
-    }
-
-    pub fn from_ended(id: &str, ended: &EndedSession) -> Self {
-        SessionRecord {
-            id: id.to_owned(),
-            principal: ended.data.principal.as_deref().map(str::to_owned),
-            protocol_version: ended.data.protocol_version.to_string(),
-            client_info: ended.data.client_info.clone(),
-            capabilities: ended.data.capabilities.clone(),
-            phase: ended.phase,
-            state: ended.data.state.clone(),
-            version: ended.data.version,
-            created_at: ended.created_at,
-            last_activity: ended.last_activity,
-            idle_timeout_ms: ended.idle_timeout_ms,
-            expires_at: None,
+            expires_at,
         }
     }
 }
@@ -137,7 +131,8 @@ impl SessionRecord {
 /// A snapshot that passed validation, ready to apply.
 pub(crate) struct ValidSnapshot {
     pub sessions: Vec<Session>,
-    pub ended: Vec<(Arc<str>, EndedSession)>,
+    /// Ended sessions, each with its `end`.
+    pub ended: Vec<Session>,
 }
 
 fn invalid(record: Option<&str>, field: &str, reason: impl Into<String>) -> SessionError {
@@ -206,23 +201,18 @@ pub(crate) fn parse(text: &str, settings: &Settings) -> Result<ValidSnapshot, Se
             Some(to) => {
                 check_session_id(to)
                     .map_err(|e| invalid(Some(&name), "renewedTo", e.to_string()))?;
-                Some(Arc::from(to.as_str()))
+                Some(SessionId::new(to))
             }
             None => None,
         };
-        ended.push((
-            s.id.clone(),
-            EndedSession {
-                data: s.data,
-                phase: s.phase,
-                created_at: s.created_at,
-                last_activity: s.last_activity,
-                idle_timeout_ms: s.idle_timeout_ms,
+        ended.push(Session {
+            end: Some(Box::new(Ending {
                 reason: record.reason,
-                ended_at: record.ended_at,
+                at: record.ended_at,
                 renewed_to,
-            },
-        ));
+            })),
+            ..s
+        });
     }
     Ok(ValidSnapshot { sessions, ended })
 }
@@ -287,7 +277,7 @@ fn session(name: &str, r: &SessionRecord, settings: &Settings) -> Result<Session
         }
     }
     Ok(Session {
-        id: Arc::from(r.id.as_str()),
+        id: SessionId::new(&r.id),
         data: SessionData {
             principal: r.principal.as_deref().map(Arc::from),
             protocol_version: settings.intern(&r.protocol_version),
@@ -303,5 +293,6 @@ fn session(name: &str, r: &SessionRecord, settings: &Settings) -> Result<Session
         idle_timeout_ms: r.idle_timeout_ms,
         in_flight: 0,
         indexed_deadline: None,
+        end: None,
     })
 }

@@ -23,17 +23,19 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::{CapacityPolicy, Config, Settings, MAX_TIME_MS};
-use crate::ended::{EndReason, EndedSession, EndedSessions, Lookup};
+use crate::ended::{EndReason, EndedOrder, Lookup};
 use crate::error::{ExpiryReason, SessionError};
 use crate::events::{Event, EventKind, EventQueue};
-use crate::expiry::{id_hasher, DeadlineIndex, Sessions};
+use crate::expiry::DeadlineIndex;
 use crate::ids::{check_session_id, IdSource, SecureIds};
 use crate::patch::{check_metadata, check_state, json_size, merged};
 use crate::request::{check_principal, Admission, CreateParams, RequestHead, RequestKind};
-use crate::session::{empty_state, Phase, Session, SessionData, SessionView};
+use crate::session::{empty_state, Ending, Phase, Session, SessionData, SessionView};
+use crate::session_id::SessionId;
 use crate::snapshot::{
     self, EndedRecord, RestoreReport, SessionRecord, SnapshotDoc, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
 };
+use crate::table::{Handle, SessionTable};
 
 /// How many times `create` draws a new ID after a collision before giving up.
 const ID_ATTEMPTS: usize = 8;
@@ -70,9 +72,12 @@ pub struct Stats {
 pub struct SessionStore {
     settings: Settings,
     ids: Box<dyn IdSource + Send>,
-    sessions: Sessions,
+    /// Every session, live or ended and remembered.
+    sessions: SessionTable,
+    /// Live sessions by deadline.
     index: DeadlineIndex,
-    ended: EndedSessions,
+    /// Ended sessions by the time they ended.
+    ended: EndedOrder,
     per_principal: HashMap<Arc<str>, usize>,
     events: EventQueue,
     /// The event kinds recorded (a bit per [`EventKind`]); the host says which it
@@ -119,9 +124,9 @@ impl SessionStore {
         Ok(SessionStore {
             settings: Settings::new(config)?,
             ids,
-            sessions: Sessions::with_hasher(id_hasher()),
+            sessions: SessionTable::default(),
             index: DeadlineIndex::default(),
-            ended: EndedSessions::default(),
+            ended: EndedOrder::default(),
             per_principal: HashMap::new(),
             events: EventQueue::default(),
             event_filter: u32::MAX,
@@ -146,15 +151,14 @@ impl SessionStore {
     pub fn create(&mut self, params: CreateParams, now: u64) -> Result<SessionView, SessionError> {
         let id = self.create_id(params, now)?;
         self.sessions
-            .get(&id)
+            .find(&SessionId::new(&id))
+            .and_then(|h| self.sessions.get(h))
             .map(|s| s.view(&self.settings.config))
-            .ok_or_else(|| SessionError::SessionNotFound {
-                session_id: id.to_string(),
-            })
+            .ok_or(SessionError::SessionNotFound { session_id: id })
     }
 
     /// `create`, answering only the new ID (no copy of the session is made).
-    pub fn create_id(&mut self, params: CreateParams, now: u64) -> Result<Arc<str>, SessionError> {
+    pub fn create_id(&mut self, params: CreateParams, now: u64) -> Result<String, SessionError> {
         check_now(now)?;
         check_optional_principal(params.principal.as_deref())?;
         check_idle_timeout(params.idle_timeout_ms)?;
@@ -180,9 +184,9 @@ impl SessionStore {
         let now = self.advance(now);
         let principal: Option<Arc<str>> = params.principal.as_deref().map(Arc::from);
         let victim = self.make_room(principal.as_deref(), now)?;
-        let id = self.fresh_id()?;
+        let (id, text) = self.fresh_id()?;
         if let Some(victim) = victim {
-            self.evict(&victim, now);
+            self.evict(victim, now);
         }
         let session = Session {
             id,
@@ -201,24 +205,24 @@ impl SessionStore {
             idle_timeout_ms: params.idle_timeout_ms,
             in_flight: 0,
             indexed_deadline: None,
+            end: None,
         };
-        let id = session.id.clone();
         self.insert(session);
         if self.wants(EventKind::Created) {
             self.emit(Event::Created {
-                session_id: id.to_string(),
+                session_id: text.clone(),
                 phase,
                 at: now,
             });
         }
-        Ok(id)
+        Ok(text)
     }
 
     /// `notifications/initialized`: an initializing session becomes active.
     pub fn initialized(&mut self, id: &str, now: u64) -> Result<(), SessionError> {
         let now = self.enter(id, now)?;
         let config = &self.settings.config;
-        let session = live_mut(&mut self.sessions, &self.ended, id)?;
+        let (handle, session) = live_mut(&mut self.sessions, id)?;
         if session.phase != Phase::Initializing {
             return Err(SessionError::AlreadyInitialized {
                 session_id: id.to_owned(),
@@ -226,7 +230,7 @@ impl SessionStore {
         }
         session.phase = Phase::Active;
         session.last_activity = now;
-        self.index.file(session, config);
+        self.index.file(handle, session, config);
         self.emit(Event::Initialized {
             session_id: id.to_owned(),
             at: now,
@@ -258,7 +262,7 @@ impl SessionStore {
         check_optional_principal(head.principal)?;
         let now = self.advance(now);
         let config = &self.settings.config;
-        let session = live_mut(&mut self.sessions, &self.ended, id)?;
+        let (handle, session) = live_mut(&mut self.sessions, id)?;
         if session.data.principal.as_deref() != head.principal {
             return Err(SessionError::PrincipalMismatch {
                 session_id: id.to_owned(),
@@ -309,7 +313,7 @@ impl SessionStore {
         session.phase = Phase::Active;
         session.in_flight = in_flight;
         session.last_activity = now;
-        self.index.file(session, config);
+        self.index.file(handle, session, config);
         if let Some(event) = event {
             self.emit(event);
         }
@@ -323,7 +327,7 @@ impl SessionStore {
     pub fn end_request(&mut self, id: &str, now: u64) -> Result<(), SessionError> {
         let now = self.enter(id, now)?;
         let config = &self.settings.config;
-        let session = live_mut(&mut self.sessions, &self.ended, id)?;
+        let (handle, session) = live_mut(&mut self.sessions, id)?;
         let Some(in_flight) = session.in_flight.checked_sub(1) else {
             return Err(SessionError::invalid_argument(
                 "sessionId",
@@ -332,7 +336,7 @@ impl SessionStore {
         };
         session.in_flight = in_flight;
         session.last_activity = now;
-        self.index.file(session, config);
+        self.index.file(handle, session, config);
         Ok(())
     }
 
@@ -340,9 +344,9 @@ impl SessionStore {
     pub fn get(&mut self, id: &str, now: u64) -> Result<SessionView, SessionError> {
         let now = self.enter(id, now)?;
         let config = &self.settings.config;
-        let session = live_mut(&mut self.sessions, &self.ended, id)?;
+        let (handle, session) = live_mut(&mut self.sessions, id)?;
         session.last_activity = now;
-        self.index.file(session, config);
+        self.index.file(handle, session, config);
         Ok(session.view(config))
     }
 
@@ -352,15 +356,15 @@ impl SessionStore {
     pub fn find(&mut self, id: &str, now: u64) -> Result<Lookup, SessionError> {
         let now = self.enter(id, now)?;
         let config = &self.settings.config;
-        if let Some(session) = self.sessions.get_mut(id) {
-            session.last_activity = now;
-            self.index.file(session, config);
-            return Ok(Lookup::Live(session.view(config)));
+        let Some((handle, session)) = self.sessions.lookup_mut(id) else {
+            return Ok(Lookup::Unknown);
+        };
+        if let Some(end) = &session.end {
+            return Ok(Lookup::Ended(session.ended_view(end)));
         }
-        Ok(match self.ended.get(id) {
-            Some(ended) => Lookup::Ended(ended.view(id)),
-            None => Lookup::Unknown,
-        })
+        session.last_activity = now;
+        self.index.file(handle, session, config);
+        Ok(Lookup::Live(session.view(config)))
     }
 
     /// The session, with no side effect at all (not even on the clock).
@@ -369,15 +373,15 @@ impl SessionStore {
         check_session_id(id)?;
         let now = now.max(self.clock);
         let config = &self.settings.config;
-        match self.sessions.get(id) {
-            Some(session) => match session.deadline(config) {
+        match self.sessions.lookup(id) {
+            Some((_, session)) if session.end.is_none() => match session.deadline(config) {
                 Some((at, reason)) if at <= now => Err(SessionError::SessionExpired {
                     session_id: id.to_owned(),
                     reason,
                 }),
                 _ => Ok(session.view(config)),
             },
-            None => Err(self.ended_error(id, now)),
+            _ => Err(self.ended_error(id, now)),
         }
     }
 
@@ -386,11 +390,7 @@ impl SessionStore {
         check_now(now)?;
         let now = now.max(self.clock);
         let config = &self.settings.config;
-        let mut live: Vec<&Session> = self
-            .sessions
-            .values()
-            .filter(|s| !s.is_due(config, now))
-            .collect();
+        let mut live: Vec<&Session> = self.live_at(now).collect();
         live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(live.into_iter().map(|s| s.view(config)).collect())
     }
@@ -399,14 +399,13 @@ impl SessionStore {
     pub fn stats(&self, now: u64) -> Result<Stats, SessionError> {
         check_now(now)?;
         let now = now.max(self.clock);
-        let config = &self.settings.config;
         let mut stats = Stats {
             pending_events: self.events.len(),
             dropped_events: self.events.dropped(),
             ..Stats::default()
         };
-        let entry = size_of::<(Arc<str>, Session)>() + size_of::<(u64, Arc<str>)>() + 32;
-        for s in self.sessions.values().filter(|s| !s.is_due(config, now)) {
+        let entry = size_of::<Session>() + size_of::<(u64, SessionId, Handle)>() + 16;
+        for s in self.live_at(now) {
             stats.live += 1;
             match s.phase {
                 Phase::Initializing => stats.initializing += 1,
@@ -416,11 +415,9 @@ impl SessionStore {
             stats.in_flight += u64::from(s.in_flight);
             stats.approximate_bytes += entry + s.id.len() + data_bytes(&s.data);
         }
-        for (id, e) in self.ended.iter() {
-            if self.remembered(e, now) {
-                stats.ended_remembered += 1;
-                stats.approximate_bytes += entry + id.len() + data_bytes(&e.data);
-            }
+        for (s, _) in self.ended_at(now) {
+            stats.ended_remembered += 1;
+            stats.approximate_bytes += entry + s.id.len() + data_bytes(&s.data);
         }
         Ok(stats)
     }
@@ -439,10 +436,10 @@ impl SessionStore {
     ) -> Result<u64, SessionError> {
         let now = self.enter(id, now)?;
         let limit = self.settings.config.max_state_bytes;
-        let session = live_mut(&mut self.sessions, &self.ended, id)?;
+        let (handle, session) = live_mut(&mut self.sessions, id)?;
         check_version(session, expected_version)?;
         let (state, size) = merged(&session.data.state, patch, limit)?;
-        self.commit_state(id, state, size, now)
+        self.commit_state(handle, id, state, size, now)
     }
 
     /// Replaces the whole state, with the same compare-and-set as `update_state`.
@@ -457,20 +454,25 @@ impl SessionStore {
         check_session_id(id)?;
         let size = check_state(&state, self.settings.config.max_state_bytes)?;
         let now = self.advance(now);
-        let session = live_mut(&mut self.sessions, &self.ended, id)?;
+        let (handle, session) = live_mut(&mut self.sessions, id)?;
         check_version(session, expected_version)?;
-        self.commit_state(id, state, size, now)
+        self.commit_state(handle, id, state, size, now)
     }
 
     fn commit_state(
         &mut self,
+        handle: Handle,
         id: &str,
         state: Value,
         size: usize,
         now: u64,
     ) -> Result<u64, SessionError> {
         let config = &self.settings.config;
-        let session = live_mut(&mut self.sessions, &self.ended, id)?;
+        let Some(session) = self.sessions.get_mut(handle) else {
+            return Err(SessionError::SessionNotFound {
+                session_id: id.to_owned(),
+            });
+        };
         let version =
             session
                 .data
@@ -483,7 +485,7 @@ impl SessionStore {
         session.data.state_bytes = size;
         session.data.version = version;
         session.last_activity = now;
-        self.index.file(session, config);
+        self.index.file(handle, session, config);
         if self.wants(EventKind::StateChanged) {
             self.emit(Event::StateChanged {
                 session_id: id.to_owned(),
@@ -502,7 +504,7 @@ impl SessionStore {
     pub fn disconnect(&mut self, id: &str, now: u64) -> Result<(), SessionError> {
         let now = self.enter(id, now)?;
         let config = &self.settings.config;
-        let session = live_mut(&mut self.sessions, &self.ended, id)?;
+        let (handle, session) = live_mut(&mut self.sessions, id)?;
         match session.phase {
             Phase::Initializing => Err(SessionError::NotInitialized {
                 session_id: id.to_owned(),
@@ -512,7 +514,7 @@ impl SessionStore {
                 session.phase = Phase::Disconnected;
                 session.in_flight = 0;
                 session.last_activity = now;
-                self.index.file(session, config);
+                self.index.file(handle, session, config);
                 self.emit(Event::Disconnected {
                     session_id: id.to_owned(),
                     at: now,
@@ -535,7 +537,7 @@ impl SessionStore {
         check_optional_principal(principal)?;
         let now = self.advance(now);
         let config = &self.settings.config;
-        let session = live_mut(&mut self.sessions, &self.ended, id)?;
+        let (handle, session) = live_mut(&mut self.sessions, id)?;
         if session.data.principal.as_deref() != principal {
             return Err(SessionError::PrincipalMismatch {
                 session_id: id.to_owned(),
@@ -552,7 +554,7 @@ impl SessionStore {
         };
         session.phase = Phase::Active;
         session.last_activity = now;
-        self.index.file(session, config);
+        self.index.file(handle, session, config);
         let view = session.view(config);
         if resumed {
             self.emit(Event::Resumed {
@@ -568,8 +570,8 @@ impl SessionStore {
     /// Ends a session (HTTP DELETE). Its ID then answers `SESSION_CLOSED`.
     pub fn close(&mut self, id: &str, now: u64) -> Result<(), SessionError> {
         let now = self.enter(id, now)?;
-        live_mut(&mut self.sessions, &self.ended, id)?;
-        self.end(id, EndReason::Closed, now);
+        let (handle, _) = live_mut(&mut self.sessions, id)?;
+        self.end(handle, EndReason::Closed, now);
         self.emit(Event::Closed {
             session_id: id.to_owned(),
             at: now,
@@ -580,8 +582,8 @@ impl SessionStore {
     /// Ends a session as expired (reason `requested`), as the seed's `expireSession`.
     pub fn expire(&mut self, id: &str, now: u64) -> Result<(), SessionError> {
         let now = self.enter(id, now)?;
-        live_mut(&mut self.sessions, &self.ended, id)?;
-        self.end(id, EndReason::Requested, now);
+        let (handle, _) = live_mut(&mut self.sessions, id)?;
+        self.end(handle, EndReason::Requested, now);
         self.emit(Event::Expired {
             session_id: id.to_owned(),
             reason: ExpiryReason::Requested,
@@ -594,16 +596,21 @@ impl SessionStore {
     pub fn clear_all(&mut self, now: u64) -> Result<usize, SessionError> {
         check_now(now)?;
         let now = self.advance(now);
-        let mut ids: Vec<Arc<str>> = self.sessions.keys().cloned().collect();
-        ids.sort();
-        for id in &ids {
-            self.end(id, EndReason::Closed, now);
+        let mut live: Vec<(SessionId, Handle)> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.end.is_none())
+            .map(|(h, s)| (s.id.clone(), h))
+            .collect();
+        live.sort();
+        for (id, handle) in &live {
+            self.end(*handle, EndReason::Closed, now);
             self.emit(Event::Closed {
                 session_id: id.to_string(),
                 at: now,
             });
         }
-        Ok(ids.len())
+        Ok(live.len())
     }
 
     /// Makes a new session, with a new ID, carrying over the state, version and
@@ -619,23 +626,23 @@ impl SessionStore {
         check_session_id(id)?;
         check_optional_principal(principal)?;
         let now = self.advance(now);
-        if self.sessions.contains_key(id) {
+        let Some((_, old)) = self.sessions.lookup(id) else {
+            return Err(SessionError::SessionNotFound {
+                session_id: id.to_owned(),
+            });
+        };
+        let Some(end) = &old.end else {
             return Err(SessionError::invalid_argument(
                 "sessionId",
                 "the session is live; only an ended session can be renewed",
             ));
-        }
-        let Some(old) = self.ended.get(id) else {
-            return Err(SessionError::SessionNotFound {
-                session_id: id.to_owned(),
-            });
         };
         if old.data.principal.as_deref() != principal {
             return Err(SessionError::PrincipalMismatch {
                 session_id: id.to_owned(),
             });
         }
-        if old.renewed_to.is_some() {
+        if end.renewed_to.is_some() {
             return Err(SessionError::invalid_argument(
                 "sessionId",
                 "the session was already renewed",
@@ -648,9 +655,9 @@ impl SessionStore {
             Phase::Active | Phase::Disconnected => Phase::Active,
         };
         let victim = self.make_room(data.principal.as_deref(), now)?;
-        let new_id = self.fresh_id()?;
+        let (new_id, _) = self.fresh_id()?;
         if let Some(victim) = victim {
-            self.evict(&victim, now);
+            self.evict(victim, now);
         }
         let session = Session {
             id: new_id.clone(),
@@ -661,11 +668,17 @@ impl SessionStore {
             idle_timeout_ms,
             in_flight: 0,
             indexed_deadline: None,
+            end: None,
         };
         let view = session.view(&self.settings.config);
         self.insert(session);
-        if let Some(old) = self.ended.get_mut(id) {
-            old.renewed_to = Some(new_id);
+        // Looked up again: making room may have forgotten the old record.
+        if let Some(end) = self
+            .sessions
+            .lookup_mut(id)
+            .and_then(|(_, old)| old.end.as_mut())
+        {
+            end.renewed_to = Some(new_id);
         }
         self.emit(Event::Renewed {
             session_id: view.id.clone(),
@@ -680,8 +693,28 @@ impl SessionStore {
     /// Ends every session whose deadline is at or before `now` and returns them, in
     /// deadline order. Hosts call it at `next_deadline()`.
     pub fn sweep(&mut self, now: u64) -> Result<Vec<Expiry>, SessionError> {
+        let mut ended = Vec::new();
+        self.sweep_with(now, |id, reason, at| {
+            ended.push(Expiry {
+                session_id: id.to_owned(),
+                reason,
+                at,
+            });
+        })?;
+        Ok(ended)
+    }
+
+    /// `sweep`, handing each ended session (ID, reason, deadline) to `report` in
+    /// deadline order instead of collecting them: a host that only needs the IDs
+    /// (a million-session sweep can end thousands) builds nothing else.
+    pub fn sweep_with(
+        &mut self,
+        now: u64,
+        report: impl FnMut(&str, ExpiryReason, u64),
+    ) -> Result<(), SessionError> {
         check_now(now)?;
-        Ok(self.advance_reporting(now))
+        self.advance_reporting(now, report);
+        Ok(())
     }
 
     /// When the host must call `sweep` next: the earliest deadline of any live
@@ -729,18 +762,13 @@ impl SessionStore {
     pub fn snapshot(&self, now: u64) -> Result<String, SessionError> {
         check_now(now)?;
         let now = now.max(self.clock);
-        let config = &self.settings.config;
         let sessions = self
-            .sessions
-            .values()
-            .filter(|s| !s.is_due(config, now))
+            .live_at(now)
             .map(|s| SessionRecord::from_session(s, &self.settings, now))
             .collect();
         let ended = self
-            .ended
-            .iter()
-            .filter(|(_, e)| self.remembered(e, now))
-            .map(|(id, e)| ended_record(id, e))
+            .ended_at(now)
+            .map(|(s, e)| ended_record(s, e))
             .collect();
         document(now, sessions, ended)
     }
@@ -758,20 +786,40 @@ impl SessionStore {
         let mut sessions = Vec::new();
         let mut ended = Vec::new();
         for id in ids {
-            match (self.sessions.get(id.as_str()), self.ended.get(id)) {
-                (Some(s), _) if !s.is_due(config, now) => {
+            let Some((_, s)) = self.sessions.lookup(id) else {
+                continue;
+            };
+            match &s.end {
+                None if !s.is_due(config, now) => {
                     sessions.push(SessionRecord::from_session(s, &self.settings, now));
                 }
-                (_, Some(e)) if self.remembered(e, now) => ended.push(ended_record(id, e)),
+                Some(e) if self.remembered(e, now) => ended.push(ended_record(s, e)),
                 _ => {}
             }
         }
         document(now, sessions, ended)
     }
 
-    fn remembered(&self, ended: &EndedSession, now: u64) -> bool {
-        ended
-            .ended_at
+    /// Live sessions not past their deadline at `now` (for the read-only
+    /// operations, which do not advance the clock).
+    fn live_at(&self, now: u64) -> impl Iterator<Item = &Session> {
+        let config = &self.settings.config;
+        self.sessions
+            .iter()
+            .map(|(_, s)| s)
+            .filter(move |s| s.end.is_none() && !s.is_due(config, now))
+    }
+
+    /// Ended sessions still remembered at `now`.
+    fn ended_at(&self, now: u64) -> impl Iterator<Item = (&Session, &Ending)> {
+        self.sessions
+            .iter()
+            .filter_map(|(_, s)| Some((s, s.end.as_deref()?)))
+            .filter(move |(_, e)| self.remembered(e, now))
+    }
+
+    fn remembered(&self, end: &Ending, now: u64) -> bool {
+        end.at
             .saturating_add(self.settings.config.ended_retention_ms)
             > now
     }
@@ -792,9 +840,9 @@ impl SessionStore {
         for session in sessions {
             if session.is_due(&self.settings.config, now) {
                 report.skipped_expired += 1;
-            } else if self.sessions.contains_key(&session.id) || self.ended.contains(&session.id) {
+            } else if self.sessions.find(&session.id).is_some() {
                 report.refused_existing += 1;
-            } else if self.sessions.len() >= max_sessions {
+            } else if self.sessions.live() >= max_sessions {
                 report.refused_capacity += 1;
             } else {
                 let id = session.id.to_string();
@@ -808,13 +856,15 @@ impl SessionStore {
         }
         let max = self.settings.config.max_ended_remembered;
         let mut ended = valid.ended;
-        ended.sort_by(|a, b| a.0.cmp(&b.0));
-        for (id, record) in ended {
-            if self.remembered(&record, now)
-                && !self.sessions.contains_key(&id)
-                && !self.ended.contains(&id)
-            {
-                self.ended.remember(id, record, max);
+        ended.sort_by(|a, b| a.id.cmp(&b.id));
+        for session in ended {
+            let remembered = session
+                .end
+                .as_ref()
+                .is_some_and(|e| self.remembered(e, now));
+            if remembered && self.sessions.find(&session.id).is_none() {
+                let handle = self.sessions.insert(session);
+                self.ended.remember(&mut self.sessions, handle, max);
                 report.ended_restored += 1;
             }
         }
@@ -834,50 +884,48 @@ impl SessionStore {
     /// Moves the clock to `now` (never back), ends what is due and forgets old
     /// records. Returns the store's time.
     fn advance(&mut self, now: u64) -> u64 {
-        self.advance_reporting(now);
+        self.advance_reporting(now, |_, _, _| {});
         self.clock
     }
 
-    /// `advance`, returning what ended.
-    fn advance_reporting(&mut self, now: u64) -> Vec<Expiry> {
+    /// `advance`, handing what ended to `report`.
+    fn advance_reporting(&mut self, now: u64, report: impl FnMut(&str, ExpiryReason, u64)) {
         self.clock = now.max(self.clock);
-        let ended = self.expire_due(self.clock);
+        self.expire_due(self.clock, report);
         if let Some(cutoff) = self
             .clock
             .checked_sub(self.settings.config.ended_retention_ms)
         {
-            self.ended.forget_ended_by(cutoff);
+            self.ended.forget_ended_by(&mut self.sessions, cutoff);
         }
-        ended
     }
 
-    fn expire_due(&mut self, now: u64) -> Vec<Expiry> {
-        let mut ended = Vec::new();
+    fn expire_due(&mut self, now: u64, mut report: impl FnMut(&str, ExpiryReason, u64)) {
         if self.index.earliest_filed().is_none_or(|at| at > now) {
-            return ended;
+            return;
         }
-        while let Some((at, id)) = self.index.front(&mut self.sessions, &self.settings.config) {
+        let wants_event = self.wants(EventKind::Expired);
+        while let Some((at, handle)) = self.index.front(&mut self.sessions, &self.settings.config) {
             if at > now {
                 break;
             }
-            let reason = self
-                .sessions
-                .get(&id)
-                .and_then(|s| s.deadline(&self.settings.config))
+            let Some(session) = self.sessions.get(handle) else {
+                break;
+            };
+            let reason = session
+                .deadline(&self.settings.config)
                 .map_or(ExpiryReason::Idle, |(_, reason)| reason);
-            self.end(&id, reason.into(), at);
-            self.emit(Event::Expired {
-                session_id: id.to_string(),
-                reason,
-                at,
-            });
-            ended.push(Expiry {
-                session_id: id.to_string(),
-                reason,
-                at,
-            });
+            let id = session.id.clone();
+            self.end(handle, reason.into(), at);
+            id.with_str(|id| report(id, reason, at));
+            if wants_event {
+                self.emit(Event::Expired {
+                    session_id: id.to_string(),
+                    reason,
+                    at,
+                });
+            }
         }
-        ended
     }
 
     /// Checks the per-principal limit and capacity for one more session. Returns the
@@ -886,14 +934,14 @@ impl SessionStore {
         &mut self,
         principal: Option<&str>,
         now: u64,
-    ) -> Result<Option<Arc<str>>, SessionError> {
+    ) -> Result<Option<Handle>, SessionError> {
         let config = &self.settings.config;
         if let (Some(p), Some(limit)) = (principal, config.max_sessions_per_principal) {
             if self.per_principal.get(p).copied().unwrap_or(0) >= limit {
                 return Err(SessionError::PrincipalLimitExceeded { limit });
             }
         }
-        if self.sessions.len() < config.max_sessions {
+        if self.sessions.live() < config.max_sessions {
             return Ok(None);
         }
         let victim = match config.capacity_policy {
@@ -916,23 +964,28 @@ impl SessionStore {
         }
     }
 
-    fn evict(&mut self, id: &str, now: u64) {
-        self.end(id, EndReason::Evicted, now);
+    fn evict(&mut self, handle: Handle, now: u64) {
+        let Some(id) = self.sessions.get(handle).map(|s| s.id.to_string()) else {
+            return;
+        };
+        self.end(handle, EndReason::Evicted, now);
         self.emit(Event::Evicted {
-            session_id: id.to_owned(),
+            session_id: id,
             at: now,
         });
     }
 
-    /// A new ID that is well formed and neither live nor remembered.
-    fn fresh_id(&mut self) -> Result<Arc<str>, SessionError> {
+    /// A new ID that is well formed and neither live nor remembered, stored and as
+    /// text.
+    fn fresh_id(&mut self) -> Result<(SessionId, String), SessionError> {
         for _ in 0..ID_ATTEMPTS {
-            let id = self.ids.next_id()?;
-            check_session_id(&id).map_err(|e| SessionError::IdSourceFailed {
+            let text = self.ids.next_id()?;
+            check_session_id(&text).map_err(|e| SessionError::IdSourceFailed {
                 reason: format!("the ID source produced a malformed ID: {e}"),
             })?;
-            if !self.sessions.contains_key(id.as_str()) && !self.ended.contains(&id) {
-                return Ok(Arc::from(id));
+            let id = SessionId::new(&text);
+            if self.sessions.find(&id).is_none() {
+                return Ok((id, text));
             }
         }
         Err(SessionError::IdSourceFailed {
@@ -940,20 +993,25 @@ impl SessionStore {
         })
     }
 
-    fn insert(&mut self, mut session: Session) {
-        self.index.file(&mut session, &self.settings.config);
+    fn insert(&mut self, session: Session) {
         if let Some(p) = &session.data.principal {
             *self.per_principal.entry(p.clone()).or_insert(0) += 1;
         }
-        self.sessions.insert(session.id.clone(), session);
+        let handle = self.sessions.insert(session);
+        if let Some(session) = self.sessions.get_mut(handle) {
+            self.index.file(handle, session, &self.settings.config);
+        }
     }
 
-    /// Removes a live session and remembers it as ended.
-    fn end(&mut self, id: &str, reason: EndReason, at: u64) {
-        let Some(session) = self.sessions.remove(id) else {
+    /// Ends a live session: it stays stored, remembered as ended.
+    fn end(&mut self, handle: Handle, reason: EndReason, at: u64) {
+        let Some(session) = self.sessions.get_mut(handle) else {
             return;
         };
-        self.index.remove(&session);
+        if session.end.is_some() {
+            return;
+        }
+        self.index.remove(handle, session);
         if let Some(p) = &session.data.principal {
             if let Some(count) = self.per_principal.get_mut(p) {
                 *count = count.saturating_sub(1);
@@ -962,19 +1020,17 @@ impl SessionStore {
                 }
             }
         }
-        let record = EndedSession {
-            data: session.data,
-            phase: session.phase,
-            created_at: session.created_at,
-            last_activity: session.last_activity,
-            idle_timeout_ms: session.idle_timeout_ms,
-            reason,
-            ended_at: at,
-            renewed_to: None,
-        };
+        self.sessions.mark_ended(
+            handle,
+            Ending {
+                reason,
+                at,
+                renewed_to: None,
+            },
+        );
         self.ended.remember(
-            session.id,
-            record,
+            &mut self.sessions,
+            handle,
             self.settings.config.max_ended_remembered,
         );
     }
@@ -992,7 +1048,7 @@ impl SessionStore {
 
     /// The 404 for an ID that is not live at `now`.
     fn ended_error(&self, id: &str, now: u64) -> SessionError {
-        match self.ended.get(id) {
+        match self.sessions.lookup(id).and_then(|(_, s)| s.end.as_deref()) {
             Some(e) if self.remembered(e, now) => e.reason.error(id),
             _ => SessionError::SessionNotFound {
                 session_id: id.to_owned(),
@@ -1002,21 +1058,20 @@ impl SessionStore {
 }
 
 /// The live session `id`, or the 404 it answers. Called after `advance`, so nothing
-/// stored is past its deadline.
+/// stored is past its deadline or retention.
 fn live_mut<'a>(
-    sessions: &'a mut Sessions,
-    ended: &EndedSessions,
+    sessions: &'a mut SessionTable,
     id: &str,
-) -> Result<&'a mut Session, SessionError> {
-    match sessions.get_mut(id) {
-        Some(session) => Ok(session),
-        None => Err(match ended.get(id) {
-            Some(e) => e.reason.error(id),
-            None => SessionError::SessionNotFound {
-                session_id: id.to_owned(),
-            },
-        }),
+) -> Result<(Handle, &'a mut Session), SessionError> {
+    let Some((handle, session)) = sessions.lookup_mut(id) else {
+        return Err(SessionError::SessionNotFound {
+            session_id: id.to_owned(),
+        });
+    };
+    if let Some(end) = &session.end {
+        return Err(end.reason.error(id));
     }
+    Ok((handle, session))
 }
 
 fn check_version(session: &Session, expected: Option<u64>) -> Result<(), SessionError> {
@@ -1037,12 +1092,12 @@ fn data_bytes(data: &SessionData) -> usize {
         + data.capabilities.as_ref().map_or(0, json_size)
 }
 
-fn ended_record(id: &str, e: &EndedSession) -> EndedRecord {
+fn ended_record(session: &Session, end: &Ending) -> EndedRecord {
     EndedRecord {
-        session: SessionRecord::from_ended(id, e),
-        reason: e.reason,
-        ended_at: e.ended_at,
-        renewed_to: e.renewed_to.as_deref().map(str::to_owned),
+        session: SessionRecord::from_ended(session),
+        reason: end.reason,
+        ended_at: end.at,
+        renewed_to: end.renewed_to.as_ref().map(SessionId::to_string),
     }
 }
 

@@ -1,0 +1,167 @@
+//! The stored form of a session ID.
+//!
+//! IDs are kept once per session in the table and copied into the deadline and
+//! ended-record indexes, so their form decides both memory and speed. The IDs this
+//! crate mints are 32 lowercase hex digits: those are kept as their 16 bytes, inline,
+//! with no allocation and no pointer to chase when an index compares two of them.
+//! Any other valid ID (restored from a snapshot written with another ID source) is
+//! kept as text. Equal strings always get the same form, so equality and hashing of
+//! the stored form are equality and hashing of the string, and ordering is the
+//! string's byte order.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+const HEX_LEN: usize = 32;
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// A valid session ID in its stored form (see the module docs).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) enum SessionId {
+    /// 32 lowercase hex digits, as bytes.
+    Hex([u8; 16]),
+    /// Any other visible-ASCII ID.
+    Text(Arc<str>),
+}
+
+fn nibble(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        _ => None,
+    }
+}
+
+fn decode_hex(id: &str) -> Option<[u8; 16]> {
+    if id.len() != HEX_LEN {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    for (byte, pair) in bytes.iter_mut().zip(id.as_bytes().chunks_exact(2)) {
+        let [hi, lo] = pair else { return None };
+        *byte = (nibble(*hi)? << 4) | nibble(*lo)?;
+    }
+    Some(bytes)
+}
+
+fn encode_hex(bytes: &[u8; 16]) -> [u8; HEX_LEN] {
+    let mut out = [0u8; HEX_LEN];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        if let [hi, lo] = pair {
+            *hi = HEX_DIGITS
+                .get(usize::from(byte >> 4))
+                .copied()
+                .unwrap_or(b'0');
+            *lo = HEX_DIGITS
+                .get(usize::from(byte & 0xf))
+                .copied()
+                .unwrap_or(b'0');
+        }
+    }
+    out
+}
+
+impl SessionId {
+    /// The stored form of `id` (which the caller has checked is a valid ID).
+    pub fn new(id: &str) -> SessionId {
+        match decode_hex(id) {
+            Some(bytes) => SessionId::Hex(bytes),
+            None => SessionId::Text(Arc::from(id)),
+        }
+    }
+
+    /// Calls `f` with the ID as text, without allocating for the hex form.
+    pub fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        match self {
+            SessionId::Hex(bytes) => {
+                let text = encode_hex(bytes);
+                f(std::str::from_utf8(&text).unwrap_or_default())
+            }
+            SessionId::Text(text) => f(text),
+        }
+    }
+
+    /// The length of the ID as text.
+    pub fn len(&self) -> usize {
+        match self {
+            SessionId::Hex(_) => HEX_LEN,
+            SessionId::Text(text) => text.len(),
+        }
+    }
+}
+
+impl Ord for SessionId {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            // Hex digits sort as the bytes they encode.
+            (SessionId::Hex(a), SessionId::Hex(b)) => a.cmp(b),
+            (SessionId::Text(a), SessionId::Text(b)) => a.cmp(b),
+            _ => self.with_str(|a| other.with_str(|b| a.cmp(b))),
+        }
+    }
+}
+
+impl PartialOrd for SessionId {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.with_str(|id| f.write_str(id))
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_lowercase_32_digit_hex_is_kept_as_bytes() {
+        let hex = "0123456789abcdef0123456789abcdef";
+        assert!(matches!(SessionId::new(hex), SessionId::Hex(_)));
+        assert_eq!(SessionId::new(hex).to_string(), hex);
+        for text in [
+            "0123456789ABCDEF0123456789abcdef",
+            "0123456789abcdef0123456789abcde",
+            "0123456789abcdef0123456789abcdef0",
+            "0123456789abcdeg0123456789abcdef",
+            "session-1",
+        ] {
+            assert!(matches!(SessionId::new(text), SessionId::Text(_)), "{text}");
+            assert_eq!(SessionId::new(text).to_string(), text);
+        }
+    }
+
+    #[test]
+    fn order_is_the_order_of_the_strings() {
+        let ids = [
+            "!",
+            "0123456789abcdef0123456789abcdef",
+            "0123456789abcdef0123456789abcdeg",
+            "0123456789abcdef0123456789abcdf0",
+            "1",
+            "ffffffffffffffffffffffffffffffff",
+            "g",
+            "~",
+        ];
+        for a in ids {
+            for b in ids {
+                assert_eq!(
+                    SessionId::new(a).cmp(&SessionId::new(b)),
+                    a.cmp(b),
+                    "{a} {b}"
+                );
+                assert_eq!(SessionId::new(a) == SessionId::new(b), a == b);
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The session table: every session the store knows, live or ended, by ID.
+//!
+//! Sessions live in fixed-size chunks and are named by a [`Handle`] (their slot), so
+//! the indexes refer to them with four bytes and reach them without hashing. The ID
+//! map is a `hashbrown` table of handles alone: the ID is stored once, in the slot,
+//! and compared there. Chunks are never moved or copied, so growing the table never
+//! holds the old and the new copy at once (WebAssembly memory never shrinks, so a
+//! peak is paid for good). A live session that ends stays in its slot, marked
+//! ended: ending one costs no move from one map to another.
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+
+use crate::session::Session;
+use crate::session_id::SessionId;
+
+/// A session's slot in the table; stable for as long as the session is stored.
+pub(crate) type Handle = u32;
+
+const CHUNK_BITS: u32 = 12;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+/// Session IDs are hashed with foldhash (several times faster than SipHash on
+/// ID-sized keys, which matters on every request), seeded per store from the OS
+/// CSPRNG so that clients cannot aim IDs at one bucket.
+pub(crate) type IdHasher = foldhash::fast::SeedableRandomState;
+
+fn id_hasher() -> IdHasher {
+    let mut seed = [0u8; 8];
+    // Without entropy the per-process seed of foldhash still applies.
+    let _ = getrandom::fill(&mut seed);
+    IdHasher::with_seed(
+        u64::from_le_bytes(seed),
+        foldhash::SharedSeed::global_random(),
+    )
+}
+
+pub(crate) struct SessionTable {
+    chunks: Vec<Vec<Option<Session>>>,
+    free: Vec<Handle>,
+    by_id: HashTable<Handle>,
+    hasher: IdHasher,
+    ended: usize,
+}
+
+impl Default for SessionTable {
+    fn default() -> Self {
+        SessionTable {
+            chunks: Vec::new(),
+            free: Vec::new(),
+            by_id: HashTable::new(),
+            hasher: id_hasher(),
+            ended: 0,
+        }
+    }
+}
+
+fn slot(chunks: &[Vec<Option<Session>>], handle: Handle) -> Option<&Session> {
+    let chunk = chunks.get((handle >> CHUNK_BITS) as usize)?;
+    chunk.get(handle as usize & (CHUNK - 1))?.as_ref()
+}
+
+impl SessionTable {
+    /// How many stored sessions are live.
+    pub fn live(&self) -> usize {
+        self.by_id.len() - self.ended
+    }
+
+    /// How many stored sessions are ended.
+    pub fn ended(&self) -> usize {
+        self.ended
+    }
+
+    pub fn get(&self, handle: Handle) -> Option<&Session> {
+        slot(&self.chunks, handle)
+    }
+
+    pub fn get_mut(&mut self, handle: Handle) -> Option<&mut Session> {
+        let chunk = self.chunks.get_mut((handle >> CHUNK_BITS) as usize)?;
+        chunk.get_mut(handle as usize & (CHUNK - 1))?.as_mut()
+    }
+
+    /// The handle of the session with this ID, live or ended.
+    pub fn find(&self, id: &SessionId) -> Option<Handle> {
+        let hash = self.hasher.hash_one(id);
+        let chunks = &self.chunks;
+        self.by_id
+            .find(hash, |&h| slot(chunks, h).is_some_and(|s| s.id == *id))
+            .copied()
+    }
+
+    /// The session with this ID as text, live or ended.
+    pub fn lookup(&self, id: &str) -> Option<(Handle, &Session)> {
+        let handle = self.find(&SessionId::new(id))?;
+        Some((handle, self.get(handle)?))
+    }
+
+    pub fn lookup_mut(&mut self, id: &str) -> Option<(Handle, &mut Session)> {
+        let handle = self.find(&SessionId::new(id))?;
+        Some((handle, self.get_mut(handle)?))
+    }
+
+    /// Stores a session whose ID is not stored yet (the caller checks).
+    pub fn insert(&mut self, session: Session) -> Handle {
+        let hash = self.hasher.hash_one(&session.id);
+        if session.end.is_some() {
+            self.ended += 1;
+        }
+        let handle = match self.free.pop() {
+            Some(handle) => {
+                if let Some(place) = self
+                    .chunks
+                    .get_mut((handle >> CHUNK_BITS) as usize)
+                    .and_then(|c| c.get_mut(handle as usize & (CHUNK - 1)))
+                {
+                    *place = Some(session);
+                }
+                handle
+            }
+            None => {
+                if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+                    self.chunks.push(Vec::new());
+                }
+                let full = (self.chunks.len() - 1) * CHUNK;
+                let last = self.chunks.len() - 1;
+                let chunk = self.chunks.get_mut(last);
+                let index = chunk.as_ref().map_or(0, |c| c.len());
+                if let Some(chunk) = chunk {
+                    chunk.push(Some(session));
+                }
+                Handle::try_from(full + index).unwrap_or(Handle::MAX)
+            }
+        };
+        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        self.by_id.insert_unique(hash, handle, |&h| {
+            slot(chunks, h).map_or(0, |s| hasher.hash_one(&s.id))
+        });
+        handle
+    }
+
+    /// Takes a session out of the table; its handle may be reused.
+    pub fn remove(&mut self, handle: Handle) -> Option<Session> {
+        let id_hash = self.hasher.hash_one(&self.get(handle)?.id);
+        if let Ok(entry) = self.by_id.find_entry(id_hash, |&h| h == handle) {
+            entry.remove();
+        }
+        let session = self
+            .chunks
+            .get_mut((handle >> CHUNK_BITS) as usize)?
+            .get_mut(handle as usize & (CHUNK - 1))?
+            .take()?;
+        if session.end.is_some() {
+            self.ended -= 1;
+        }
+        self.free.push(handle);
+        Some(session)
+    }
+
+    /// Records that a live session ended: it stays, answering for its ID.
+    pub fn mark_ended(&mut self, handle: Handle, end: crate::session::Ending) {
+        if let Some(session) = self.get_mut(handle) {
+            if session.end.is_none() {
+                session.end = Some(Box::new(end));
+                self.ended += 1;
+            }
+        }
+    }
+
+    /// Every stored session with its handle, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (Handle, &Session)> {
+        self.chunks.iter().enumerate().flat_map(|(c, chunk)| {
+            chunk.iter().enumerate().filter_map(move |(i, s)| {
+                let handle = Handle::try_from((c << CHUNK_BITS) | i).unwrap_or(Handle::MAX);
+                s.as_ref().map(|s| (handle, s))
+            })
+        })
+    }
+}
