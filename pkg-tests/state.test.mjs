@@ -81,3 +81,36 @@ test('snapshot and restore carry sessions to a new manager', () => {
   a.dispose();
   b.dispose();
 });
+
+test('sweepIds names the same sessions as sweep, in deadline order', async () => {
+  const { SessionCore } = await import('mcp-session-core');
+  const start = 1_700_000_000_000;
+  const [a, b] = [new SessionCore({ idleTimeoutMs: 1_000 }), new SessionCore({ idleTimeoutMs: 1_000 })];
+  const stores = [a, b].map((core) => {
+    const ids = [];
+    for (let i = 0; i < 5; i++) ids.push(core.createId({ idleTimeoutMs: 1_000 + 100 * (4 - i) }, start));
+    return ids;
+  });
+  assert.deepEqual(a.sweepIds(start + 999), []);
+  const expiries = a.sweep(start + 1_250);
+  const ids = b.sweepIds(start + 1_250);
+  assert.deepEqual(expiries.map((e) => e.reason), ['idle', 'idle', 'idle']);
+  assert.deepEqual(expiries.map((e) => e.sessionId), [stores[0][4], stores[0][3], stores[0][2]]);
+  assert.deepEqual(ids, [stores[1][4], stores[1][3], stores[1][2]]);
+  assert.deepEqual(b.sweepIds(start + 10_000), [stores[1][1], stores[1][0]]);
+});
+
+test('cleanupExpiredSessions returns the IDs it ended, and they read as expired after', () => {
+  const clock = manualClock();
+  const m = new SessionManager({ clock, idleTimeoutMs: 1_000 });
+  const old = [m.createSession(), m.createSession()];
+  clock.advance(500);
+  const young = m.createSession();
+  clock.advance(600);
+  assert.deepEqual(m.cleanupExpiredSessions().sort(), [...old].sort());
+  assert.deepEqual(m.cleanupExpiredSessions(), []);
+  assert.equal(m.getSession(old[0]).status, 'expired');
+  assert.equal(m.getSession(old[0]).endReason, 'idle');
+  assert.equal(m.getSession(young).status, 'active');
+  m.dispose();
+});

@@ -216,7 +216,7 @@ export class SessionManager {
 
   /** Ends every session past its deadline now; returns their IDs. */
   cleanupExpiredSessions(): string[] {
-    return this.#run((core, now) => core.sweep(now)).map((e) => e.sessionId);
+    return this.#run((core, now) => core.sweepIds(now));
   }
 
   /** The transport is gone; the session keeps its state until its idle timeout. */
@@ -399,6 +399,6 @@ export class SessionManager {
     this.#timer = undefined;
     this.#armedFor = undefined;
     if (this.#core === undefined) return;
-    this.#run((core, now) => core.sweep(now));
+    this.#run((core, now) => core.sweepIds(now));
   }
 }
