@@ -67,7 +67,7 @@ function wasmCore(capacity) {
       now += SHORT_MS + 1;
     },
     sweep: () => {
-      const n = core.sweep(now).length;
+      const n = core.sweepIds(now).length;
       drain();
       return n;
     },

@@ -13,7 +13,6 @@ use serde_json::Value;
 
 use crate::error::{ExpiryReason, SessionError};
 use crate::session::SessionView;
-use crate::session_id::SessionId;
 use crate::table::{Handle, SessionTable};
 
 /// How a session ended.
@@ -84,24 +83,25 @@ pub enum Lookup {
     Unknown,
 }
 
-/// The ended sessions in the order they are forgotten: by the time they ended,
-/// then by ID. The sessions themselves stay in the table (see `table`).
+/// The ended sessions in the order they are forgotten: by the time they ended, then
+/// in the order they were recorded. The sessions themselves stay in the table (see
+/// `table`). Keys are numbers only, and a sweep records in deadline order, so
+/// recording lands at the right edge of the tree without comparing IDs.
 #[derive(Debug, Default)]
 pub(crate) struct EndedOrder {
-    by_time: BTreeSet<(u64, SessionId, Handle)>,
+    by_time: BTreeSet<(u64, u64, Handle)>,
+    recorded: u64,
 }
 
 impl EndedOrder {
     /// Files an ended session, then forgets the oldest while more than `max` are
     /// remembered.
-    pub fn remember(&mut self, table: &mut SessionTable, handle: Handle, max: usize) {
-        if let Some(end) = table
-            .get(handle)
-            .and_then(|s| Some((s.end.as_ref()?.at, s.id.clone())))
-        {
-            self.by_time.insert((end.0, end.1, handle));
-        }
-        while table.ended() > max {
+    /// `at` is when it ended. Sessions ended together may be marked ended before
+    /// any is filed here, so the count is of filed sessions.
+    pub fn remember(&mut self, table: &mut SessionTable, handle: Handle, at: u64, max: usize) {
+        self.recorded += 1;
+        self.by_time.insert((at, self.recorded, handle));
+        while self.by_time.len() > max {
             if !self.forget_oldest(table) {
                 break;
             }

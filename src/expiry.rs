@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use crate::config::Config;
+use crate::error::ExpiryReason;
 use crate::session::Session;
 use crate::session_id::SessionId;
 use crate::table::{Handle, SessionTable};
@@ -24,6 +25,15 @@ use crate::table::{Handle, SessionTable};
 /// session is. IDs are stored inline (see `session_id`), so comparing entries never
 /// leaves the tree.
 type Entry = (u64, SessionId, Handle);
+
+/// A session that a sweep found due.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Due {
+    pub at: u64,
+    pub id: SessionId,
+    pub reason: ExpiryReason,
+    pub handle: Handle,
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct DeadlineIndex {
@@ -65,6 +75,56 @@ impl DeadlineIndex {
     /// The session that ends first, with its exact deadline.
     pub fn front(&mut self, table: &mut SessionTable, config: &Config) -> Option<(u64, Handle)> {
         self.first_exact(table, config, |_| true)
+    }
+
+    /// Takes every session due by `now` out of the index and hands each to
+    /// `on_due` while it is in cache; returns them in the order they end
+    /// (deadline, then ID) with their exact deadlines, for what must happen in
+    /// order. Due entries leave from the front of the tree (no search; the front
+    /// path stays in cache). Early entries among them are re-filed at their real
+    /// deadline or, if that is due too, put in order. (Splitting the tree at `now`
+    /// would walk every node of the part that stays, to count it.)
+    pub fn take_due(
+        &mut self,
+        table: &mut SessionTable,
+        config: &Config,
+        now: u64,
+        mut on_due: impl FnMut(&mut SessionTable, Handle, ExpiryReason, u64),
+    ) -> Vec<Due> {
+        let mut due: Vec<Due> = Vec::new();
+        let mut in_order = true;
+        while self.earliest_filed().is_some_and(|at| at <= now) {
+            let Some((_, id, handle)) = self.entries.pop_first() else {
+                break;
+            };
+            let Some(session) = table.get_mut(handle) else {
+                continue;
+            };
+            match session.deadline(config) {
+                Some((at, reason)) if at <= now => {
+                    session.indexed_deadline = None;
+                    on_due(table, handle, reason, at);
+                    in_order &= due
+                        .last()
+                        .is_none_or(|last| (last.at, &last.id) <= (at, &id));
+                    due.push(Due {
+                        at,
+                        id,
+                        reason,
+                        handle,
+                    });
+                }
+                Some((at, _)) => {
+                    session.indexed_deadline = Some(at);
+                    self.entries.insert((at, id, handle));
+                }
+                None => session.indexed_deadline = None,
+            }
+        }
+        if !in_order {
+            due.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        }
+        due
     }
 
     /// The session with nothing in flight whose deadline is nearest: the one the
@@ -200,6 +260,37 @@ mod tests {
         s.last_activity = 20;
         index.file(a, s, &config());
         assert_eq!(index.front(&mut table, &config()), Some((120, a)));
+    }
+
+    #[test]
+    fn take_due_puts_early_entries_in_order_and_refiles_the_rest() {
+        let (mut table, mut index) = (SessionTable::default(), DeadlineIndex::default());
+        let a = add(&mut table, &mut index, "a", 0);
+        let b = add(&mut table, &mut index, "b", 10);
+        let c = add(&mut table, &mut index, "c", 20);
+        let d = add(&mut table, &mut index, "d", 30);
+        // Touches leave a, c and d filed early: a is now due after b, c not yet.
+        for (handle, last) in [(a, 15), (c, 200)] {
+            let s = table.get_mut(handle).unwrap();
+            s.last_activity = last;
+            index.file(handle, s, &config());
+        }
+        table.get_mut(d).unwrap().in_flight = 1;
+        let mut seen = vec![];
+        let due = index.take_due(&mut table, &config(), 130, |_, h, _, at| seen.push((h, at)));
+        assert_eq!(seen, vec![(a, 115), (b, 110)], "handed over as found");
+        let due: Vec<_> = due.iter().map(|d| (d.at, d.reason, d.handle)).collect();
+        assert_eq!(
+            due,
+            vec![(110, ExpiryReason::Idle, b), (115, ExpiryReason::Idle, a)]
+        );
+        assert_eq!(index.len(), 1, "c re-filed, d dropped while busy");
+        assert_eq!(table.get(c).unwrap().indexed_deadline, Some(300));
+        assert_eq!(table.get(d).unwrap().indexed_deadline, None);
+        assert!(index
+            .take_due(&mut table, &config(), 299, |_, _, _, _| {})
+            .is_empty());
+        assert_eq!(index.front(&mut table, &config()), Some((300, c)));
     }
 
     #[test]

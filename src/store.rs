@@ -26,7 +26,7 @@ use crate::config::{CapacityPolicy, Config, Settings, MAX_TIME_MS};
 use crate::ended::{EndReason, EndedOrder, Lookup};
 use crate::error::{ExpiryReason, SessionError};
 use crate::events::{Event, EventKind, EventQueue};
-use crate::expiry::DeadlineIndex;
+use crate::expiry::{DeadlineIndex, Due};
 use crate::ids::{check_session_id, IdSource, SecureIds};
 use crate::patch::{check_metadata, check_state, json_size, merged};
 use crate::request::{check_principal, Admission, CreateParams, RequestHead, RequestKind};
@@ -862,9 +862,10 @@ impl SessionStore {
                 .end
                 .as_ref()
                 .is_some_and(|e| self.remembered(e, now));
+            let at = session.end.as_ref().map_or(now, |e| e.at);
             if remembered && self.sessions.find(&session.id).is_none() {
                 let handle = self.sessions.insert(session);
-                self.ended.remember(&mut self.sessions, handle, max);
+                self.ended.remember(&mut self.sessions, handle, at, max);
                 report.ended_restored += 1;
             }
         }
@@ -900,23 +901,29 @@ impl SessionStore {
         }
     }
 
+    /// Ends every session due by `now`: each is marked ended as the index finds
+    /// it (one visit to its memory), then filed, reported and announced in the
+    /// order they end.
     fn expire_due(&mut self, now: u64, mut report: impl FnMut(&str, ExpiryReason, u64)) {
-        if self.index.earliest_filed().is_none_or(|at| at > now) {
-            return;
-        }
+        let per_principal = &mut self.per_principal;
+        let due = self.index.take_due(
+            &mut self.sessions,
+            &self.settings.config,
+            now,
+            |sessions, handle, reason, at| {
+                mark_ended(sessions, per_principal, handle, reason.into(), at);
+            },
+        );
         let wants_event = self.wants(EventKind::Expired);
-        while let Some((at, handle)) = self.index.front(&mut self.sessions, &self.settings.config) {
-            if at > now {
-                break;
-            }
-            let Some(session) = self.sessions.get(handle) else {
-                break;
-            };
-            let reason = session
-                .deadline(&self.settings.config)
-                .map_or(ExpiryReason::Idle, |(_, reason)| reason);
-            let id = session.id.clone();
-            self.end(handle, reason.into(), at);
+        let max = self.settings.config.max_ended_remembered;
+        for Due {
+            at,
+            id,
+            reason,
+            handle,
+        } in due
+        {
+            self.ended.remember(&mut self.sessions, handle, at, max);
             id.with_str(|id| report(id, reason, at));
             if wants_event {
                 self.emit(Event::Expired {
@@ -1012,25 +1019,17 @@ impl SessionStore {
             return;
         }
         self.index.remove(handle, session);
-        if let Some(p) = &session.data.principal {
-            if let Some(count) = self.per_principal.get_mut(p) {
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    self.per_principal.remove(p);
-                }
-            }
-        }
-        self.sessions.mark_ended(
+        mark_ended(
+            &mut self.sessions,
+            &mut self.per_principal,
             handle,
-            Ending {
-                reason,
-                at,
-                renewed_to: None,
-            },
+            reason,
+            at,
         );
         self.ended.remember(
             &mut self.sessions,
             handle,
+            at,
             self.settings.config.max_ended_remembered,
         );
     }
@@ -1059,6 +1058,33 @@ impl SessionStore {
 
 /// The live session `id`, or the 404 it answers. Called after `advance`, so nothing
 /// stored is past its deadline or retention.
+/// Marks a live session ended in place and releases its place in its principal's
+/// count; filing it among the ended is the caller's next step.
+fn mark_ended(
+    sessions: &mut SessionTable,
+    per_principal: &mut HashMap<Arc<str>, usize>,
+    handle: Handle,
+    reason: EndReason,
+    at: u64,
+) {
+    if let Some(p) = sessions.get(handle).and_then(|s| s.data.principal.as_ref()) {
+        if let Some(count) = per_principal.get_mut(p) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                per_principal.remove(p);
+            }
+        }
+    }
+    sessions.mark_ended(
+        handle,
+        Ending {
+            reason,
+            at,
+            renewed_to: None,
+        },
+    );
+}
+
 fn live_mut<'a>(
     sessions: &'a mut SessionTable,
     id: &str,

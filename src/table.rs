@@ -67,11 +67,6 @@ impl SessionTable {
         self.by_id.len() - self.ended
     }
 
-    /// How many stored sessions are ended.
-    pub fn ended(&self) -> usize {
-        self.ended
-    }
-
     pub fn get(&self, handle: Handle) -> Option<&Session> {
         slot(&self.chunks, handle)
     }

@@ -164,7 +164,7 @@ impl Model {
         self.ended.push(e);
         while self.ended.len() > self.config.max_ended_remembered {
             let oldest = (0..self.ended.len())
-                .min_by_key(|&i| (self.ended[i].ended_at, self.ended[i].id.clone()))
+                .min_by_key(|&i| (self.ended[i].ended_at, i))
                 .unwrap();
             self.ended.remove(oldest);
         }

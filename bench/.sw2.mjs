@@ -1,0 +1,12 @@
+import { SessionCore } from 'mcp-session-core';
+const T0 = 1_700_000_000_000, n = 1_000_000;
+let now = T0;
+const core = new SessionCore({ maxSessions: 2 * n, maxEndedRemembered: n });
+core.setEventFilter([]);
+let t = process.hrtime.bigint();
+for (let i = 0; i < n; i++) core.createId({ state: {}, idleTimeoutMs: (i % 100) + 1 }, now);
+console.log('create ns', Number(process.hrtime.bigint() - t) / n);
+t = process.hrtime.bigint();
+let k = 0;
+for (let s = 1; s <= 50; s++) k += core.sweepIds(now + s).length;
+console.log('sweep ns/expired', Number(process.hrtime.bigint() - t) / k, k);
