@@ -47,30 +47,22 @@ function wasmManager(capacity) {
 
 function wasmCore(capacity) {
   let now = T0;
+  // The raw facade as a host that does not listen to events uses it: no events
+  // recorded, and `createId` (the ID alone) rather than `create` (the whole view).
   const core = new SessionCore({ maxSessions: capacity, maxEndedRemembered: 100_000 });
-  const drain = () => core.pendingEvents() > 0 && core.drainEvents();
+  core.setEventFilter([]);
   return {
-    create: (state, shortLived) => {
-      const id = core.create({ state, ...(shortLived ? { idleTimeoutMs: SHORT_MS } : {}) }, now).id;
-      drain();
-      return id;
-    },
+    create: (state, shortLived) =>
+      core.createId({ state, ...(shortLived ? { idleTimeoutMs: SHORT_MS } : {}) }, now),
     gate: (id) => {
       core.beginRequest(id, undefined, 2, undefined, now);
       core.endRequest(id, now);
     },
-    update: (id, i) => {
-      core.updateState(id, { n: i }, undefined, now);
-      drain();
-    },
+    update: (id, i) => core.updateState(id, { n: i }, undefined, now),
     expireShortLived: async () => {
       now += SHORT_MS + 1;
     },
-    sweep: () => {
-      const n = core.sweepIds(now).length;
-      drain();
-      return n;
-    },
+    sweep: () => core.sweepIds(now).length,
     snapshot: () => core.snapshot(now),
     restore: (text) => {
       const fresh = new SessionCore({ maxSessions: capacity });

@@ -6,7 +6,7 @@
 //! for a while, but not forever: records go after `ended_retention_ms`, and the
 //! oldest go first past `max_ended_remembered`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -83,25 +83,36 @@ pub enum Lookup {
     Unknown,
 }
 
+/// An ended session's place in the order of forgetting: when it ended, then the
+/// order it was recorded in, then where it is.
+type Record = (u64, u64, Handle);
+
 /// The ended sessions in the order they are forgotten: by the time they ended, then
 /// in the order they were recorded. The sessions themselves stay in the table (see
-/// `table`). Keys are numbers only, and a sweep records in deadline order, so
-/// recording lands at the right edge of the tree without comparing IDs.
+/// `table`). Sessions mostly end as time goes on, so most records arrive in order
+/// and are appended to a queue at no search cost; the few that ended before the
+/// last one recorded (a restore, a close racing a sweep) go to a sorted set, and
+/// the oldest record is at the front of one or the other.
 #[derive(Debug, Default)]
 pub(crate) struct EndedOrder {
-    by_time: BTreeSet<(u64, u64, Handle)>,
+    in_order: VecDeque<Record>,
+    late: BTreeSet<Record>,
     recorded: u64,
 }
 
 impl EndedOrder {
     /// Files an ended session, then forgets the oldest while more than `max` are
-    /// remembered.
-    /// `at` is when it ended. Sessions ended together may be marked ended before
-    /// any is filed here, so the count is of filed sessions.
+    /// remembered. `at` is when it ended. Sessions ended together may be marked
+    /// ended before any is filed here, so the count is of filed sessions.
     pub fn remember(&mut self, table: &mut SessionTable, handle: Handle, at: u64, max: usize) {
         self.recorded += 1;
-        self.by_time.insert((at, self.recorded, handle));
-        while self.by_time.len() > max {
+        let record = (at, self.recorded, handle);
+        if self.in_order.back().is_none_or(|last| last.0 <= at) {
+            self.in_order.push_back(record);
+        } else {
+            self.late.insert(record);
+        }
+        while self.in_order.len() + self.late.len() > max {
             if !self.forget_oldest(table) {
                 break;
             }
@@ -110,18 +121,78 @@ impl EndedOrder {
 
     /// Forgets every session that ended at or before `cutoff`.
     pub fn forget_ended_by(&mut self, table: &mut SessionTable, cutoff: u64) {
-        while self.by_time.first().is_some_and(|(at, _, _)| *at <= cutoff) {
+        while self.oldest().is_some_and(|(at, _, _)| at <= cutoff) {
             self.forget_oldest(table);
         }
     }
 
+    fn oldest(&self) -> Option<Record> {
+        match (self.in_order.front(), self.late.first()) {
+            (Some(a), Some(b)) => Some(*a.min(b)),
+            (a, b) => a.or(b).copied(),
+        }
+    }
+
     fn forget_oldest(&mut self, table: &mut SessionTable) -> bool {
-        match self.by_time.pop_first() {
+        let from_queue = match (self.in_order.front(), self.late.first()) {
+            (Some(a), Some(b)) => a < b,
+            (a, _) => a.is_some(),
+        };
+        let oldest = if from_queue {
+            self.in_order.pop_front()
+        } else {
+            self.late.pop_first()
+        };
+        match oldest {
             Some((_, _, handle)) => {
                 table.remove(handle);
                 true
             }
             None => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{Ending, Session};
+
+    fn ended(table: &mut SessionTable, id: &str, at: u64) -> Handle {
+        table.insert(Session {
+            end: Some(Ending {
+                reason: EndReason::Closed,
+                at,
+                renewed_to: None,
+            }),
+            ..Session::sample(id, 0)
+        })
+    }
+
+    #[test]
+    fn records_that_arrive_late_are_still_forgotten_oldest_first() {
+        let mut table = SessionTable::default();
+        let mut order = EndedOrder::default();
+        for (id, at) in [("a", 10), ("b", 30), ("c", 20), ("d", 30), ("e", 5)] {
+            let handle = ended(&mut table, id, at);
+            order.remember(&mut table, handle, at, 4);
+        }
+        let ids = |table: &SessionTable| {
+            let mut ids: Vec<String> = table.iter().map(|(_, s)| s.id.to_string()).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(ids(&table), ["a", "b", "c", "d"], "e was the oldest");
+        order.forget_ended_by(&mut table, 20);
+        assert_eq!(ids(&table), ["b", "d"]);
+        order.forget_ended_by(&mut table, 29);
+        assert_eq!(ids(&table), ["b", "d"]);
+        let f = ended(&mut table, "f", 30);
+        order.remember(&mut table, f, 30, 2);
+        assert_eq!(
+            ids(&table),
+            ["d", "f"],
+            "equal times go in the order recorded"
+        );
     }
 }

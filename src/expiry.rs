@@ -21,15 +21,17 @@ use crate::session::Session;
 use crate::session_id::SessionId;
 use crate::table::{Handle, SessionTable};
 
-/// An entry: the filed deadline, then the ID (ties end in ID order), then where the
-/// session is. IDs are stored inline (see `session_id`), so comparing entries never
-/// leaves the tree.
-type Entry = (u64, SessionId, Handle);
+/// An entry: the filed deadline, then the session's `order` (ties end in the order
+/// the store took the sessions in), then where the session is. Entries are numbers
+/// only: comparing two never leaves the tree, and new sessions, whose deadlines are
+/// the latest, are filed at its right edge.
+type Entry = (u64, u64, Handle);
 
 /// A session that a sweep found due.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Due {
     pub at: u64,
+    pub order: u64,
     pub id: SessionId,
     pub reason: ExpiryReason,
     pub handle: Handle,
@@ -47,12 +49,12 @@ impl DeadlineIndex {
         let actual = session.deadline_ms(config);
         match (session.indexed_deadline, actual) {
             (Some(filed), Some(due)) if due < filed => {
-                self.entries.remove(&(filed, session.id.clone(), handle));
-                self.entries.insert((due, session.id.clone(), handle));
+                self.entries.remove(&(filed, session.order, handle));
+                self.entries.insert((due, session.order, handle));
                 session.indexed_deadline = Some(due);
             }
             (None, Some(due)) => {
-                self.entries.insert((due, session.id.clone(), handle));
+                self.entries.insert((due, session.order, handle));
                 session.indexed_deadline = Some(due);
             }
             _ => {}
@@ -62,7 +64,7 @@ impl DeadlineIndex {
     /// Drops the entry of a session that is ending.
     pub fn remove(&mut self, handle: Handle, session: &mut Session) {
         if let Some(filed) = session.indexed_deadline.take() {
-            self.entries.remove(&(filed, session.id.clone(), handle));
+            self.entries.remove(&(filed, session.order, handle));
         }
     }
 
@@ -79,7 +81,7 @@ impl DeadlineIndex {
 
     /// Takes every session due by `now` out of the index and hands each to
     /// `on_due` while it is in cache; returns them in the order they end
-    /// (deadline, then ID) with their exact deadlines, for what must happen in
+    /// (deadline, then `order`) with their exact deadlines, for what must happen in
     /// order. Due entries leave from the front of the tree (no search; the front
     /// path stays in cache). Early entries among them are re-filed at their real
     /// deadline or, if that is due too, put in order. (Splitting the tree at `now`
@@ -94,7 +96,7 @@ impl DeadlineIndex {
         let mut due: Vec<Due> = Vec::new();
         let mut in_order = true;
         while self.earliest_filed().is_some_and(|at| at <= now) {
-            let Some((_, id, handle)) = self.entries.pop_first() else {
+            let Some((_, order, handle)) = self.entries.pop_first() else {
                 break;
             };
             let Some(session) = table.get_mut(handle) else {
@@ -103,12 +105,14 @@ impl DeadlineIndex {
             match session.deadline(config) {
                 Some((at, reason)) if at <= now => {
                     session.indexed_deadline = None;
+                    let id = session.id.clone();
                     on_due(table, handle, reason, at);
                     in_order &= due
                         .last()
-                        .is_none_or(|last| (last.at, &last.id) <= (at, &id));
+                        .is_none_or(|last| (last.at, last.order) <= (at, order));
                     due.push(Due {
                         at,
+                        order,
                         id,
                         reason,
                         handle,
@@ -116,13 +120,13 @@ impl DeadlineIndex {
                 }
                 Some((at, _)) => {
                     session.indexed_deadline = Some(at);
-                    self.entries.insert((at, id, handle));
+                    self.entries.insert((at, order, handle));
                 }
                 None => session.indexed_deadline = None,
             }
         }
         if !in_order {
-            due.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+            due.sort_by_key(|d| (d.at, d.order));
         }
         due
     }
@@ -184,28 +188,12 @@ impl DeadlineIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{empty_state, Phase, SessionData};
-    use std::sync::Arc;
 
     fn add(table: &mut SessionTable, index: &mut DeadlineIndex, id: &str, last: u64) -> Handle {
+        let order = index.len() as u64;
         let handle = table.insert(Session {
-            id: SessionId::new(id),
-            data: SessionData {
-                principal: None,
-                protocol_version: Arc::from("v"),
-                client_info: None,
-                capabilities: None,
-                state: empty_state(),
-                state_bytes: 2,
-                version: 0,
-            },
-            phase: Phase::Active,
-            created_at: 0,
-            last_activity: last,
-            idle_timeout_ms: None,
-            in_flight: 0,
-            indexed_deadline: None,
-            end: None,
+            order,
+            ..Session::sample(id, last)
         });
         let session = table.get_mut(handle).unwrap();
         index.file(handle, session, &config());
@@ -240,11 +228,11 @@ mod tests {
     }
 
     #[test]
-    fn ties_go_in_id_order() {
+    fn ties_go_in_the_order_sessions_were_taken() {
         let (mut table, mut index) = (SessionTable::default(), DeadlineIndex::default());
-        add(&mut table, &mut index, "b", 0);
-        let a = add(&mut table, &mut index, "a", 0);
-        assert_eq!(index.front(&mut table, &config()), Some((100, a)));
+        let b = add(&mut table, &mut index, "b", 0);
+        add(&mut table, &mut index, "a", 0);
+        assert_eq!(index.front(&mut table, &config()), Some((100, b)));
     }
 
     #[test]

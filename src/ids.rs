@@ -23,7 +23,7 @@ pub trait IdSource {
 /// How many IDs' worth of random bytes are drawn from the OS at once. In wasm each
 /// draw is a call out to `crypto.getRandomValues`, which costs more than the rest
 /// of a create; a pool (as the `uuid` npm package keeps) amortises it.
-const POOLED_IDS: usize = 16;
+const POOLED_IDS: usize = 256;
 
 /// The default: UUID v4 from the platform CSPRNG (122 random bits).
 #[derive(Debug, Clone)]

@@ -21,6 +21,8 @@ mod ended;
 pub mod error;
 pub mod events;
 mod expiry;
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+mod heap;
 pub mod ids;
 mod patch;
 pub mod request;

@@ -58,9 +58,13 @@ pub(crate) struct Session {
     /// The deadline under which the expiry index files this session, if any. It is
     /// never later than the real deadline: touches move the real one later without
     /// touching the index, which re-checks lazily (see `expiry`).
+    /// The order the store took this session in (created, renewed or restored):
+    /// sessions with equal deadlines end in this order. Set by the store.
+    pub order: u64,
     pub indexed_deadline: Option<u64>,
-    /// Set when the session ended (boxed: most stored sessions are live).
-    pub end: Option<Box<Ending>>,
+    /// Set when the session ended. Held inline: ending a session (thousands in one
+    /// sweep) allocates nothing.
+    pub end: Option<Ending>,
 }
 
 impl Session {
@@ -171,12 +175,11 @@ pub(crate) fn empty_state() -> Value {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn session(phase: Phase, in_flight: u32) -> Session {
+impl Session {
+    /// An active session with empty data, created at 0, for unit tests.
+    pub fn sample(id: &str, last_activity: u64) -> Session {
         Session {
-            id: SessionId::new("s"),
+            id: SessionId::new(id),
             data: SessionData {
                 principal: None,
                 protocol_version: Arc::from("2025-06-18"),
@@ -186,13 +189,28 @@ mod tests {
                 state_bytes: 2,
                 version: 0,
             },
-            phase,
-            created_at: 1_000,
-            last_activity: 5_000,
+            phase: Phase::Active,
+            created_at: 0,
+            last_activity,
             idle_timeout_ms: None,
-            in_flight,
+            in_flight: 0,
             indexed_deadline: None,
+            order: 0,
             end: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(phase: Phase, in_flight: u32) -> Session {
+        Session {
+            phase,
+            in_flight,
+            created_at: 1_000,
+            ..Session::sample("s", 5_000)
         }
     }
 

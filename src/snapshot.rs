@@ -206,11 +206,11 @@ pub(crate) fn parse(text: &str, settings: &Settings) -> Result<ValidSnapshot, Se
             None => None,
         };
         ended.push(Session {
-            end: Some(Box::new(Ending {
+            end: Some(Ending {
                 reason: record.reason,
                 at: record.ended_at,
                 renewed_to,
-            })),
+            }),
             ..s
         });
     }
@@ -293,6 +293,7 @@ fn session(name: &str, r: &SessionRecord, settings: &Settings) -> Result<Session
         idle_timeout_ms: r.idle_timeout_ms,
         in_flight: 0,
         indexed_deadline: None,
+        order: 0,
         end: None,
     })
 }

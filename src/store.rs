@@ -78,6 +78,8 @@ pub struct SessionStore {
     index: DeadlineIndex,
     /// Ended sessions by the time they ended.
     ended: EndedOrder,
+    /// How many sessions the store has taken in: the next one's `order`.
+    taken: u64,
     per_principal: HashMap<Arc<str>, usize>,
     events: EventQueue,
     /// The event kinds recorded (a bit per [`EventKind`]); the host says which it
@@ -127,6 +129,7 @@ impl SessionStore {
             sessions: SessionTable::default(),
             index: DeadlineIndex::default(),
             ended: EndedOrder::default(),
+            taken: 0,
             per_principal: HashMap::new(),
             events: EventQueue::default(),
             event_filter: u32::MAX,
@@ -205,6 +208,7 @@ impl SessionStore {
             idle_timeout_ms: params.idle_timeout_ms,
             in_flight: 0,
             indexed_deadline: None,
+            order: 0,
             end: None,
         };
         self.insert(session);
@@ -668,6 +672,7 @@ impl SessionStore {
             idle_timeout_ms,
             in_flight: 0,
             indexed_deadline: None,
+            order: 0,
             end: None,
         };
         let view = session.view(&self.settings.config);
@@ -814,7 +819,7 @@ impl SessionStore {
     fn ended_at(&self, now: u64) -> impl Iterator<Item = (&Session, &Ending)> {
         self.sessions
             .iter()
-            .filter_map(|(_, s)| Some((s, s.end.as_deref()?)))
+            .filter_map(|(_, s)| Some((s, s.end.as_ref()?)))
             .filter(move |(_, e)| self.remembered(e, now))
     }
 
@@ -921,6 +926,7 @@ impl SessionStore {
             id,
             reason,
             handle,
+            ..
         } in due
         {
             self.ended.remember(&mut self.sessions, handle, at, max);
@@ -1000,7 +1006,9 @@ impl SessionStore {
         })
     }
 
-    fn insert(&mut self, session: Session) {
+    fn insert(&mut self, mut session: Session) {
+        session.order = self.taken;
+        self.taken += 1;
         if let Some(p) = &session.data.principal {
             *self.per_principal.entry(p.clone()).or_insert(0) += 1;
         }
@@ -1047,7 +1055,7 @@ impl SessionStore {
 
     /// The 404 for an ID that is not live at `now`.
     fn ended_error(&self, id: &str, now: u64) -> SessionError {
-        match self.sessions.lookup(id).and_then(|(_, s)| s.end.as_deref()) {
+        match self.sessions.lookup(id).and_then(|(_, s)| s.end.as_ref()) {
             Some(e) if self.remembered(e, now) => e.reason.error(id),
             _ => SessionError::SessionNotFound {
                 session_id: id.to_owned(),

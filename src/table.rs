@@ -156,7 +156,7 @@ impl SessionTable {
     pub fn mark_ended(&mut self, handle: Handle, end: crate::session::Ending) {
         if let Some(session) = self.get_mut(handle) {
             if session.end.is_none() {
-                session.end = Some(Box::new(end));
+                session.end = Some(end);
                 self.ended += 1;
             }
         }

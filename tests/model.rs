@@ -188,13 +188,17 @@ impl Model {
         self.clock = self.clock.max(now);
         let mut out = vec![];
         loop {
+            // Sessions are kept in the order the store took them: ties end in it.
             let due = self
                 .sessions
                 .iter()
-                .filter_map(|s| self.deadline(s).map(|(at, r)| (at, s.id.clone(), r)))
-                .filter(|(at, _, _)| *at <= self.clock)
-                .min_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-            let Some((at, id, reason)) = due else { break };
+                .enumerate()
+                .filter_map(|(i, s)| self.deadline(s).map(|(at, r)| (at, i, s.id.clone(), r)))
+                .filter(|(at, _, _, _)| *at <= self.clock)
+                .min_by_key(|(at, i, _, _)| (*at, *i));
+            let Some((at, _, id, reason)) = due else {
+                break;
+            };
             self.end(&id, reason.into(), at);
             self.emit(Event::Expired {
                 session_id: id.clone(),
@@ -250,10 +254,10 @@ impl Model {
             CapacityPolicy::EvictIdlest => self
                 .sessions
                 .iter()
-                .filter(|s| s.in_flight == 0)
-                .map(|s| (self.deadline(s).unwrap().0, s.id.clone()))
-                .min()
-                .map(|(_, id)| id),
+                .enumerate()
+                .filter(|(_, s)| s.in_flight == 0)
+                .min_by_key(|(i, s)| (self.deadline(s).unwrap().0, *i))
+                .map(|(_, s)| s.id.clone()),
         };
         match victim {
             Some(v) => Ok(Some(v)),
