@@ -149,7 +149,7 @@ impl DeadlineIndex {
     ) -> Option<(u64, Handle)> {
         let mut after: Option<Entry> = None;
         loop {
-            let entry = match &after {
+            let entry = *match &after {
                 None => self.entries.first(),
                 Some(seen) => self
                     .entries
@@ -158,7 +158,6 @@ impl DeadlineIndex {
             }?;
             let (filed, handle) = (entry.0, entry.2);
             let Some(session) = table.get_mut(handle) else {
-                let entry = entry.clone();
                 self.entries.remove(&entry);
                 continue;
             };
@@ -167,10 +166,9 @@ impl DeadlineIndex {
                 if accept(session) {
                     return Some((filed, handle));
                 }
-                after = Some(entry.clone());
+                after = Some(entry);
                 continue;
             }
-            let entry = entry.clone();
             self.entries.remove(&entry);
             session.indexed_deadline = actual;
             if let Some(due) = actual {
