@@ -112,3 +112,19 @@ test('the raw SessionCore turns away non-string IDs before they reach WebAssembl
   assert.equal(core.get(id, now).phase, 'active', 'the store is intact');
   core.free();
 });
+
+test('createId: parameters JSON cannot hold, or the core cannot read, are typed errors that change nothing', async () => {
+  const { SessionCore } = await import('mcp-session-core');
+  const core = new SessionCore({});
+  const now = 1_700_000_000_000;
+  const cyclic = { state: {} };
+  cyclic.state.self = cyclic;
+  for (const bad of [cyclic, { state: { n: 1n } }, { state: [] }, { nope: 1 }, { idleTimeoutMs: -1 }, 'text', 7]) {
+    assert.throws(() => core.createId(bad, now), (e) => e instanceof SessionError && ['INVALID_ARGUMENT', 'INVALID_STATE'].includes(e.code), String(bad));
+  }
+  assert.equal(core.stats(now).live, 0, 'nothing was created');
+  const id = core.createId({ principal: 'p', state: { n: 1 }, idleTimeoutMs: 5 }, now);
+  assert.deepEqual(core.get(id, now).state, { n: 1 });
+  assert.equal(typeof core.createId(undefined, now), 'string');
+  core.free();
+});

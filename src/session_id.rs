@@ -25,24 +25,44 @@ pub(crate) enum SessionId {
     Text(Arc<str>),
 }
 
-fn nibble(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        _ => None,
+/// Marks a byte that is not a lowercase hex digit in [`HEX_VALUES`].
+const NOT_HEX: u8 = 0x10;
+
+/// Each byte's value as a lowercase hex digit, or `NOT_HEX`: every request decodes
+/// an ID, so this is a table lookup per digit without a branch.
+static HEX_VALUES: [u8; 256] = hex_values();
+
+// Const evaluation: an index out of bounds fails the build, never a run.
+#[allow(clippy::indexing_slicing)]
+const fn hex_values() -> [u8; 256] {
+    let mut table = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[HEX_DIGITS[i] as usize] = i as u8;
+        i += 1;
     }
+    table
+}
+
+fn hex_value(digit: u8) -> u8 {
+    HEX_VALUES
+        .get(usize::from(digit))
+        .copied()
+        .unwrap_or(NOT_HEX)
 }
 
 fn decode_hex(id: &str) -> Option<[u8; 16]> {
-    if id.len() != HEX_LEN {
-        return None;
-    }
+    let digits: &[u8; HEX_LEN] = id.as_bytes().try_into().ok()?;
     let mut bytes = [0u8; 16];
-    for (byte, pair) in bytes.iter_mut().zip(id.as_bytes().chunks_exact(2)) {
-        let [hi, lo] = pair else { return None };
-        *byte = (nibble(*hi)? << 4) | nibble(*lo)?;
+    let mut seen = 0u8;
+    for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+        if let [hi, lo] = pair {
+            let (hi, lo) = (hex_value(*hi), hex_value(*lo));
+            seen |= hi | lo;
+            *byte = (hi << 4) | (lo & 0xf);
+        }
     }
-    Some(bytes)
+    (seen & NOT_HEX == 0).then_some(bytes)
 }
 
 fn encode_hex(bytes: &[u8; 16]) -> [u8; HEX_LEN] {

@@ -24,6 +24,17 @@ export function optionalStr(value: unknown, argument: string): string | undefine
   return value === undefined || value === null ? undefined : str(value, argument);
 }
 
+/** `value` as JSON text, made here rather than by a call out of WebAssembly; or
+ * undefined when JSON cannot hold it (a cycle, a BigInt, a function), in which
+ * case the caller passes the value itself and the core answers with its typed error. */
+function jsonText(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The raw WebAssembly store: every core operation, with the time passed in as
  * milliseconds since the epoch. For hosts that run their own clock and timer;
@@ -51,7 +62,9 @@ export class SessionCore {
   }
   /** `create`, answering only the new ID. */
   createId(params: CreateParams | undefined, now: number): string {
-    return this.#wasm.createId(params, now);
+    if (params === undefined || params === null) return this.#wasm.createIdFromJson(undefined, now);
+    const text = jsonText(params);
+    return text === undefined ? this.#wasm.createId(params, now) : this.#wasm.createIdFromJson(text, now);
   }
   initialized(id: string, now: number): void {
     this.#wasm.initialized(str(id, 'sessionId'), now);

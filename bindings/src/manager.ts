@@ -149,6 +149,8 @@ export class SessionManager {
   readonly #events = new EventEmitter();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #armedFor: number | undefined;
+  /** Whether anyone listens: if not, the core records no events to drain. */
+  #listening = false;
 
   constructor(options: SessionManagerOptions = {}) {
     const { clock, insecureSeed, ...config } = options;
@@ -330,7 +332,9 @@ export class SessionManager {
 
   /** The core records only the kinds someone listens to. */
   #filterEvents(): void {
-    this.#core?.setEventFilter(this.#events.eventNames() as CoreEvent['type'][]);
+    const names = this.#events.eventNames() as CoreEvent['type'][];
+    this.#listening = names.length > 0;
+    this.#core?.setEventFilter(names);
   }
 
   // ----- lifetime -----
@@ -397,7 +401,7 @@ export class SessionManager {
       this.#timer = setTimeout(() => this.#fire(), delay);
       this.#timer.unref();
     }
-    if (core.pendingEvents() > 0) {
+    if (this.#listening && core.pendingEvents() > 0) {
       for (const event of core.drainEvents()) this.#events.emit(event.type, event);
     }
   }
