@@ -9,8 +9,9 @@
 //! collections stall the whole server, not just this package.
 //!
 //! So this is the same allocator (dlmalloc, which std uses on `wasm32`) with one
-//! change: when it needs memory, memory grows by an eighth of its size (at least
-//! 1 MiB), so a heap of any size takes a few dozen grows. The memory a grow adds
+//! change: when it needs memory, memory grows by a sixteenth of its size (at
+//! least 1 MiB), so a heap of any size takes some dozens of grows, and at most a
+//! sixteenth of it waits unused. The memory a grow adds
 //! beyond the request is handed to dlmalloc and used by later allocations.
 
 use core::alloc::{GlobalAlloc, Layout};
@@ -32,7 +33,7 @@ struct GrowingMemory;
 unsafe impl Allocator for GrowingMemory {
     fn alloc(&self, size: usize) -> (*mut u8, usize, u32) {
         let needed = size.div_ceil(PAGE);
-        let step = needed.max(wasm32::memory_size(0) / 8).max(MIN_GROW_PAGES);
+        let step = needed.max(wasm32::memory_size(0) / 16).max(MIN_GROW_PAGES);
         // Near the 4 GiB limit a large step may fail where the request fits.
         let (previous, pages) = match wasm32::memory_grow(0, step) {
             usize::MAX => (wasm32::memory_grow(0, needed), needed),

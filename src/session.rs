@@ -40,8 +40,9 @@ pub(crate) struct SessionData {
 pub(crate) struct Ending {
     pub reason: EndReason,
     pub at: u64,
-    /// Set once renewed: an ended session renews into one successor only.
-    pub renewed_to: Option<SessionId>,
+    /// Set once renewed: an ended session renews into one successor only. Boxed:
+    /// few sessions are renewed, and every session holds an `Option<Ending>`.
+    pub renewed_to: Option<Box<SessionId>>,
 }
 
 /// A session inside the store: live, or ended and remembered (`end` is set).
@@ -126,7 +127,7 @@ impl Session {
             last_activity: self.last_activity,
             reason: end.reason,
             ended_at: end.at,
-            renewed_to: end.renewed_to.as_ref().map(SessionId::to_string),
+            renewed_to: end.renewed_to.as_ref().map(|id| id.to_string()),
         }
     }
 

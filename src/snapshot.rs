@@ -201,7 +201,7 @@ pub(crate) fn parse(text: &str, settings: &Settings) -> Result<ValidSnapshot, Se
             Some(to) => {
                 check_session_id(to)
                     .map_err(|e| invalid(Some(&name), "renewedTo", e.to_string()))?;
-                Some(SessionId::new(to))
+                Some(Box::new(SessionId::new(to)))
             }
             None => None,
         };

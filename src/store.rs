@@ -683,7 +683,7 @@ impl SessionStore {
             .lookup_mut(id)
             .and_then(|(_, old)| old.end.as_mut())
         {
-            end.renewed_to = Some(new_id);
+            end.renewed_to = Some(Box::new(new_id));
         }
         self.emit(Event::Renewed {
             session_id: view.id.clone(),
@@ -1131,7 +1131,7 @@ fn ended_record(session: &Session, end: &Ending) -> EndedRecord {
         session: SessionRecord::from_ended(session),
         reason: end.reason,
         ended_at: end.at,
-        renewed_to: end.renewed_to.as_ref().map(SessionId::to_string),
+        renewed_to: end.renewed_to.as_ref().map(|id| id.to_string()),
     }
 }
 
