@@ -1,6 +1,6 @@
 //! The deadline index: which session ends next, without work on every request.
 //!
-//! Sessions are filed in a `BTreeSet` under `(deadline, id, handle)`. A request moves a
+//! Sessions are filed in a `BTreeSet` under `(deadline, order, handle)`. A request moves a
 //! session's idle deadline later; re-filing it each time would rebalance the tree on
 //! every request. Instead an entry may be *early*: it records a deadline no later
 //! than the real one. Whenever an entry reaches the front it is re-checked against
@@ -26,6 +26,9 @@ use crate::table::{Handle, SessionTable};
 /// only: comparing two never leaves the tree, and new sessions, whose deadlines are
 /// the latest, are filed at its right edge.
 type Entry = (u64, u64, Handle);
+
+/// How many due entries a sweep takes from the index before reading their sessions.
+const LOOKUP_BATCH: usize = 32;
 
 /// A session that a sweep found due.
 #[derive(Debug, PartialEq)]
@@ -95,34 +98,56 @@ impl DeadlineIndex {
     ) -> Vec<Due> {
         let mut due: Vec<Due> = Vec::new();
         let mut in_order = true;
-        while self.earliest_filed().is_some_and(|at| at <= now) {
-            let Some((_, order, handle)) = self.entries.pop_first() else {
+        let mut batch: Vec<Entry> = Vec::with_capacity(LOOKUP_BATCH);
+        loop {
+            batch.clear();
+            while batch.len() < LOOKUP_BATCH && self.earliest_filed().is_some_and(|at| at <= now) {
+                match self.entries.pop_first() {
+                    Some(entry) => batch.push(entry),
+                    None => break,
+                }
+            }
+            if batch.is_empty() {
                 break;
-            };
-            let Some(session) = table.get_mut(handle) else {
-                continue;
-            };
-            match session.deadline(config) {
-                Some((at, reason)) if at <= now => {
-                    session.indexed_deadline = None;
-                    let id = session.id.clone();
-                    on_due(table, handle, reason, at);
-                    in_order &= due
-                        .last()
-                        .is_none_or(|last| (last.at, last.order) <= (at, order));
-                    due.push(Due {
-                        at,
-                        order,
-                        id,
-                        reason,
-                        handle,
-                    });
+            }
+            // The batch's sessions are read in one tight pass: the loads do not depend
+            // on each other, so the processor overlaps their cache misses (sessions
+            // that end together were made at different times and lie far apart)
+            // instead of waiting for each in turn. Each session has one entry, and
+            // ending one changes no other, so these deadlines stay exact below.
+            let mut deadlines = [None; LOOKUP_BATCH];
+            for (slot, &(_, _, handle)) in deadlines.iter_mut().zip(&batch) {
+                *slot = table.get(handle).map(|s| s.deadline(config));
+            }
+            for (&(_, order, handle), deadline) in batch.iter().zip(deadlines) {
+                let Some(deadline) = deadline else {
+                    continue;
+                };
+                let Some(session) = table.get_mut(handle) else {
+                    continue;
+                };
+                match deadline {
+                    Some((at, reason)) if at <= now => {
+                        session.indexed_deadline = None;
+                        let id = session.id.clone();
+                        on_due(table, handle, reason, at);
+                        in_order &= due
+                            .last()
+                            .is_none_or(|last| (last.at, last.order) <= (at, order));
+                        due.push(Due {
+                            at,
+                            order,
+                            id,
+                            reason,
+                            handle,
+                        });
+                    }
+                    Some((at, _)) => {
+                        session.indexed_deadline = Some(at);
+                        self.entries.insert((at, order, handle));
+                    }
+                    None => session.indexed_deadline = None,
                 }
-                Some((at, _)) => {
-                    session.indexed_deadline = Some(at);
-                    self.entries.insert((at, order, handle));
-                }
-                None => session.indexed_deadline = None,
             }
         }
         if !in_order {

@@ -56,12 +56,12 @@ pub(crate) struct Session {
     /// A per-session idle timeout; `None` uses the store's.
     pub idle_timeout_ms: Option<u64>,
     pub in_flight: u32,
-    /// The deadline under which the expiry index files this session, if any. It is
-    /// never later than the real deadline: touches move the real one later without
-    /// touching the index, which re-checks lazily (see `expiry`).
     /// The order the store took this session in (created, renewed or restored):
     /// sessions with equal deadlines end in this order. Set by the store.
     pub order: u64,
+    /// The deadline under which the expiry index files this session, if any. It is
+    /// never later than the real deadline: touches move the real one later without
+    /// touching the index, which re-checks lazily (see `expiry`).
     pub indexed_deadline: Option<u64>,
     /// Set when the session ended. Held inline: ending a session (thousands in one
     /// sweep) allocates nothing.
