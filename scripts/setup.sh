@@ -37,3 +37,13 @@ if [ -f package-lock.json ]; then
     touch "$stamp"
   fi
 fi
+
+# Fuzzing (npm run fuzz, and a short pass in npm test): cargo-fuzz on nightly.
+if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  say "installing the nightly toolchain (for cargo-fuzz)"
+  rustup toolchain install nightly --profile minimal
+fi
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  say "installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi

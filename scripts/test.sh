@@ -2,7 +2,8 @@
 # The whole test suite, in order:
 #   1. Rust lints and native tests;
 #   2. the facade inside wasm (wasm-pack test --node);
-#   3. the built npm package, packed and installed in a scratch app, from Node.
+#   3. the built npm package, packed and installed in a scratch app, from Node;
+#   4. a short pass of every cargo-fuzz target (fuzz/), from the committed corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -36,3 +37,6 @@ peers=$(node -e '
   npm install --silent --prefer-offline --no-audit --no-fund "$scratch"/mcp-session-core-*.tgz $peers
   TSC="$root/node_modules/.bin/tsc" node --test
 )
+
+echo "== 4. fuzzing: a short pass of every target"
+bash scripts/fuzz.sh --seconds "${FUZZ_SECONDS:-20}"

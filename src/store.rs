@@ -833,7 +833,8 @@ impl SessionStore {
     /// changes nothing and the error names the record and field. Sessions past their
     /// deadline at `now` are skipped; IDs live or remembered here are refused; when
     /// the store fills, the most recently active sessions win. Requests in flight do
-    /// not survive: restored sessions are idle.
+    /// not survive: restored sessions are idle. Times later than the store's are
+    /// brought back to it.
     pub fn restore(&mut self, text: &str, now: u64) -> Result<RestoreReport, SessionError> {
         check_now(now)?;
         let valid = snapshot::parse(text, &self.settings)?;
@@ -841,6 +842,13 @@ impl SessionStore {
         let max_sessions = self.settings.config.max_sessions;
         let mut report = RestoreReport::default();
         let mut sessions = valid.sessions;
+        // Times after this store's (a snapshot from a machine whose clock is ahead, or
+        // from before this clock went back) are brought back to it: the store's time
+        // never goes back, and a session is never active before it was created.
+        for session in sessions.iter_mut() {
+            session.created_at = session.created_at.min(now);
+            session.last_activity = session.last_activity.min(now);
+        }
         sessions.sort_by(|a, b| (b.last_activity, &a.id).cmp(&(a.last_activity, &b.id)));
         for session in sessions {
             if session.is_due(&self.settings.config, now) {
@@ -862,7 +870,12 @@ impl SessionStore {
         let max = self.settings.config.max_ended_remembered;
         let mut ended = valid.ended;
         ended.sort_by(|a, b| a.id.cmp(&b.id));
-        for session in ended {
+        for mut session in ended {
+            session.created_at = session.created_at.min(now);
+            session.last_activity = session.last_activity.min(now);
+            if let Some(end) = session.end.as_mut() {
+                end.at = end.at.min(now);
+            }
             let remembered = session
                 .end
                 .as_ref()

@@ -247,9 +247,25 @@ fn create_params(value: &JsValue) -> JsResult<CreateParams> {
     if value.is_undefined() || value.is_null() {
         return Ok(CreateParams::default());
     }
-    json(value, |reason| {
-        SessionError::invalid_argument("params", reason)
+    json(value, params_error).map_err(|error| {
+        // The whole params could not be serialized: if the state is what JSON cannot
+        // hold (a cycle, a BigInt, too deep for the engine), say so as `updateState` does.
+        let state = Reflect::get(value, &JsValue::from_str("state")).unwrap_or(JsValue::UNDEFINED);
+        match json::<serde_json::Value>(&state, |reason| SessionError::InvalidState { reason }) {
+            Err(state_error) if !state.is_undefined() => state_error,
+            _ => error,
+        }
     })
+}
+
+/// A bad field of create params: `INVALID_STATE` inside the state (as for the
+/// state operations), `INVALID_ARGUMENT` elsewhere.
+fn params_error(reason: String) -> SessionError {
+    if reason.starts_with("state.") || reason.starts_with("state:") {
+        SessionError::InvalidState { reason }
+    } else {
+        SessionError::invalid_argument("params", reason)
+    }
 }
 
 fn read_config(value: &JsValue) -> JsResult<Config> {
@@ -327,9 +343,7 @@ impl WasmSessionStore {
     pub fn create_id_from_json(&mut self, params: Option<String>, now: f64) -> JsResult<String> {
         let now = time(now)?;
         let params = match params {
-            Some(text) => parse_json(&text, |reason| {
-                SessionError::invalid_argument("params", reason)
-            })?,
+            Some(text) => parse_json(&text, params_error)?,
             None => CreateParams::default(),
         };
         self.store.create_id(params, now).map_err(js_error)

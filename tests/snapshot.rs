@@ -334,3 +334,28 @@ fn export_holds_just_the_named_sessions_in_snapshot_form() {
         "INVALID_SESSION_ID"
     );
 }
+
+#[test]
+fn a_snapshot_from_a_clock_ahead_is_brought_back_to_this_store_time() {
+    // Found by the `operations` fuzz target: restored at an earlier time, sessions
+    // kept their later times, the next activity was recorded before creation, and
+    // the store then wrote a snapshot it would itself refuse.
+    let (s, ids) = populated();
+    let text = s.snapshot(T0 + 8).unwrap();
+    let mut behind = store(Config {
+        idle_timeout_ms: 10_000,
+        ..Config::default()
+    });
+    let report = behind.restore(&text, T0).unwrap();
+    assert_eq!((report.restored, report.ended_restored), (3, 1));
+    for id in &ids[..3] {
+        let view = behind.peek(id, T0).unwrap();
+        assert_eq!((view.created_at, view.last_activity), (T0, T0));
+    }
+    behind.initialized(&ids[1], T0).unwrap_or(());
+    behind.update_state(&ids[0], &json!({"n": 2}), None, T0).unwrap();
+    let again = behind.snapshot(T0).unwrap();
+    let mut copy = store(behind.config().clone());
+    copy.restore(&again, T0).unwrap();
+    assert_eq!(copy.snapshot(T0).unwrap(), again);
+}

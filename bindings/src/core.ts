@@ -24,6 +24,17 @@ export function optionalStr(value: unknown, argument: string): string | undefine
   return value === undefined || value === null ? undefined : str(value, argument);
 }
 
+/** Numbers cross as `f64`, which the generated glue takes from any value by
+ * coercion (`'5'` would become 5): anything but a number is turned away here. */
+export function num(value: unknown, argument: string): number {
+  if (typeof value !== 'number') throw SessionError.invalidArgument(argument, 'must be a number');
+  return value;
+}
+
+function optionalNum(value: unknown, argument: string): number | undefined {
+  return value === undefined || value === null ? undefined : num(value, argument);
+}
+
 /** `value` as JSON text, made here rather than by a call out of WebAssembly; or
  * undefined when JSON cannot hold it (a cycle, a BigInt, a function), in which
  * case the caller passes the value itself and the core answers with its typed error. */
@@ -58,16 +69,23 @@ export class SessionCore {
     return this.#wasm.config();
   }
   create(params: CreateParams | undefined, now: number): SessionView {
-    return this.#wasm.create(params, now);
+    return this.#wasm.create(params, num(now, 'now'));
   }
   /** `create`, answering only the new ID. */
   createId(params: CreateParams | undefined, now: number): string {
-    if (params === undefined || params === null) return this.#wasm.createIdFromJson(undefined, now);
+    if (params === undefined || params === null) return this.#wasm.createIdFromJson(undefined, num(now, 'now'));
+    // JSON would carry NaN and Infinity as null, which reads as "no timeout given".
+    const timeout = (params as { idleTimeoutMs?: unknown }).idleTimeoutMs;
+    if (typeof timeout === 'number' && !Number.isFinite(timeout)) {
+      throw SessionError.invalidArgument('idleTimeoutMs', `must be a finite number, got ${timeout}`);
+    }
     const text = jsonText(params);
-    return text === undefined ? this.#wasm.createId(params, now) : this.#wasm.createIdFromJson(text, now);
+    return text === undefined
+      ? this.#wasm.createId(params, num(now, 'now'))
+      : this.#wasm.createIdFromJson(text, num(now, 'now'));
   }
   initialized(id: string, now: number): void {
-    this.#wasm.initialized(str(id, 'sessionId'), now);
+    this.#wasm.initialized(str(id, 'sessionId'), num(now, 'now'));
   }
   beginRequest(
     sessionId: string | null | undefined,
@@ -79,59 +97,59 @@ export class SessionCore {
     return this.#wasm.beginRequest(
       optionalStr(sessionId, 'sessionId'),
       optionalStr(principal, 'principal'),
-      kind,
+      num(kind, 'kind') as 0 | 1 | 2,
       optionalStr(protocolVersion, 'protocolVersion'),
-      now,
+      num(now, 'now'),
     );
   }
   endRequest(id: string, now: number): void {
-    this.#wasm.endRequest(str(id, 'sessionId'), now);
+    this.#wasm.endRequest(str(id, 'sessionId'), num(now, 'now'));
   }
   get(id: string, now: number): SessionView {
-    return this.#wasm.get(str(id, 'sessionId'), now);
+    return this.#wasm.get(str(id, 'sessionId'), num(now, 'now'));
   }
   peek(id: string, now: number): SessionView {
-    return this.#wasm.peek(str(id, 'sessionId'), now);
+    return this.#wasm.peek(str(id, 'sessionId'), num(now, 'now'));
   }
   find(id: string, now: number): Lookup {
-    return this.#wasm.find(str(id, 'sessionId'), now);
+    return this.#wasm.find(str(id, 'sessionId'), num(now, 'now'));
   }
   list(now: number): SessionView[] {
-    return this.#wasm.list(now);
+    return this.#wasm.list(num(now, 'now'));
   }
   stats(now: number): Stats {
-    return this.#wasm.stats(now);
+    return this.#wasm.stats(num(now, 'now'));
   }
   updateState(id: string, patch: Json, expectedVersion: number | null | undefined, now: number): number {
-    return this.#wasm.updateState(str(id, 'sessionId'), patch, expectedVersion, now);
+    return this.#wasm.updateState(str(id, 'sessionId'), patch, optionalNum(expectedVersion, 'expectedVersion'), num(now, 'now'));
   }
   replaceState(id: string, state: JsonObject, expectedVersion: number | null | undefined, now: number): number {
-    return this.#wasm.replaceState(str(id, 'sessionId'), state, expectedVersion, now);
+    return this.#wasm.replaceState(str(id, 'sessionId'), state, optionalNum(expectedVersion, 'expectedVersion'), num(now, 'now'));
   }
   disconnect(id: string, now: number): void {
-    this.#wasm.disconnect(str(id, 'sessionId'), now);
+    this.#wasm.disconnect(str(id, 'sessionId'), num(now, 'now'));
   }
   resume(id: string, principal: string | null | undefined, now: number): SessionView {
-    return this.#wasm.resume(str(id, 'sessionId'), optionalStr(principal, 'principal'), now);
+    return this.#wasm.resume(str(id, 'sessionId'), optionalStr(principal, 'principal'), num(now, 'now'));
   }
   close(id: string, now: number): void {
-    this.#wasm.close(str(id, 'sessionId'), now);
+    this.#wasm.close(str(id, 'sessionId'), num(now, 'now'));
   }
   expire(id: string, now: number): void {
-    this.#wasm.expire(str(id, 'sessionId'), now);
+    this.#wasm.expire(str(id, 'sessionId'), num(now, 'now'));
   }
   clearAll(now: number): number {
-    return this.#wasm.clearAll(now);
+    return this.#wasm.clearAll(num(now, 'now'));
   }
   renew(id: string, principal: string | null | undefined, now: number): SessionView {
-    return this.#wasm.renew(str(id, 'sessionId'), optionalStr(principal, 'principal'), now);
+    return this.#wasm.renew(str(id, 'sessionId'), optionalStr(principal, 'principal'), num(now, 'now'));
   }
   sweep(now: number): Expiry[] {
-    return this.#wasm.sweep(now);
+    return this.#wasm.sweep(num(now, 'now'));
   }
   /** `sweep` answering only the IDs of the sessions it ended, in deadline order. */
   sweepIds(now: number): string[] {
-    const text = this.#wasm.sweepIds(now);
+    const text = this.#wasm.sweepIds(num(now, 'now'));
     return text === '' ? [] : text.slice(0, -1).split('\n');
   }
   nextDeadline(): number | undefined {
@@ -139,7 +157,7 @@ export class SessionCore {
   }
   /** The earliest deadline if before `bound` (any if `bound` is undefined). */
   nextDeadlineBefore(bound: number | undefined): number | undefined {
-    return this.#wasm.nextDeadlineBefore(bound);
+    return this.#wasm.nextDeadlineBefore(optionalNum(bound, 'bound'));
   }
   drainEvents(): CoreEvent[] {
     return this.#wasm.drainEvents();
@@ -151,13 +169,13 @@ export class SessionCore {
     return this.#wasm.clock();
   }
   snapshot(now: number): string {
-    return this.#wasm.snapshot(now);
+    return this.#wasm.snapshot(num(now, 'now'));
   }
   export(ids: string[], now: number): string {
-    return this.#wasm.export(ids, now);
+    return this.#wasm.export(ids, num(now, 'now'));
   }
   restore(snapshot: string, now: number): RestoreReport {
-    return this.#wasm.restore(str(snapshot, 'snapshot'), now);
+    return this.#wasm.restore(str(snapshot, 'snapshot'), num(now, 'now'));
   }
   /** Records only these event kinds from now on (all by default). */
   setEventFilter(kinds: CoreEvent['type'][]): void {

@@ -1,5 +1,8 @@
 import type { SessionErrorCode } from '../generated/mcp_session_core';
 
+/** Codes of failures outside the core: the host's own I/O. */
+export type HostErrorCode = 'STORAGE_FAILED';
+
 /**
  * Every failure of the session core. The core throws plain `Error` objects named
  * `SessionError` with these properties; `instanceof SessionError` recognises them,
@@ -7,7 +10,7 @@ import type { SessionErrorCode } from '../generated/mcp_session_core';
  */
 export class SessionError extends Error {
   /** Stable code, e.g. `SESSION_NOT_FOUND`. */
-  readonly code!: SessionErrorCode;
+  readonly code!: SessionErrorCode | HostErrorCode;
   /** The HTTP status a Streamable HTTP server answers with. */
   readonly httpStatus!: number;
   /** The JSON-RPC error code for the response body. */
@@ -25,7 +28,7 @@ export class SessionError extends Error {
   readonly argument?: string;
 
   constructor(
-    code: SessionErrorCode,
+    code: SessionErrorCode | HostErrorCode,
     message: string,
     httpStatus: number,
     jsonRpcCode: number,
@@ -53,6 +56,19 @@ export class SessionError extends Error {
       -32602,
       { argument, reason },
     );
+  }
+
+  /**
+   * The durable store could not write a change (a full disk, an unwritable data
+   * directory): the change was undone and the call fails; the client may retry.
+   */
+  static storageFailed(cause: unknown): SessionError {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    const reason = (cause as { code?: unknown } | null)?.code;
+    return new SessionError('STORAGE_FAILED', `Session storage failed: ${detail}`, 503, -32603, {
+      reason: typeof reason === 'string' ? reason : 'unknown',
+      cause,
+    });
   }
 }
 

@@ -1,18 +1,9 @@
 import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeSync,
-} from 'node:fs';
+import * as fs from 'node:fs';
 import { join } from 'node:path';
 
 import type { CoreEvent, RestoreReport } from '../generated/mcp_session_core';
+import { SessionError } from './errors';
 import type { SessionManager } from './manager';
 
 /**
@@ -39,7 +30,21 @@ export interface FileSessionStoreOptions {
   compactAfter?: number;
   /** How often touched sessions' activity is written (default 1,000 ms). */
   activityFlushMs?: number;
+  /**
+   * Failures that fail no call: a compaction or an activity flush that could not
+   * be written (retried later). Default: `process.emitWarning`.
+   */
+  onError?: (error: SessionError) => void;
+  /** The file operations used (default `node:fs`); tests inject failures here. */
+  io?: FileStoreIo;
 }
+
+/** The synchronous `node:fs` operations the store uses. */
+export type FileStoreIo = Pick<
+  typeof fs,
+  | 'closeSync' | 'existsSync' | 'fsyncSync' | 'ftruncateSync' | 'mkdirSync'
+  | 'openSync' | 'readFileSync' | 'renameSync' | 'writeSync'
+>;
 
 export interface LoadReport {
   /** Journal records replayed over the snapshot. */
@@ -86,13 +91,27 @@ function unframe(line: string): Frame | null {
   return { seq, json };
 }
 
+/**
+ * Durability when writes fail (a full disk, an unwritable directory): a change is
+ * acknowledged only once its record is fsynced. If the write fails, the torn bytes
+ * are cut off the journal, the manager goes back to exactly what the directory
+ * holds (the change is undone), and the call that made it throws `STORAGE_FAILED`
+ * (503). If the torn bytes cannot be cut, the next change is written as a full
+ * compaction instead, so no record ever follows a torn one.
+ */
 export class FileSessionStore {
   readonly dir: string;
   readonly #snapshotPath: string;
   readonly #journalPath: string;
   readonly #compactAfter: number;
   readonly #activityFlushMs: number;
+  readonly #onError: (error: SessionError) => void;
+  readonly #io: FileStoreIo;
   #journal: number | undefined;
+  /** The journal's length after the last record that was written whole. */
+  #journalBytes = 0;
+  /** The journal may end in torn bytes: the next change compacts instead. */
+  #mustCompact = false;
   #seq = 0;
   #records = 0;
   #manager: SessionManager | undefined;
@@ -105,22 +124,38 @@ export class FileSessionStore {
     this.#journalPath = join(this.dir, 'journal.log');
     this.#compactAfter = options.compactAfter ?? 1_000;
     this.#activityFlushMs = options.activityFlushMs ?? 1_000;
+    this.#onError = options.onError ?? ((error) => process.emitWarning(error));
+    this.#io = options.io ?? fs;
   }
 
   /**
    * Restores what the directory holds into `manager`, compacts it, and from then on
-   * journals every change the manager reports.
+   * journals every change the manager reports. The directory is read and written
+   * (compacted) before the manager is touched: if it cannot be (an unwritable
+   * directory, a corrupt snapshot), this throws `STORAGE_FAILED` and changes nothing.
    */
   attach(manager: SessionManager): LoadReport {
     if (this.#manager !== undefined) throw new Error('FileSessionStore is already attached');
-    mkdirSync(this.dir, { recursive: true });
-    const { doc, replayed, tornRecord } = this.#load();
+    const { doc, replayed, tornRecord } = this.#storage(() => {
+      this.#io.mkdirSync(this.dir, { recursive: true });
+      this.#journal = this.#io.openSync(this.#journalPath, 'a');
+      const loaded = this.#load();
+      this.#writeSnapshot(loaded.doc === null ? manager.snapshot() : JSON.stringify(loaded.doc));
+      return loaded;
+    });
     const restore = doc === null ? null : manager.restore(JSON.stringify(doc));
     this.#manager = manager;
-    this.#journal = openSync(this.#journalPath, 'a');
-    this.compact();
+    // What the manager holds now: the restored sessions less those that expired
+    // while the server was down, plus any it had before.
+    if (doc !== null) this.compact();
     for (const kind of EVENT_KINDS) manager.on(kind, this.#onEvent);
-    this.#flushTimer = setInterval(() => this.flushActivity(), this.#activityFlushMs);
+    this.#flushTimer = setInterval(() => {
+      try {
+        this.flushActivity();
+      } catch (error) {
+        this.#onError(error as SessionError);
+      }
+    }, this.#activityFlushMs);
     this.#flushTimer.unref();
     return { replayed, tornRecord, restore };
   }
@@ -138,36 +173,25 @@ export class FileSessionStore {
     this.#append(ids);
   }
 
-  /** Writes a full snapshot and empties the journal. */
+  /** Writes a full snapshot and empties the journal; throws `STORAGE_FAILED`. */
   compact(): void {
     const manager = this.#requireManager();
-    const temporary = `${this.#snapshotPath}.tmp`;
-    const fd = openSync(temporary, 'w');
-    try {
-      writeSync(fd, frame(this.#seq, manager.snapshot()));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporary, this.#snapshotPath);
-    this.#syncDir();
-    if (this.#journal !== undefined) {
-      ftruncateSync(this.#journal, 0);
-      fsyncSync(this.#journal);
-    }
-    this.#records = 0;
+    this.#storage(() => this.#writeSnapshot(manager.snapshot()));
   }
 
   /** Flushes activity, compacts, and stops journaling. */
   close(): void {
     if (this.#manager === undefined) return;
-    this.flushActivity();
-    this.compact();
-    for (const kind of EVENT_KINDS) this.#manager.off(kind, this.#onEvent);
-    if (this.#flushTimer !== undefined) clearInterval(this.#flushTimer);
-    if (this.#journal !== undefined) closeSync(this.#journal);
-    this.#journal = undefined;
-    this.#manager = undefined;
+    try {
+      this.flushActivity();
+      this.compact();
+    } finally {
+      for (const kind of EVENT_KINDS) this.#manager.off(kind, this.#onEvent);
+      if (this.#flushTimer !== undefined) clearInterval(this.#flushTimer);
+      if (this.#journal !== undefined) this.#io.closeSync(this.#journal);
+      this.#journal = undefined;
+      this.#manager = undefined;
+    }
   }
 
   readonly #onEvent = (event: CoreEvent): void => {
@@ -177,14 +201,103 @@ export class FileSessionStore {
     this.#append(ids);
   };
 
+  /** Makes the change to `ids` durable, or undoes it and throws `STORAGE_FAILED`. */
   #append(ids: string[]): void {
     const manager = this.#requireManager();
-    if (this.#journal === undefined) return;
+    const journal = this.#journal;
+    if (journal === undefined) return;
+    if (this.#mustCompact) {
+      // The snapshot holds this change too, and the compaction empties the journal.
+      this.#durably(() => this.#writeSnapshot(manager.snapshot()));
+      return;
+    }
+    const record = frame(this.#seq + 1, manager.exportSessions(ids));
+    this.#durably(() => {
+      this.#writeAll(journal, record);
+      this.#io.fsyncSync(journal);
+    });
     this.#seq += 1;
-    writeSync(this.#journal, frame(this.#seq, manager.exportSessions(ids)));
-    fsyncSync(this.#journal);
+    this.#journalBytes += Buffer.byteLength(record);
     this.#records += 1;
-    if (this.#records >= this.#compactAfter) this.compact();
+    if (this.#records >= this.#compactAfter) {
+      try {
+        this.compact();
+      } catch (error) {
+        // The record is durable; the journal just grows until a compaction succeeds.
+        this.#records = 0;
+        this.#onError(error as SessionError);
+      }
+    }
+  }
+
+  /** Runs a write of a change; if it fails, undoes the change and throws. */
+  #durably(write: () => void): void {
+    try {
+      write();
+    } catch (cause) {
+      this.#rollBack();
+      throw SessionError.storageFailed(cause);
+    }
+  }
+
+  /** Cuts torn bytes off the journal and puts the manager back to what the disk holds. */
+  #rollBack(): void {
+    const journal = this.#journal;
+    try {
+      if (journal !== undefined) {
+        this.#io.ftruncateSync(journal, this.#journalBytes);
+        this.#io.fsyncSync(journal);
+      }
+    } catch {
+      this.#mustCompact = true;
+    }
+    try {
+      const { doc } = this.#load();
+      if (doc !== null) this.#requireManager().reload(JSON.stringify(doc));
+    } catch {
+      // The directory cannot be read either: memory keeps the change, and the next
+      // change that can be written compacts (so it is written then).
+      this.#mustCompact = true;
+    }
+  }
+
+  /** Runs I/O; a failure becomes `STORAGE_FAILED`. */
+  #storage<T>(io: () => T): T {
+    try {
+      return io();
+    } catch (cause) {
+      throw cause instanceof SessionError ? cause : SessionError.storageFailed(cause);
+    }
+  }
+
+  /** Writes `snapshot` to a temporary file, fsyncs, renames it over the snapshot, then empties the journal. */
+  #writeSnapshot(snapshot: string): void {
+    const io = this.#io;
+    const temporary = `${this.#snapshotPath}.tmp`;
+    const fd = io.openSync(temporary, 'w');
+    try {
+      this.#writeAll(fd, frame(this.#seq, snapshot));
+      io.fsyncSync(fd);
+    } finally {
+      io.closeSync(fd);
+    }
+    io.renameSync(temporary, this.#snapshotPath);
+    this.#syncDir();
+    this.#mustCompact = false;
+    this.#records = 0;
+    if (this.#journal !== undefined) {
+      // Records left here (if this fails) are older than the snapshot: replay skips them.
+      io.ftruncateSync(this.#journal, 0);
+      io.fsyncSync(this.#journal);
+      this.#journalBytes = 0;
+    }
+  }
+
+  /** `writeSync` until all of `text` is written (it may write part and return). */
+  #writeAll(fd: number, text: string): void {
+    const bytes = Buffer.from(text);
+    let done = 0;
+    while (done < bytes.length) done += this.#io.writeSync(fd, bytes, done, bytes.length - done);
   }
 
   #requireManager(): SessionManager {
@@ -193,11 +306,11 @@ export class FileSessionStore {
   }
 
   #syncDir(): void {
-    const fd = openSync(this.dir, 'r');
+    const fd = this.#io.openSync(this.dir, 'r');
     try {
-      fsyncSync(fd);
+      this.#io.fsyncSync(fd);
     } finally {
-      closeSync(fd);
+      this.#io.closeSync(fd);
     }
   }
 
@@ -205,15 +318,15 @@ export class FileSessionStore {
   #load(): { doc: SnapshotDocument | null; replayed: number; tornRecord: boolean } {
     let doc: SnapshotDocument | null = null;
     let tornRecord = false;
-    if (existsSync(this.#snapshotPath)) {
-      const base = unframe(readFileSync(this.#snapshotPath, 'utf8').replace(/\n$/, ''));
+    if (this.#io.existsSync(this.#snapshotPath)) {
+      const base = unframe(this.#io.readFileSync(this.#snapshotPath, 'utf8').replace(/\n$/, ''));
       if (base === null) throw new Error(`${this.#snapshotPath} is corrupt`);
       this.#seq = base.seq;
       doc = JSON.parse(base.json) as SnapshotDocument;
     }
     let replayed = 0;
-    if (!existsSync(this.#journalPath)) return { doc, replayed, tornRecord };
-    const lines = readFileSync(this.#journalPath, 'utf8').split('\n');
+    if (!this.#io.existsSync(this.#journalPath)) return { doc, replayed, tornRecord };
+    const lines = this.#io.readFileSync(this.#journalPath, 'utf8').split('\n');
     const complete = lines.slice(0, -1); // the text after the last newline is torn
     tornRecord = (lines.at(-1) ?? '') !== '';
     const sessions = new Map((doc?.sessions ?? []).map((s) => [s.id, s]));

@@ -145,6 +145,8 @@ function clientIdOf(clientInfo: JsonObject | null): string | null {
  */
 export class SessionManager {
   #core: SessionCore | undefined;
+  readonly #config: CoreConfig;
+  readonly #insecureSeed: number | undefined;
   readonly #clock: () => number;
   readonly #events = new EventEmitter();
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -155,6 +157,8 @@ export class SessionManager {
   constructor(options: SessionManagerOptions = {}) {
     const { clock, insecureSeed, ...config } = options;
     this.#clock = clock ?? Date.now;
+    this.#config = config;
+    this.#insecureSeed = insecureSeed;
     this.#core = new SessionCore(config, { insecureSeed });
     this.#filterEvents();
   }
@@ -339,6 +343,31 @@ export class SessionManager {
 
   // ----- lifetime -----
 
+  /**
+   * Replaces every session with those of `snapshot` (nothing else survives, not
+   * even requests in flight): what a durable store does when a write fails, to go
+   * back to exactly what it holds. An invalid snapshot throws and changes nothing.
+   */
+  reload(snapshot: string): RestoreReport {
+    const previous = this.#live();
+    const fresh = new SessionCore(this.#config, { insecureSeed: this.#insecureSeed });
+    let report: RestoreReport;
+    try {
+      fresh.setEventFilter(this.#events.eventNames() as CoreEvent['type'][]);
+      report = fresh.restore(snapshot, this.#now());
+    } catch (error) {
+      fresh.free();
+      throw error;
+    }
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#armedFor = undefined;
+    this.#core = fresh;
+    previous.free();
+    this.#settle(fresh);
+    return report;
+  }
+
   /** Frees the WebAssembly memory and the timer. Later calls throw. */
   dispose(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
@@ -362,7 +391,9 @@ export class SessionManager {
   }
 
   #now(): number {
-    return Math.floor(this.#clock());
+    const now = this.#clock();
+    if (typeof now !== 'number') throw SessionError.invalidArgument('clock', `must return a number, got ${typeof now}`);
+    return Math.floor(now);
   }
 
   /** Runs one core call at the injected time, then delivers events and re-arms the timer. */

@@ -1,0 +1,415 @@
+// The bad-input catalogue (docs/BAD-INPUTS.md), one test per entry, through the
+// installed package. A refused input must throw a SessionError with the listed code
+// and status, leave the store exactly as it was (its snapshot is unchanged), and
+// leave the WebAssembly instance working (a panic would kill it).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SessionManager, SessionCore, SessionError, FileSessionStore } from 'mcp-session-core';
+import { manualClock } from './clock.mjs';
+
+const T0 = 1_700_000_000_000;
+
+/** A store with a little of everything in it, on a manual clock. */
+function populated(options = {}) {
+  const clock = manualClock();
+  const m = new SessionManager({ clock, maxStateBytes: 4_096, ...options });
+  const id = m.createSession({ principal: 'alice', state: { n: 1 } });
+  m.createSession({ state: { other: true } });
+  return { m, clock, id };
+}
+
+/** `fn` is refused with `code` and `status`, and changes nothing. */
+function refused(m, fn, code, status) {
+  const before = m.snapshot();
+  assert.throws(fn, (error) => {
+    assert.ok(error instanceof SessionError, `${code}: got ${error}`);
+    assert.equal(error.code, code, error.message);
+    assert.equal(error.httpStatus, status, code);
+    return true;
+  });
+  assert.equal(m.snapshot(), before, `${code}: the store changed`);
+  const probe = m.createSession();
+  assert.match(probe, /^[0-9a-f]{32}$/, 'the instance still works');
+  m.closeSession(probe);
+}
+
+// ----- session IDs -----
+
+test('ID absent: MISSING_SESSION_ID (400)', () => {
+  const { m } = populated();
+  for (const sessionId of [undefined, null]) {
+    refused(m, () => m.beginRequest({ sessionId, kind: 'other' }), 'MISSING_SESSION_ID', 400);
+  }
+});
+
+test('ID empty, huge, control characters, non-ASCII: INVALID_SESSION_ID (400)', () => {
+  const { m } = populated();
+  const ids = ['', 'a'.repeat(129), 'a'.repeat(1 << 20), 'abc\u0000def', 'abc\r\nset-cookie: x', 'tab\there',
+    'space here', '\u007f', 'sessión', '😀', '\ud800'];
+  for (const sessionId of ids) {
+    refused(m, () => m.beginRequest({ sessionId, kind: 'other' }), 'INVALID_SESSION_ID', 400);
+    refused(m, () => m.updateSessionState(sessionId, { x: 1 }), 'INVALID_SESSION_ID', 400);
+  }
+  assert.equal(m.getSession('\u0000'), null, 'getSession answers null for an ID no session could have');
+});
+
+test('ID well-formed but unknown: SESSION_NOT_FOUND (404)', () => {
+  const { m } = populated();
+  refused(m, () => m.beginRequest({ sessionId: 'f'.repeat(32), kind: 'other' }), 'SESSION_NOT_FOUND', 404);
+  refused(m, () => m.updateSessionState('never-issued', {}), 'SESSION_NOT_FOUND', 404);
+});
+
+test('ID of the wrong JS type: INVALID_ARGUMENT (400)', () => {
+  const { m } = populated();
+  for (const bad of [42, {}, ['x'], true, Symbol('s'), () => 'id', 10n]) {
+    refused(m, () => m.beginRequest({ sessionId: bad, kind: 'other' }), 'INVALID_ARGUMENT', 400);
+    refused(m, () => m.updateSessionState(bad, {}), 'INVALID_ARGUMENT', 400);
+    refused(m, () => m.closeSession(bad), 'INVALID_ARGUMENT', 400);
+  }
+  const core = new SessionCore({});
+  for (const bad of [undefined, 7, {}]) {
+    assert.throws(() => core.get(bad, T0), { code: 'INVALID_ARGUMENT' });
+  }
+  core.free();
+});
+
+// ----- other arguments of the wrong type -----
+
+test('other arguments of the wrong type: INVALID_ARGUMENT (400)', () => {
+  const { m, id } = populated();
+  refused(m, () => m.beginRequest({ sessionId: id, kind: 'nope' }), 'INVALID_ARGUMENT', 400);
+  refused(m, () => m.beginRequest({ sessionId: id, kind: 'other', principal: 5 }), 'INVALID_ARGUMENT', 400);
+  refused(m, () => m.beginRequest({ sessionId: id, kind: 'other', principal: 'p'.repeat(2_000) }), 'INVALID_ARGUMENT', 400);
+  refused(m, () => m.updateSessionState(id, {}, { expectedVersion: '1' }), 'INVALID_ARGUMENT', 400);
+  for (const v of [-1, 1.5, NaN, Infinity]) {
+    refused(m, () => m.updateSessionState(id, {}, { expectedVersion: v }), 'INVALID_ARGUMENT', 400);
+  }
+  refused(m, () => m.endRequest(id), 'INVALID_ARGUMENT', 400); // nothing in flight
+  refused(m, () => m.createSession('text'), 'INVALID_ARGUMENT', 400);
+  for (const idleTimeoutMs of [-5, 1.5, NaN, Infinity, 1e300, '5']) {
+    refused(m, () => m.createSession({ idleTimeoutMs }), 'INVALID_ARGUMENT', 400);
+  }
+  refused(m, () => m.createSession({ unknownOption: 1 }), 'INVALID_ARGUMENT', 400);
+  refused(m, () => m.restore(5), 'INVALID_ARGUMENT', 400);
+  const core = new SessionCore({});
+  assert.throws(() => core.createId({}, '5'), { code: 'INVALID_ARGUMENT' }, 'a time given as a string');
+  assert.throws(() => core.beginRequest('x', undefined, '2', undefined, T0), { code: 'INVALID_ARGUMENT' });
+  core.free();
+});
+
+test('configuration of the wrong type or range: INVALID_CONFIG (500), nothing is built', () => {
+  for (const config of [{ idleTimeoutMs: 'x' }, { idleTimeoutMs: 0 }, { maxSessions: -1 }, { maxSessions: NaN },
+    { idleTimeout: 5 }, { maxStateBytes: 1.5 }]) {
+    assert.throws(() => new SessionManager(config), { code: 'INVALID_CONFIG', httpStatus: 500 }, JSON.stringify(config));
+  }
+});
+
+// ----- time -----
+
+test('time NaN, negative, enormous, infinite or not a number: INVALID_ARGUMENT (400)', () => {
+  for (const now of [NaN, -1, Infinity, -Infinity, 1e20, 2 ** 53, undefined, '1700000000000', null]) {
+    const m = new SessionManager({ clock: () => now });
+    assert.throws(() => m.createSession(), { code: 'INVALID_ARGUMENT', httpStatus: 400 }, String(now));
+    m.dispose();
+  }
+});
+
+test('fractional time: rounded down to the millisecond', () => {
+  const m = new SessionManager({ clock: () => T0 + 0.75, idleTimeoutMs: 1_000 });
+  const id = m.createSession();
+  assert.equal(m.getSession(id).createdAt.getTime(), T0);
+  m.dispose();
+});
+
+test('a clock that goes backwards: time holds at the latest seen; nothing un-expires', () => {
+  const clock = manualClock();
+  const m = new SessionManager({ clock, idleTimeoutMs: 100 });
+  const id = m.createSession();
+  clock.set(T0 + 200);
+  assert.equal(m.getSession(id).status, 'expired');
+  clock.set(T0 - 10_000);
+  assert.equal(m.getSession(id).status, 'expired', 'still expired');
+  const fresh = m.createSession(); // at T0 + 200, the latest time seen
+  assert.equal(m.getSession(fresh).expiresAt.getTime(), T0 + 300);
+  clock.set(T0 + 301);
+  assert.equal(m.getSession(fresh).status, 'expired');
+  m.dispose();
+});
+
+// ----- state -----
+
+test('state that is not an object: INVALID_STATE (400)', () => {
+  const { m, id } = populated();
+  for (const state of [[1], null, 'x', 5, true]) {
+    refused(m, () => m.replaceSessionState(id, state), 'INVALID_STATE', 400);
+    // At creation, a null state means none given: the session starts with {}.
+    if (state !== null) refused(m, () => m.createSession({ state }), 'INVALID_STATE', 400);
+  }
+  for (const patch of [undefined, null, () => 1]) {
+    refused(m, () => m.updateSessionState(id, patch), 'INVALID_STATE', 400);
+  }
+});
+
+test('state nested too deep (200 and 100,000 levels): INVALID_STATE (400)', () => {
+  const { m, id } = populated();
+  for (const depth of [200, 100_000]) {
+    const deep = {};
+    let at = deep;
+    for (let i = 0; i < depth; i++) at = at.a = {};
+    refused(m, () => m.updateSessionState(id, deep), 'INVALID_STATE', 400);
+    refused(m, () => m.createSession({ state: deep }), 'INVALID_STATE', 400);
+  }
+});
+
+test('state over maxStateBytes: STATE_TOO_LARGE (413)', () => {
+  const { m, id } = populated();
+  refused(m, () => m.updateSessionState(id, { big: 'x'.repeat(5_000) }), 'STATE_TOO_LARGE', 413);
+  refused(m, () => m.updateSessionState(id, { big: 'x'.repeat(64 << 20) }), 'STATE_TOO_LARGE', 413);
+  refused(m, () => m.createSession({ state: { big: 'x'.repeat(5_000) } }), 'STATE_TOO_LARGE', 413);
+});
+
+test('state JSON cannot hold (a cycle, a BigInt): INVALID_STATE (400)', () => {
+  const { m, id } = populated();
+  const cyclic = { a: {} };
+  cyclic.a.back = cyclic;
+  for (const bad of [cyclic, { n: 1n }]) {
+    refused(m, () => m.updateSessionState(id, bad), 'INVALID_STATE', 400);
+    refused(m, () => m.createSession({ state: bad }), 'INVALID_STATE', 400);
+  }
+});
+
+test('state values JSON drops or nulls: stored as JSON.stringify writes them', () => {
+  const { m, id } = populated();
+  m.replaceSessionState(id, { nan: NaN, inf: -Infinity, gone: undefined, fn: () => 1, sym: Symbol('s'), date: new Date(T0) });
+  assert.deepEqual(m.getSession(id).state, { nan: null, inf: null, date: new Date(T0).toJSON() });
+  m.dispose();
+});
+
+// ----- snapshots -----
+
+test('snapshot malformed, empty or truncated at any byte: INVALID_SNAPSHOT (400)', () => {
+  const { m } = populated();
+  const text = m.snapshot();
+  for (const bad of ['', 'nope', '[]', 'null', '{}', '{"format":']) {
+    refused(m, () => m.restore(bad), 'INVALID_SNAPSHOT', 400);
+  }
+  for (let cut = 1; cut < text.length; cut += 7) {
+    refused(m, () => m.restore(text.slice(0, cut)), 'INVALID_SNAPSHOT', 400);
+  }
+});
+
+test('snapshot with a session twice or a key twice: INVALID_SNAPSHOT (400)', () => {
+  const { m } = populated();
+  const doc = JSON.parse(m.snapshot());
+  const fresh = new SessionManager({ clock: manualClock() });
+  refused(fresh, () => fresh.restore(JSON.stringify({ ...doc, sessions: [doc.sessions[0], doc.sessions[0]] })), 'INVALID_SNAPSHOT', 400);
+  refused(fresh, () => fresh.restore(JSON.stringify(doc).replace('{"format"', '{"version":1,"format"')), 'INVALID_SNAPSHOT', 400);
+});
+
+test('hostile snapshots: wrong format or version, bad IDs, times, states, depth: INVALID_SNAPSHOT (400)', () => {
+  const { m } = populated();
+  const doc = JSON.parse(m.snapshot());
+  const s0 = doc.sessions[0];
+  const with0 = (patch) => JSON.stringify({ ...doc, sessions: [{ ...s0, ...patch }] });
+  const hostile = [
+    JSON.stringify({ ...doc, format: 'something-else' }),
+    JSON.stringify({ ...doc, version: 99 }),
+    with0({ id: 'bad id' }),
+    with0({ id: 'x'.repeat(10_000) }),
+    with0({ createdAt: -5 }),
+    with0({ lastActivity: 1e300 }),
+    with0({ lastActivity: 'yesterday' }),
+    with0({ state: [1] }),
+    with0({ phase: 'hacked' }),
+    with0({ principal: 'p'.repeat(5_000) }),
+    with0({ version: -1 }),
+    with0({ state: { big: 'x'.repeat(10_000) } }),
+    `{"format":"mcp-session-core/snapshot","version":1,"takenAt":1,"sessions":${'['.repeat(100_000)}${']'.repeat(100_000)}}`,
+  ];
+  const fresh = new SessionManager({ clock: manualClock(), maxStateBytes: 4_096 });
+  for (const text of hostile) refused(fresh, () => fresh.restore(text), 'INVALID_SNAPSHOT', 400);
+});
+
+test('snapshot restored twice, or larger than capacity: refused per session, counted, nothing else changes', () => {
+  const { m } = populated();
+  const text = m.snapshot();
+  assert.deepEqual(m.restore(text), { restored: 0, skippedExpired: 0, refusedExisting: 2, refusedCapacity: 0, endedRestored: 0 });
+  const doc = JSON.parse(text);
+  const many = { ...doc, sessions: Array.from({ length: 5_000 }, (_, i) => ({ ...doc.sessions[0], id: i.toString(16).padStart(32, '0') })) };
+  const small = new SessionManager({ clock: manualClock(), maxSessions: 10 });
+  const report = small.restore(JSON.stringify(many));
+  assert.deepEqual([report.restored, report.refusedCapacity], [10, 4_990]);
+  assert.equal(small.stats().live, 10);
+});
+
+// ----- the file store: journal and disk -----
+
+const dataDir = () => fs.mkdtempSync(join(tmpdir(), 'mcp-bad-inputs-'));
+
+/** node:fs with failures switched on by the test. */
+function faultyIo() {
+  const faults = { write: null, truncate: false, rename: false, open: null };
+  const enospc = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+  const io = {
+    ...fs,
+    writeSync: (fd, buffer, offset, length) => {
+      if (faults.write === 'partial') {
+        fs.writeSync(fd, buffer, offset, Math.min(length, 12)); // a torn record
+        throw enospc();
+      }
+      if (faults.write === 'full') throw enospc();
+      return fs.writeSync(fd, buffer, offset, length);
+    },
+    ftruncateSync: (fd, len) => {
+      if (faults.truncate) throw Object.assign(new Error('EIO: i/o error, ftruncate'), { code: 'EIO' });
+      return fs.ftruncateSync(fd, len);
+    },
+    renameSync: (from, to) => {
+      if (faults.rename) throw Object.assign(new Error('ENOSPC: no space left on device, rename'), { code: 'ENOSPC' });
+      return fs.renameSync(from, to);
+    },
+    openSync: (path, flags, mode) => {
+      if (faults.open !== null && String(path).includes(faults.open)) {
+        throw Object.assign(new Error(`EACCES: permission denied, open '${path}'`), { code: 'EACCES' });
+      }
+      return fs.openSync(path, flags, mode);
+    },
+  };
+  return { io, faults };
+}
+
+function reopen(dir, clock) {
+  const m = new SessionManager({ clock });
+  const store = new FileSessionStore({ dir });
+  const report = store.attach(m);
+  return { m, store, report };
+}
+
+test('journal torn mid-record: replay stops at the tear, every whole record before it is kept', () => {
+  const dir = dataDir();
+  const clock = manualClock();
+  const a = reopen(dir, clock);
+  const id = a.m.createSession();
+  a.m.updateSessionState(id, { n: 1 });
+  fs.appendFileSync(join(dir, 'journal.log'), '3 0123456789abcdef {"format":"mcp-sess');
+  const b = reopen(dir, clock);
+  assert.equal(b.report.tornRecord, true);
+  assert.deepEqual(b.m.getSession(id).state, { n: 1 });
+});
+
+test('journal corrupted (checksum mismatch, garbage): replay stops there; the rest is kept', () => {
+  const dir = dataDir();
+  const clock = manualClock();
+  const a = reopen(dir, clock);
+  const id = a.m.createSession();
+  a.m.updateSessionState(id, { n: 1 });
+  a.m.updateSessionState(id, { n: 2 });
+  const journal = join(dir, 'journal.log');
+  const lines = fs.readFileSync(journal, 'utf8').split('\n');
+  lines[2] = lines[2].replace('"n":2', '"n":7');
+  fs.writeFileSync(journal, `${lines.join('\n')}\u0000\u0000garbage\n`);
+  const b = reopen(dir, clock);
+  assert.equal(b.report.tornRecord, true);
+  assert.deepEqual(b.m.getSession(id).state, { n: 1 });
+});
+
+test('snapshot file corrupt: attach throws STORAGE_FAILED (503), overwrites nothing, the manager is untouched', () => {
+  const dir = dataDir();
+  fs.writeFileSync(join(dir, 'snapshot.json'), '0 deadbeefdeadbeef {"format":"mcp-session-core/snapshot","vers');
+  const before = fs.readFileSync(join(dir, 'snapshot.json'));
+  const m = new SessionManager({ clock: manualClock() });
+  const own = m.createSession();
+  assert.throws(() => new FileSessionStore({ dir }).attach(m), { code: 'STORAGE_FAILED', httpStatus: 503 });
+  assert.deepEqual(fs.readFileSync(join(dir, 'snapshot.json')), before);
+  assert.deepEqual(m.getAllSessions().map((s) => s.id), [own]);
+});
+
+test('disk full (ENOSPC, torn write): the call throws STORAGE_FAILED (503) and is undone; acknowledged changes survive', () => {
+  const dir = dataDir();
+  const clock = manualClock();
+  const { io, faults } = faultyIo();
+  const m = new SessionManager({ clock });
+  new FileSessionStore({ dir, io }).attach(m);
+  const id = m.createSession({ state: { n: 1 } });
+  const before = m.snapshot();
+  for (const mode of ['partial', 'full']) {
+    faults.write = mode;
+    assert.throws(() => m.updateSessionState(id, { n: 2 }), { code: 'STORAGE_FAILED', httpStatus: 503, reason: 'ENOSPC' });
+    assert.throws(() => m.createSession(), { code: 'STORAGE_FAILED' });
+    assert.throws(() => m.closeSession(id), { code: 'STORAGE_FAILED' });
+    assert.equal(m.snapshot(), before, `${mode}: memory is what the disk holds`);
+    const journal = fs.readFileSync(join(dir, 'journal.log'), 'utf8');
+    assert.ok(journal === '' || journal.endsWith('\n'), `${mode}: no torn bytes left in the journal`);
+  }
+  faults.write = null;
+  assert.equal(m.updateSessionState(id, { n: 3 }), 1, 'writes work again once there is space');
+  const after = reopen(dir, clock);
+  assert.deepEqual(after.m.getAllSessions().map((s) => [s.id, s.state, s.version]), [[id, { n: 3 }, 1]]);
+});
+
+test('disk full and the torn bytes cannot be cut: the next change is written as a full compaction', () => {
+  const dir = dataDir();
+  const clock = manualClock();
+  const { io, faults } = faultyIo();
+  const m = new SessionManager({ clock });
+  new FileSessionStore({ dir, io }).attach(m);
+  const id = m.createSession({ state: { n: 1 } });
+  faults.write = 'partial';
+  faults.truncate = true;
+  assert.throws(() => m.updateSessionState(id, { n: 2 }), { code: 'STORAGE_FAILED' });
+  faults.write = null;
+  faults.truncate = false;
+  m.updateSessionState(id, { n: 3 });
+  m.updateSessionState(id, { n: 4 });
+  const after = reopen(dir, clock);
+  assert.equal(after.report.tornRecord, false);
+  assert.deepEqual(after.m.getSession(id).state, { n: 4 });
+});
+
+test('disk full during compaction or an activity flush: no call fails, onError hears of it, nothing is lost', async () => {
+  const dir = dataDir();
+  const clock = manualClock();
+  const { io, faults } = faultyIo();
+  const errors = [];
+  let heard;
+  const flushed = new Promise((resolve) => (heard = resolve));
+  const m = new SessionManager({ clock });
+  const store = new FileSessionStore({
+    dir, io, compactAfter: 2, activityFlushMs: 5,
+    onError: (error) => {
+      errors.push(error);
+      if (error.code === 'STORAGE_FAILED' && faults.write === 'full') heard();
+    },
+  });
+  store.attach(m);
+  const id = m.createSession();
+  faults.rename = true;
+  m.updateSessionState(id, { n: 1 }); // the second record: compaction fails, the record is durable
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].code, 'STORAGE_FAILED');
+  faults.rename = false;
+  faults.write = 'full';
+  store.touch(id);
+  await flushed; // the flush timer failed and reported instead of crashing the process
+  faults.write = null;
+  m.updateSessionState(id, { n: 2 });
+  store.close();
+  assert.deepEqual(reopen(dir, clock).m.getSession(id).state, { n: 2 });
+});
+
+test('data directory unwritable or not a directory: attach throws STORAGE_FAILED (503); the manager is untouched', () => {
+  const parent = dataDir();
+  fs.writeFileSync(join(parent, 'file'), 'x');
+  const m = new SessionManager({ clock: manualClock() });
+  const own = m.createSession();
+  assert.throws(() => new FileSessionStore({ dir: join(parent, 'file', 'data') }).attach(m), { code: 'STORAGE_FAILED', reason: 'ENOTDIR' });
+  // Root ignores permission bits, so EACCES is injected rather than made with chmod.
+  const { io, faults } = faultyIo();
+  faults.open = 'journal.log';
+  assert.throws(() => new FileSessionStore({ dir: dataDir(), io }).attach(m), { code: 'STORAGE_FAILED', reason: 'EACCES' });
+  assert.deepEqual(m.getAllSessions().map((s) => s.id), [own]);
+  assert.equal(m.stats().live, 1);
+});
