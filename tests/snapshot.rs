@@ -353,7 +353,9 @@ fn a_snapshot_from_a_clock_ahead_is_brought_back_to_this_store_time() {
         assert_eq!((view.created_at, view.last_activity), (T0, T0));
     }
     behind.initialized(&ids[1], T0).unwrap_or(());
-    behind.update_state(&ids[0], &json!({"n": 2}), None, T0).unwrap();
+    behind
+        .update_state(&ids[0], &json!({"n": 2}), None, T0)
+        .unwrap();
     let again = behind.snapshot(T0).unwrap();
     let mut copy = store(behind.config().clone());
     copy.restore(&again, T0).unwrap();
