@@ -82,7 +82,11 @@ function buildServer() {
 const mcp = new McpSessionHandler({
   createServer: buildServer,
   principal: principalOf,
-  store: new FileSessionStore({ dir: dataDir, activityFlushMs: number('ACTIVITY_FLUSH_MS', 1_000) }),
+  store: new FileSessionStore({
+    dir: dataDir,
+    activityFlushMs: number('ACTIVITY_FLUSH_MS', 1_000),
+    compactAfter: number('COMPACT_AFTER', 1_000),
+  }),
   sessions: {
     idleTimeoutMs: number('IDLE_TIMEOUT_MS', 30 * 60_000),
     initTimeoutMs: number('INIT_TIMEOUT_MS', 60_000),
