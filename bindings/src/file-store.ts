@@ -39,13 +39,21 @@ export interface FileSessionStoreOptions {
   io?: FileStoreIo;
 }
 
-/** The synchronous `node:fs` operations the store uses. */
-export type FileStoreIo = Pick<
-  typeof fs,
-  | 'closeSync' | 'existsSync' | 'fsyncSync' | 'ftruncateSync' | 'mkdirSync'
-  | 'openSync' | 'readFileSync' | 'renameSync' | 'writeSync'
->;
-
+/**
+ * The synchronous file operations the store uses: `node:fs` by default. Declared
+ * here rather than taken from `node:fs`, so the package's types need no Node types.
+ */
+export interface FileStoreIo {
+  openSync(path: string, flags: string): number;
+  closeSync(fd: number): void;
+  writeSync(fd: number, buffer: Uint8Array, offset: number, length: number): number;
+  fsyncSync(fd: number): void;
+  ftruncateSync(fd: number, length: number): void;
+  renameSync(from: string, to: string): void;
+  readFileSync(path: string, encoding: 'utf8'): string;
+  existsSync(path: string): boolean;
+  mkdirSync(path: string, options: { recursive: true }): unknown;
+}
 export interface LoadReport {
   /** Journal records replayed over the snapshot. */
   replayed: number;

@@ -18,8 +18,9 @@ export type {
   UpdateOptions,
 } from './manager';
 export { SessionError, isNotFound } from './errors';
+export type { HostErrorCode } from './errors';
 export { FileSessionStore } from './file-store';
-export type { FileSessionStoreOptions, LoadReport } from './file-store';
+export type { FileSessionStoreOptions, FileStoreIo, LoadReport } from './file-store';
 export { SessionCore } from './core';
 export { wasmMemoryBytes } from '../generated/mcp_session_core';
 export type {

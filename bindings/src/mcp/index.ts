@@ -9,4 +9,4 @@ export type { McpSessionHandlerOptions, SessionSummary } from './handler';
 export { SessionEventStore } from './event-store';
 export type { SessionEventStoreOptions } from './event-store';
 export { FileSessionStore } from '../file-store';
-export type { FileSessionStoreOptions, LoadReport } from '../file-store';
+export type { FileSessionStoreOptions, FileStoreIo, LoadReport } from '../file-store';
