@@ -281,6 +281,17 @@ function faultyIo() {
   return { io, faults };
 }
 
+/** A manager journaling to a fresh directory through `faultyIo`. */
+function faultyStore(options = {}) {
+  const dir = dataDir();
+  const clock = manualClock();
+  const { io, faults } = faultyIo();
+  const m = new SessionManager({ clock });
+  const store = new FileSessionStore({ dir, io, ...options });
+  store.attach(m);
+  return { dir, clock, faults, m, store };
+}
+
 function reopen(dir, clock) {
   const m = new SessionManager({ clock });
   const store = new FileSessionStore({ dir });
@@ -328,11 +339,7 @@ test('snapshot file corrupt: attach throws STORAGE_FAILED (503), overwrites noth
 });
 
 test('disk full (ENOSPC, torn write): the call throws STORAGE_FAILED (503) and is undone; acknowledged changes survive', () => {
-  const dir = dataDir();
-  const clock = manualClock();
-  const { io, faults } = faultyIo();
-  const m = new SessionManager({ clock });
-  new FileSessionStore({ dir, io }).attach(m);
+  const { dir, clock, faults, m } = faultyStore();
   const id = m.createSession({ state: { n: 1 } });
   const before = m.snapshot();
   for (const mode of ['partial', 'full']) {
@@ -351,11 +358,7 @@ test('disk full (ENOSPC, torn write): the call throws STORAGE_FAILED (503) and i
 });
 
 test('disk full and the torn bytes cannot be cut: the next change is written as a full compaction', () => {
-  const dir = dataDir();
-  const clock = manualClock();
-  const { io, faults } = faultyIo();
-  const m = new SessionManager({ clock });
-  new FileSessionStore({ dir, io }).attach(m);
+  const { dir, clock, faults, m } = faultyStore();
   const id = m.createSession({ state: { n: 1 } });
   faults.write = 'partial';
   faults.truncate = true;
@@ -370,21 +373,17 @@ test('disk full and the torn bytes cannot be cut: the next change is written as 
 });
 
 test('disk full during compaction or an activity flush: no call fails, onError hears of it, nothing is lost', async () => {
-  const dir = dataDir();
-  const clock = manualClock();
-  const { io, faults } = faultyIo();
   const errors = [];
   let heard;
   const flushed = new Promise((resolve) => (heard = resolve));
-  const m = new SessionManager({ clock });
-  const store = new FileSessionStore({
-    dir, io, compactAfter: 2, activityFlushMs: 5,
+  const { dir, clock, faults, m, store } = faultyStore({
+    compactAfter: 2,
+    activityFlushMs: 5,
     onError: (error) => {
       errors.push(error);
       if (error.code === 'STORAGE_FAILED' && faults.write === 'full') heard();
     },
   });
-  store.attach(m);
   const id = m.createSession();
   faults.rename = true;
   m.updateSessionState(id, { n: 1 }); // the second record: compaction fails, the record is durable
