@@ -42,5 +42,5 @@ pub use ids::{check_session_id, IdSource, InsecureSeededIds, SecureIds, MAX_SESS
 pub use patch::{MAX_DEPTH, MAX_METADATA_BYTES};
 pub use request::{Admission, CreateParams, RequestHead, RequestKind, MAX_PRINCIPAL_BYTES};
 pub use session::{Phase, SessionView};
-pub use snapshot::{RestoreReport, SNAPSHOT_FORMAT, SNAPSHOT_VERSION};
+pub use snapshot::{overlay, RestoreReport, SNAPSHOT_FORMAT, SNAPSHOT_VERSION};
 pub use store::{Expiry, SessionStore, Stats};

@@ -18,7 +18,7 @@
 //! restart, so a busy session is written with `lastActivity` = `takenAt` and restored
 //! idle from that moment. Restore validates every record before it applies any.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -133,6 +133,64 @@ pub(crate) struct ValidSnapshot {
     pub sessions: Vec<Session>,
     /// Ended sessions, each with its `end`.
     pub ended: Vec<Session>,
+}
+
+/// Serializes a snapshot document, records sorted by ID so equal stores give equal
+/// bytes.
+pub(crate) fn document(
+    taken_at: u64,
+    mut sessions: Vec<SessionRecord>,
+    mut ended: Vec<EndedRecord>,
+) -> Result<String, SessionError> {
+    sessions.sort_by(|a, b| a.id.cmp(&b.id));
+    ended.sort_by(|a, b| a.session.id.cmp(&b.session.id));
+    let doc = SnapshotDoc {
+        format: SNAPSHOT_FORMAT.to_owned(),
+        version: SNAPSHOT_VERSION,
+        taken_at,
+        sessions,
+        ended,
+    };
+    serde_json::to_string(&doc).map_err(|e| SessionError::InvalidState {
+        reason: format!("snapshot could not be written: {e}"),
+    })
+}
+
+/// A snapshot with journal records applied over it, oldest first: each record is an
+/// export (a snapshot document holding the sessions one change touched), and the
+/// newest image of each session wins, live or ended. This is how a durable store
+/// rebuilds what it had from a snapshot plus the changes made since; the result is
+/// validated when it is restored, not here.
+pub fn overlay(base: Option<&str>, changes: &[String]) -> Result<String, SessionError> {
+    let read = |text: &str, record: Option<&str>| {
+        serde_json::from_str::<SnapshotDoc>(text).map_err(|e| invalid(record, "", e.to_string()))
+    };
+    let mut taken_at = 0;
+    let mut sessions: BTreeMap<String, SessionRecord> = BTreeMap::new();
+    let mut ended: BTreeMap<String, EndedRecord> = BTreeMap::new();
+    let docs = base.map(|text| read(text, None)).into_iter().chain(
+        changes
+            .iter()
+            .enumerate()
+            .map(|(i, text)| read(text, Some(&format!("changes[{i}]")))),
+    );
+    for doc in docs {
+        let doc = doc?;
+        taken_at = taken_at.max(doc.taken_at);
+        for s in doc.sessions {
+            ended.remove(&s.id);
+            sessions.insert(s.id.clone(), s);
+        }
+        for e in doc.ended {
+            sessions.remove(&e.session.id);
+            ended.insert(e.session.id.clone(), e);
+        }
+    }
+    document(
+        taken_at,
+        sessions.into_values().collect(),
+        ended.into_values().collect(),
+    )
 }
 
 fn invalid(record: Option<&str>, field: &str, reason: impl Into<String>) -> SessionError {

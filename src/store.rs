@@ -32,9 +32,7 @@ use crate::patch::{check_metadata, check_state, json_size, merged};
 use crate::request::{check_principal, Admission, CreateParams, RequestHead, RequestKind};
 use crate::session::{empty_state, Ending, Phase, Session, SessionData, SessionView};
 use crate::session_id::SessionId;
-use crate::snapshot::{
-    self, EndedRecord, RestoreReport, SessionRecord, SnapshotDoc, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
-};
+use crate::snapshot::{self, document, EndedRecord, RestoreReport, SessionRecord};
 use crate::table::{Handle, SessionTable};
 
 /// How many times `create` draws a new ID after a collision before giving up.
@@ -1146,25 +1144,4 @@ fn ended_record(session: &Session, end: &Ending) -> EndedRecord {
         ended_at: end.at,
         renewed_to: end.renewed_to.as_ref().map(|id| id.to_string()),
     }
-}
-
-/// Serializes a snapshot document, records sorted by ID so equal stores give equal
-/// bytes.
-fn document(
-    taken_at: u64,
-    mut sessions: Vec<SessionRecord>,
-    mut ended: Vec<EndedRecord>,
-) -> Result<String, SessionError> {
-    sessions.sort_by(|a, b| a.id.cmp(&b.id));
-    ended.sort_by(|a, b| a.session.id.cmp(&b.session.id));
-    let doc = SnapshotDoc {
-        format: SNAPSHOT_FORMAT.to_owned(),
-        version: SNAPSHOT_VERSION,
-        taken_at,
-        sessions,
-        ended,
-    };
-    serde_json::to_string(&doc).map_err(|e| SessionError::InvalidState {
-        reason: format!("snapshot could not be written: {e}"),
-    })
 }

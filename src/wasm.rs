@@ -591,6 +591,13 @@ impl WasmSessionStore {
     }
 }
 
+/// A snapshot with journal records (exports, oldest first) applied over it: see
+/// `snapshot::overlay`. For durable stores rebuilding what they had.
+#[wasm_bindgen(js_name = overlaySnapshots)]
+pub fn overlay_snapshots(base: Option<String>, changes: Vec<String>) -> JsResult<String> {
+    crate::snapshot::overlay(base.as_deref(), &changes).map_err(js_error)
+}
+
 /// The size of this module's linear memory in bytes: what a leak check watches.
 /// WebAssembly memory only grows, so a flat figure under load means no leak.
 #[wasm_bindgen(js_name = wasmMemoryBytes)]

@@ -361,3 +361,28 @@ fn a_snapshot_from_a_clock_ahead_is_brought_back_to_this_store_time() {
     copy.restore(&again, T0).unwrap();
     assert_eq!(copy.snapshot(T0).unwrap(), again);
 }
+
+#[test]
+fn overlay_applies_exports_over_a_snapshot_newest_image_winning() {
+    let (mut s, ids) = populated();
+    let base = s.snapshot(T0 + 8).unwrap();
+    let mut changes = Vec::new();
+    s.update_state(&ids[0], &json!({"n": 2}), None, T0 + 10)
+        .unwrap();
+    changes.push(s.export(&[ids[0].clone()], T0 + 10).unwrap());
+    s.close(&ids[2], T0 + 10).unwrap();
+    changes.push(s.export(&[ids[2].clone()], T0 + 10).unwrap());
+    let e = s.create(plain(), T0 + 10).unwrap().id;
+    changes.push(s.export(std::slice::from_ref(&e), T0 + 10).unwrap());
+    s.update_state(&ids[0], &json!({"n": 3}), None, T0 + 10)
+        .unwrap();
+    changes.push(s.export(&[ids[0].clone()], T0 + 10).unwrap());
+    let rebuilt = mcp_session_core::overlay(Some(&base), &changes).unwrap();
+    assert_eq!(rebuilt, s.snapshot(T0 + 10).unwrap());
+    assert_eq!(
+        mcp_session_core::overlay(None, &changes[2..3]).unwrap(),
+        s.export(&[e], T0 + 10).unwrap()
+    );
+    let err = mcp_session_core::overlay(Some(&base), &["{".to_owned()]).unwrap_err();
+    assert_eq!(invalid_at(err).0.as_deref(), Some("changes[0]"));
+}

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 
+import { overlaySnapshots } from '../generated/mcp_session_core';
 import type { CoreEvent, RestoreReport } from '../generated/mcp_session_core';
 import { SessionError } from './errors';
 import type { SessionManager } from './manager';
@@ -66,14 +67,6 @@ export interface LoadReport {
 interface Frame {
   seq: number;
   json: string;
-}
-
-interface SnapshotDocument {
-  format: string;
-  version: number;
-  takenAt: number;
-  sessions: { id: string }[];
-  ended: { session: { id: string } }[];
 }
 
 /** Every event kind: each is a change the journal records. */
@@ -148,10 +141,10 @@ export class FileSessionStore {
       this.#io.mkdirSync(this.dir, { recursive: true });
       this.#journal = this.#io.openSync(this.#journalPath, 'a');
       const loaded = this.#load();
-      this.#writeSnapshot(loaded.doc === null ? manager.snapshot() : JSON.stringify(loaded.doc));
+      this.#writeSnapshot(loaded.doc === null ? manager.snapshot() : loaded.doc);
       return loaded;
     });
-    const restore = doc === null ? null : manager.restore(JSON.stringify(doc));
+    const restore = doc === null ? null : manager.restore(doc);
     this.#manager = manager;
     // What the manager holds now: the restored sessions less those that expired
     // while the server was down, plus any it had before.
@@ -261,7 +254,7 @@ export class FileSessionStore {
     }
     try {
       const { doc } = this.#load();
-      if (doc !== null) this.#requireManager().reload(JSON.stringify(doc));
+      if (doc !== null) this.#requireManager().reload(doc);
     } catch {
       // The directory cannot be read either: memory keeps the change, and the next
       // change that can be written compacts (so it is written then).
@@ -322,43 +315,32 @@ export class FileSessionStore {
     }
   }
 
-  /** The snapshot with the journal replayed over it, as one core document. */
-  #load(): { doc: SnapshotDocument | null; replayed: number; tornRecord: boolean } {
-    let doc: SnapshotDocument | null = null;
+  /** The snapshot with the journal replayed over it (by the core), as one snapshot. */
+  #load(): { doc: string | null; replayed: number; tornRecord: boolean } {
+    let base: string | undefined;
     let tornRecord = false;
     if (this.#io.existsSync(this.#snapshotPath)) {
-      const base = unframe(this.#io.readFileSync(this.#snapshotPath, 'utf8').replace(/\n$/, ''));
-      if (base === null) throw new Error(`${this.#snapshotPath} is corrupt`);
-      this.#seq = base.seq;
-      doc = JSON.parse(base.json) as SnapshotDocument;
+      const frame = unframe(this.#io.readFileSync(this.#snapshotPath, 'utf8').replace(/\n$/, ''));
+      if (frame === null) throw new Error(`${this.#snapshotPath} is corrupt`);
+      this.#seq = frame.seq;
+      base = frame.json;
     }
-    let replayed = 0;
-    if (!this.#io.existsSync(this.#journalPath)) return { doc, replayed, tornRecord };
-    const lines = this.#io.readFileSync(this.#journalPath, 'utf8').split('\n');
-    const complete = lines.slice(0, -1); // the text after the last newline is torn
-    tornRecord = (lines.at(-1) ?? '') !== '';
-    const sessions = new Map((doc?.sessions ?? []).map((s) => [s.id, s]));
-    const ended = new Map((doc?.ended ?? []).map((e) => [e.session.id, e]));
-    for (const line of complete) {
-      const record = unframe(line);
-      if (record === null) {
-        tornRecord = true;
-        break;
+    const changes: string[] = [];
+    if (this.#io.existsSync(this.#journalPath)) {
+      const lines = this.#io.readFileSync(this.#journalPath, 'utf8').split('\n');
+      tornRecord = (lines.at(-1) ?? '') !== ''; // the text after the last newline is torn
+      for (const line of lines.slice(0, -1)) {
+        const record = unframe(line);
+        if (record === null) {
+          tornRecord = true;
+          break;
+        }
+        if (record.seq <= this.#seq) continue; // already in the snapshot
+        changes.push(record.json);
+        this.#seq = record.seq;
       }
-      if (record.seq <= this.#seq) continue;
-      const change = JSON.parse(record.json) as SnapshotDocument;
-      for (const s of change.sessions) {
-        ended.delete(s.id);
-        sessions.set(s.id, s);
-      }
-      for (const e of change.ended) {
-        sessions.delete(e.session.id);
-        ended.set(e.session.id, e);
-      }
-      doc = { ...change, sessions: [...sessions.values()], ended: [...ended.values()] };
-      this.#seq = record.seq;
-      replayed += 1;
     }
-    return { doc, replayed, tornRecord };
+    const doc = base === undefined && changes.length === 0 ? null : overlaySnapshots(base, changes);
+    return { doc, replayed: changes.length, tornRecord };
   }
 }
