@@ -114,3 +114,15 @@ test('cleanupExpiredSessions returns the IDs it ended, and they read as expired 
   assert.equal(m.getSession(young).status, 'active');
   m.dispose();
 });
+
+test('numbers in state come back exactly, through updates and a snapshot/restore', () => {
+  const clock = manualClock();
+  const m = new SessionManager({ clock });
+  const numbers = { big: 3.3333333333333327e49, tenth: 0.1, sum: 0.1 + 0.2, tiny: 5e-324, max: Number.MAX_VALUE, neg: -123.456e-7 };
+  const id = m.createSession({ state: numbers });
+  m.updateSessionState(id, { more: 1 / 3 });
+  const copy = new SessionManager({ clock });
+  copy.restore(m.snapshot());
+  assert.deepEqual(copy.getSession(id).state, { ...numbers, more: 1 / 3 });
+  assert.equal(copy.snapshot(), m.snapshot());
+});

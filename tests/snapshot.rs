@@ -386,3 +386,21 @@ fn overlay_applies_exports_over_a_snapshot_newest_image_winning() {
     let err = mcp_session_core::overlay(Some(&base), &["{".to_owned()]).unwrap_err();
     assert_eq!(invalid_at(err).0.as_deref(), Some("changes[0]"));
 }
+
+#[test]
+fn numbers_in_state_survive_snapshot_and_restore_exactly() {
+    // Found by the `merge_patch` fuzz target: without serde_json's exact float
+    // parsing, 3.3333333333333327e49 came back one ULP off after a restore.
+    let mut s = store(Config::default());
+    let id = s.create(plain(), T0).unwrap().id;
+    let patch: Value = serde_json::from_str(
+        r#"{"x": 33333333333333333333333333333333333333333333333333, "y": 0.1}"#,
+    )
+    .unwrap();
+    s.update_state(&id, &patch, None, T0).unwrap();
+    let text = s.snapshot(T0).unwrap();
+    let mut copy = store(Config::default());
+    copy.restore(&text, T0).unwrap();
+    assert_eq!(state_of(&copy, &id, T0), state_of(&s, &id, T0));
+    assert_eq!(copy.snapshot(T0).unwrap(), text);
+}
