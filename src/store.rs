@@ -264,12 +264,7 @@ impl SessionStore {
         check_optional_principal(head.principal)?;
         let now = self.advance(now);
         let config = &self.settings.config;
-        let (handle, session) = live_mut(&mut self.sessions, id)?;
-        if session.data.principal.as_deref() != head.principal {
-            return Err(SessionError::PrincipalMismatch {
-                session_id: id.to_owned(),
-            });
-        }
+        let (handle, session) = owned_mut(&mut self.sessions, id, head.principal)?;
         let already = || SessionError::AlreadyInitialized {
             session_id: id.to_owned(),
         };
@@ -539,12 +534,7 @@ impl SessionStore {
         check_optional_principal(principal)?;
         let now = self.advance(now);
         let config = &self.settings.config;
-        let (handle, session) = live_mut(&mut self.sessions, id)?;
-        if session.data.principal.as_deref() != principal {
-            return Err(SessionError::PrincipalMismatch {
-                session_id: id.to_owned(),
-            });
-        }
+        let (handle, session) = owned_mut(&mut self.sessions, id, principal)?;
         let resumed = match session.phase {
             Phase::Initializing => {
                 return Err(SessionError::NotInitialized {
@@ -1102,6 +1092,31 @@ fn mark_ended(
             renewed_to: None,
         },
     );
+}
+
+/// The live session `id` for a request on behalf of `principal`. Another
+/// principal's session, live or ended, reads as `PRINCIPAL_MISMATCH` (which answers
+/// like an unknown ID), so nobody learns whether someone else's ID exists or how it
+/// ended.
+fn owned_mut<'a>(
+    sessions: &'a mut SessionTable,
+    id: &str,
+    principal: Option<&str>,
+) -> Result<(Handle, &'a mut Session), SessionError> {
+    let Some((handle, session)) = sessions.lookup_mut(id) else {
+        return Err(SessionError::SessionNotFound {
+            session_id: id.to_owned(),
+        });
+    };
+    if session.data.principal.as_deref() != principal {
+        return Err(SessionError::PrincipalMismatch {
+            session_id: id.to_owned(),
+        });
+    }
+    if let Some(end) = &session.end {
+        return Err(end.reason.error(id));
+    }
+    Ok((handle, session))
 }
 
 fn live_mut<'a>(

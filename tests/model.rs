@@ -228,6 +228,26 @@ impl Model {
         }
     }
 
+    /// `live`, for a request on behalf of `principal`: another principal's session,
+    /// live or remembered as ended, is a principal mismatch.
+    fn owned(&mut self, id: &str, principal: Option<&str>) -> R<usize> {
+        let now = self.clock;
+        let owner = match self.sessions.iter().find(|s| s.id == id) {
+            Some(s) => Some(s.data.principal.clone()),
+            None => self
+                .ended
+                .iter()
+                .find(|e| e.id == id && e.ended_at + self.config.ended_retention_ms > now)
+                .map(|e| e.data.principal.clone()),
+        };
+        if owner.is_some_and(|p| p.as_deref() != principal) {
+            return Err(SessionError::PrincipalMismatch {
+                session_id: id.into(),
+            });
+        }
+        self.live(id)
+    }
+
     fn next_deadline(&self) -> Option<u64> {
         self.sessions
             .iter()
@@ -394,13 +414,8 @@ impl Model {
         check_principal(h.principal)?;
         self.advance(now);
         let now = self.clock;
-        let i = self.live(id)?;
+        let i = self.owned(id, h.principal)?;
         let s = &self.sessions[i];
-        if s.data.principal.as_deref() != h.principal {
-            return Err(SessionError::PrincipalMismatch {
-                session_id: id.into(),
-            });
-        }
         let already = SessionError::AlreadyInitialized {
             session_id: id.into(),
         };
@@ -591,12 +606,7 @@ impl Model {
         check_principal(principal)?;
         self.advance(now);
         let now = self.clock;
-        let i = self.live(id)?;
-        if self.sessions[i].data.principal.as_deref() != principal {
-            return Err(SessionError::PrincipalMismatch {
-                session_id: id.into(),
-            });
-        }
+        let i = self.owned(id, principal)?;
         let resumed = match self.sessions[i].phase {
             Phase::Initializing => {
                 return Err(SessionError::NotInitialized {

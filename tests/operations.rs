@@ -474,6 +474,32 @@ fn disconnect_and_resume_keep_state_for_the_same_principal_only() {
 }
 
 #[test]
+fn an_ended_session_tells_how_it_ended_to_its_own_principal_only() {
+    let mut s = store(Config::default());
+    let id = s.create(for_user("alice"), T0).unwrap().id;
+    s.close(&id, T0 + 1).unwrap();
+    let gate = |s: &mut SessionStore, who| {
+        code(s.begin_request(&head(Some(&id), who, RequestKind::Other), T0 + 2))
+    };
+    assert_eq!(gate(&mut s, Some("alice")), "SESSION_CLOSED");
+    assert_eq!(gate(&mut s, Some("bob")), "PRINCIPAL_MISMATCH");
+    assert_eq!(gate(&mut s, None), "PRINCIPAL_MISMATCH");
+    assert_eq!(
+        code(s.resume(&id, Some("bob"), T0 + 2)),
+        "PRINCIPAL_MISMATCH"
+    );
+    assert_eq!(code(s.resume(&id, Some("alice"), T0 + 2)), "SESSION_CLOSED");
+    let unknown = s
+        .begin_request(&head(Some(&id), Some("bob"), RequestKind::Other), T0 + 2)
+        .unwrap_err();
+    assert_eq!(
+        (unknown.http_status(), unknown.json_rpc_code()),
+        (404, -32001),
+        "to bob it answers like an unknown ID"
+    );
+}
+
+#[test]
 fn close_expire_and_clear_all_end_sessions_with_their_reason() {
     let mut s = store(Config::default());
     let a = s.create(plain(), T0).unwrap().id;
