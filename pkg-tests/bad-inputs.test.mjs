@@ -97,6 +97,10 @@ test('other arguments of the wrong type: INVALID_ARGUMENT (400)', () => {
   const core = new SessionCore({});
   assert.throws(() => core.createId({}, '5'), { code: 'INVALID_ARGUMENT' }, 'a time given as a string');
   assert.throws(() => core.beginRequest('x', undefined, '2', undefined, T0), { code: 'INVALID_ARGUMENT' });
+  for (const idleTimeoutMs of [NaN, Infinity]) {
+    assert.throws(() => core.create({ idleTimeoutMs }, T0), { code: 'INVALID_ARGUMENT' }, 'create, as createId');
+  }
+  assert.equal(core.stats(T0).live, 0);
   core.free();
 });
 

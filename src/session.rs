@@ -69,6 +69,16 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// Brings times later than `now` back to it (a restored session from a clock
+    /// that was ahead): the order created <= last active, ended, is kept.
+    pub fn clamp_times(&mut self, now: u64) {
+        self.created_at = self.created_at.min(now);
+        self.last_activity = self.last_activity.min(now);
+        if let Some(end) = self.end.as_mut() {
+            end.at = end.at.min(now);
+        }
+    }
+
     /// When this session ends and why, or `None` while a request is in flight and no
     /// absolute lifetime applies. An absolute lifetime wins a tie.
     pub fn deadline(&self, config: &Config) -> Option<(u64, ExpiryReason)> {

@@ -834,8 +834,7 @@ impl SessionStore {
         // from before this clock went back) are brought back to it: the store's time
         // never goes back, and a session is never active before it was created.
         for session in sessions.iter_mut() {
-            session.created_at = session.created_at.min(now);
-            session.last_activity = session.last_activity.min(now);
+            session.clamp_times(now);
         }
         sessions.sort_by(|a, b| (b.last_activity, &a.id).cmp(&(a.last_activity, &b.id)));
         for session in sessions {
@@ -859,11 +858,7 @@ impl SessionStore {
         let mut ended = valid.ended;
         ended.sort_by(|a, b| a.id.cmp(&b.id));
         for mut session in ended {
-            session.created_at = session.created_at.min(now);
-            session.last_activity = session.last_activity.min(now);
-            if let Some(end) = session.end.as_mut() {
-                end.at = end.at.min(now);
-            }
+            session.clamp_times(now);
             let remembered = session
                 .end
                 .as_ref()

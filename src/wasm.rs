@@ -251,7 +251,7 @@ fn create_params(value: &JsValue) -> JsResult<CreateParams> {
         // The whole params could not be serialized: if the state is what JSON cannot
         // hold (a cycle, a BigInt, too deep for the engine), say so as `updateState` does.
         let state = Reflect::get(value, &JsValue::from_str("state")).unwrap_or(JsValue::UNDEFINED);
-        match json::<serde_json::Value>(&state, |reason| SessionError::InvalidState { reason }) {
+        match state_json::<serde_json::Value>(&state) {
             Err(state_error) if !state.is_undefined() => state_error,
             _ => error,
         }

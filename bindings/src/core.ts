@@ -35,6 +35,16 @@ function optionalNum(value: unknown, argument: string): number | undefined {
   return value === undefined || value === null ? undefined : num(value, argument);
 }
 
+/** Create params as they may cross as JSON: both ways to the core stringify them,
+ * and JSON would carry a NaN or infinite timeout as null, read as "none given". */
+function checkedParams(params: CreateParams | undefined): CreateParams | undefined {
+  const timeout = (params as { idleTimeoutMs?: unknown } | null | undefined)?.idleTimeoutMs;
+  if (typeof timeout === 'number' && !Number.isFinite(timeout)) {
+    throw SessionError.invalidArgument('idleTimeoutMs', `must be a finite number, got ${timeout}`);
+  }
+  return params;
+}
+
 /** `value` as JSON text, made here rather than by a call out of WebAssembly; or
  * undefined when JSON cannot hold it (a cycle, a BigInt, a function), in which
  * case the caller passes the value itself and the core answers with its typed error. */
@@ -69,20 +79,14 @@ export class SessionCore {
     return this.#wasm.config();
   }
   create(params: CreateParams | undefined, now: number): SessionView {
-    return this.#wasm.create(params, num(now, 'now'));
+    return this.#wasm.create(checkedParams(params), num(now, 'now'));
   }
   /** `create`, answering only the new ID. */
   createId(params: CreateParams | undefined, now: number): string {
-    if (params === undefined || params === null) return this.#wasm.createIdFromJson(undefined, num(now, 'now'));
-    // JSON would carry NaN and Infinity as null, which reads as "no timeout given".
-    const timeout = (params as { idleTimeoutMs?: unknown }).idleTimeoutMs;
-    if (typeof timeout === 'number' && !Number.isFinite(timeout)) {
-      throw SessionError.invalidArgument('idleTimeoutMs', `must be a finite number, got ${timeout}`);
-    }
-    const text = jsonText(params);
-    return text === undefined
-      ? this.#wasm.createId(params, num(now, 'now'))
-      : this.#wasm.createIdFromJson(text, num(now, 'now'));
+    const at = num(now, 'now');
+    if (params === undefined || params === null) return this.#wasm.createIdFromJson(undefined, at);
+    const text = jsonText(checkedParams(params));
+    return text === undefined ? this.#wasm.createId(params, at) : this.#wasm.createIdFromJson(text, at);
   }
   initialized(id: string, now: number): void {
     this.#wasm.initialized(str(id, 'sessionId'), num(now, 'now'));

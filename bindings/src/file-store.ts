@@ -212,13 +212,13 @@ export class FileSessionStore {
       this.#durably(() => this.#writeSnapshot(manager.snapshot()));
       return;
     }
-    const record = frame(this.#seq + 1, manager.exportSessions(ids));
+    const record = Buffer.from(frame(this.#seq + 1, manager.exportSessions(ids)));
     this.#durably(() => {
       this.#writeAll(journal, record);
       this.#io.fsyncSync(journal);
     });
     this.#seq += 1;
-    this.#journalBytes += Buffer.byteLength(record);
+    this.#journalBytes += record.length;
     this.#records += 1;
     if (this.#records >= this.#compactAfter) {
       try {
@@ -277,7 +277,7 @@ export class FileSessionStore {
     const temporary = `${this.#snapshotPath}.tmp`;
     const fd = io.openSync(temporary, 'w');
     try {
-      this.#writeAll(fd, frame(this.#seq, snapshot));
+      this.#writeAll(fd, Buffer.from(frame(this.#seq, snapshot)));
       io.fsyncSync(fd);
     } finally {
       io.closeSync(fd);
@@ -294,9 +294,8 @@ export class FileSessionStore {
     }
   }
 
-  /** `writeSync` until all of `text` is written (it may write part and return). */
-  #writeAll(fd: number, text: string): void {
-    const bytes = Buffer.from(text);
+  /** `writeSync` until all of `bytes` is written (it may write part and return). */
+  #writeAll(fd: number, bytes: Uint8Array): void {
     let done = 0;
     while (done < bytes.length) done += this.#io.writeSync(fd, bytes, done, bytes.length - done);
   }
@@ -320,10 +319,10 @@ export class FileSessionStore {
     let base: string | undefined;
     let tornRecord = false;
     if (this.#io.existsSync(this.#snapshotPath)) {
-      const frame = unframe(this.#io.readFileSync(this.#snapshotPath, 'utf8').replace(/\n$/, ''));
-      if (frame === null) throw new Error(`${this.#snapshotPath} is corrupt`);
-      this.#seq = frame.seq;
-      base = frame.json;
+      const stored = unframe(this.#io.readFileSync(this.#snapshotPath, 'utf8').replace(/\n$/, ''));
+      if (stored === null) throw new Error(`${this.#snapshotPath} is corrupt`);
+      this.#seq = stored.seq;
+      base = stored.json;
     }
     const changes: string[] = [];
     if (this.#io.existsSync(this.#journalPath)) {
