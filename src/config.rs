@@ -61,6 +61,12 @@ pub struct Config {
     /// How many undrained events are kept; past that the oldest are dropped and
     /// counted, so a host that never drains cannot make the store grow.
     pub max_pending_events: usize,
+    /// The most sessions one call ends for their deadlines. More than that due at
+    /// once (a million sessions made together, expiring together) end over several
+    /// calls, so no call blocks the host for long: the manager's timer ends the
+    /// rest in later turns of the event loop. A due session that is used before its
+    /// turn ends when it is used.
+    pub sweep_batch_size: usize,
 }
 
 impl Default for Config {
@@ -81,6 +87,7 @@ impl Default for Config {
             ended_retention_ms: 60 * 60_000,
             max_ended_remembered: 10_000,
             max_pending_events: 65_536,
+            sweep_batch_size: 10_000,
         }
     }
 }
@@ -182,6 +189,12 @@ impl Config {
                     "is listed twice",
                 ));
             }
+        }
+        if self.sweep_batch_size == 0 {
+            return Err(SessionError::invalid_config(
+                "sweepBatchSize",
+                "must be at least 1",
+            ));
         }
         if self.max_pending_events == 0 {
             return Err(SessionError::invalid_config(

@@ -60,6 +60,13 @@ pub enum Event {
         session_id: String,
         at: u64,
     },
+    /// A call ended `ended` sessions for their deadlines and stopped at
+    /// `sweepBatchSize` with more still due: the rest end in later calls (the
+    /// manager's timer runs them in the next turns of the event loop).
+    SweepPaused {
+        ended: usize,
+        at: u64,
+    },
     /// A new session (`session_id`) now carries the state of an ended one.
     Renewed {
         session_id: String,
@@ -82,6 +89,7 @@ pub enum EventKind {
     Evicted,
     Restored,
     Renewed,
+    SweepPaused,
 }
 
 impl EventKind {
@@ -103,6 +111,7 @@ impl Event {
             Event::Evicted { .. } => EventKind::Evicted,
             Event::Restored { .. } => EventKind::Restored,
             Event::Renewed { .. } => EventKind::Renewed,
+            Event::SweepPaused { .. } => EventKind::SweepPaused,
         }
     }
 }

@@ -1,227 +1,344 @@
-//! The deadline index: which session ends next, without work on every request.
+//! The deadline index: which session ends next, with O(1) work on every request.
 //!
-//! Sessions are filed in a `BTreeSet` under `(deadline, order, handle)`. A request moves a
-//! session's idle deadline later; re-filing it each time would rebalance the tree on
-//! every request. Instead an entry may be *early*: it records a deadline no later
-//! than the real one. Whenever an entry reaches the front it is re-checked against
-//! the session; if the real deadline is later it is re-filed there (once, however
-//! many requests came in between), and if there is none (a request is in flight) it
-//! is dropped until the session becomes idle again. So a touch is O(1), `front` is
-//! O(log n) amortised, and a sweep costs in proportion to what ends.
+//! A session has at most two deadlines: its *phase* deadline (the init timeout while
+//! initializing, else the idle timeout while nothing is in flight) and its absolute
+//! *lifetime*. Every deadline of one kind grows the same way: a touch sets it to
+//! `now + timeout` with the same timeout, and the store's clock never goes back. So
+//! sessions that share a timeout are kept in one intrusive doubly-linked list in
+//! deadline order, and a touch moves a session to the back of its list in O(1): no
+//! tree, no heap, no stale entries for a later call to re-file in bulk. There is one
+//! list for the init timeout, one for the lifetime, and one per distinct idle timeout
+//! (the store's, plus any per-session one). The earliest deadline is the earliest of
+//! the lists' heads, and a sweep takes heads in order, so its cost is proportional to
+//! what expires, whatever happened before.
 //!
-//! Invariant: every session with a deadline has exactly one entry, filed at
-//! `session.indexed_deadline`, which is at most its real deadline.
+//! Entries are ordered by `(deadline, seq)`, where `seq` is the store's sequence
+//! number taken when the deadline was set: sessions with equal deadlines end in the
+//! order their deadlines were set. Appends are in that order by construction; an
+//! entry that is not (a restored session) walks back from the tail to its place.
+//!
+//! Nodes live in vectors indexed by the session's table handle, beside the table
+//! rather than inside the session: the index links and unlinks without touching the
+//! session's memory, and a store without an absolute lifetime holds no lifetime nodes.
 
-use std::collections::BTreeSet;
-use std::ops::Bound;
+use std::collections::BTreeMap;
 
 use crate::config::Config;
-use crate::error::ExpiryReason;
-use crate::session::Session;
-use crate::session_id::SessionId;
-use crate::table::{Handle, SessionTable};
+use crate::session::{Phase, Session};
+use crate::table::Handle;
 
-/// An entry: the filed deadline, then the session's `order` (ties end in the order
-/// the store took the sessions in), then where the session is. Entries are numbers
-/// only: comparing two never leaves the tree, and new sessions, whose deadlines are
-/// the latest, are filed at its right edge.
-type Entry = (u64, u64, Handle);
+const NIL: u32 = u32::MAX;
+/// The list of initializing sessions (init timeout).
+const INIT: u32 = 0;
+/// The list of every session's absolute lifetime (when configured).
+const LIFETIME: u32 = 1;
 
-/// How many due entries a sweep takes from the index before reading their sessions.
-const LOOKUP_BATCH: usize = 32;
-
-/// A session that a sweep found due.
-#[derive(Debug, PartialEq)]
-pub(crate) struct Due {
-    pub at: u64,
-    pub order: u64,
-    pub id: SessionId,
-    pub reason: ExpiryReason,
-    pub handle: Handle,
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Node {
+    prev: u32,
+    next: u32,
+    /// The list this node is in, or `NIL` when unlinked.
+    list: u32,
+    deadline: u64,
+    seq: u64,
 }
 
+const UNLINKED: Node = Node {
+    prev: NIL,
+    next: NIL,
+    list: NIL,
+    deadline: 0,
+    seq: 0,
+};
+
+#[derive(Debug, Clone, Copy)]
+struct List {
+    head: u32,
+    tail: u32,
+}
+
+const EMPTY: List = List {
+    head: NIL,
+    tail: NIL,
+};
+
+/// A node vector and operations on the lists whose nodes it holds.
 #[derive(Debug, Default)]
+struct Nodes(Vec<Node>);
+
+impl Nodes {
+    fn get(&self, handle: u32) -> Option<&Node> {
+        self.0.get(handle as usize)
+    }
+
+    fn linked(&self, handle: u32) -> Option<&Node> {
+        self.get(handle).filter(|n| n.list != NIL)
+    }
+
+    fn set_prev(&mut self, handle: u32, prev: u32) {
+        if let Some(n) = self.0.get_mut(handle as usize) {
+            n.prev = prev;
+        }
+    }
+
+    fn set_next(&mut self, handle: u32, next: u32) {
+        if let Some(n) = self.0.get_mut(handle as usize) {
+            n.next = next;
+        }
+    }
+
+    /// Takes `handle` out of whichever list holds it.
+    fn unlink(&mut self, lists: &mut [List], handle: u32) {
+        let Some(node) = self.linked(handle).copied() else {
+            return;
+        };
+        let Some(list) = lists.get_mut(node.list as usize) else {
+            return;
+        };
+        if node.prev == NIL {
+            list.head = node.next;
+        } else {
+            self.set_next(node.prev, node.next);
+        }
+        if node.next == NIL {
+            list.tail = node.prev;
+        } else {
+            self.set_prev(node.next, node.prev);
+        }
+        if let Some(n) = self.0.get_mut(handle as usize) {
+            *n = UNLINKED;
+        }
+    }
+
+    /// Puts `handle` (unlinked) into `list` at its place by `(deadline, seq)`:
+    /// the back, unless the tail is later (then it walks back).
+    fn link(&mut self, lists: &mut [List], list_id: u32, handle: u32, deadline: u64, seq: u64) {
+        let Some(list) = lists.get_mut(list_id as usize) else {
+            return;
+        };
+        if self.0.len() <= handle as usize {
+            self.0.resize(handle as usize + 1, UNLINKED);
+        }
+        let mut after = list.tail;
+        while let Some(n) = self.get(after) {
+            if (n.deadline, n.seq) <= (deadline, seq) {
+                break;
+            }
+            after = n.prev;
+        }
+        let before = match self.get(after) {
+            Some(n) => n.next,
+            None => list.head,
+        };
+        if let Some(n) = self.0.get_mut(handle as usize) {
+            *n = Node {
+                prev: after,
+                next: before,
+                list: list_id,
+                deadline,
+                seq,
+            };
+        }
+        if after == NIL {
+            list.head = handle;
+        } else {
+            self.set_next(after, handle);
+        }
+        if before == NIL {
+            list.tail = handle;
+        } else {
+            self.set_prev(before, handle);
+        }
+    }
+}
+
+/// A session's phase deadline: `(idle timeout, deadline)` for an idle session,
+/// `(None, deadline)` for an initializing one, `None` while a request is in flight.
+pub(crate) fn phase_deadline(session: &Session, config: &Config) -> Option<(Option<u64>, u64)> {
+    match session.phase {
+        Phase::Initializing => Some((
+            None,
+            session.created_at.saturating_add(config.init_timeout_ms),
+        )),
+        Phase::Active | Phase::Disconnected if session.in_flight == 0 => {
+            let timeout = session.idle_timeout_ms.unwrap_or(config.idle_timeout_ms);
+            Some((Some(timeout), session.last_activity.saturating_add(timeout)))
+        }
+        Phase::Active | Phase::Disconnected => None,
+    }
+}
+
+#[derive(Debug)]
 pub(crate) struct DeadlineIndex {
-    entries: BTreeSet<Entry>,
+    /// Phase deadline nodes, by handle.
+    phase: Nodes,
+    /// Lifetime nodes, by handle (empty without an absolute lifetime).
+    life: Nodes,
+    /// `INIT`, `LIFETIME`, then one list per idle timeout.
+    lists: Vec<List>,
+    /// Idle timeout -> its list.
+    idle_lists: BTreeMap<u64, u32>,
+}
+
+impl Default for DeadlineIndex {
+    fn default() -> Self {
+        DeadlineIndex {
+            phase: Nodes::default(),
+            life: Nodes::default(),
+            lists: vec![EMPTY, EMPTY],
+            idle_lists: BTreeMap::new(),
+        }
+    }
 }
 
 impl DeadlineIndex {
-    /// Files `session` after a change. Only a deadline that moved earlier, or a
-    /// session that had no entry, costs a tree operation.
-    pub fn file(&mut self, handle: Handle, session: &mut Session, config: &Config) {
-        let actual = session.deadline_ms(config);
-        match (session.indexed_deadline, actual) {
-            (Some(filed), Some(due)) if due < filed => {
-                self.entries.remove(&(filed, session.order, handle));
-                self.entries.insert((due, session.order, handle));
-                session.indexed_deadline = Some(due);
-            }
-            (None, Some(due)) => {
-                self.entries.insert((due, session.order, handle));
-                session.indexed_deadline = Some(due);
-            }
-            _ => {}
-        }
+    /// Files `session` after a change: its phase deadline moves to its place when it
+    /// changed (a touch: to the back of its list, O(1)), and its lifetime is filed
+    /// once. Entries made here take `seq`; answers whether any did.
+    pub fn file(&mut self, handle: Handle, session: &Session, config: &Config, seq: u64) -> bool {
+        let phase = self.file_phase(handle, session, config, seq);
+        let life = self.file_lifetime(handle, session, config, seq);
+        phase || life
     }
 
-    /// Drops the entry of a session that is ending.
-    pub fn remove(&mut self, handle: Handle, session: &mut Session) {
-        if let Some(filed) = session.indexed_deadline.take() {
-            self.entries.remove(&(filed, session.order, handle));
-        }
-    }
-
-    /// The earliest filed deadline: never later than the real earliest deadline, so
-    /// if it is in the future nothing is due (checked without touching a session).
-    pub fn earliest_filed(&self) -> Option<u64> {
-        self.entries.first().map(|(at, _, _)| *at)
-    }
-
-    /// The session that ends first, with its exact deadline.
-    pub fn front(&mut self, table: &mut SessionTable, config: &Config) -> Option<(u64, Handle)> {
-        self.first_exact(table, config, |_| true)
-    }
-
-    /// Takes every session due by `now` out of the index and hands each to
-    /// `on_due` while it is in cache; returns them in the order they end
-    /// (deadline, then `order`) with their exact deadlines, for what must happen in
-    /// order. Due entries leave from the front of the tree (no search; the front
-    /// path stays in cache). Early entries among them are re-filed at their real
-    /// deadline or, if that is due too, put in order. (Splitting the tree at `now`
-    /// would walk every node of the part that stays, to count it.)
-    pub fn take_due(
+    /// The phase half of [`file`](Self::file).
+    pub fn file_phase(
         &mut self,
-        table: &mut SessionTable,
+        handle: Handle,
+        session: &Session,
         config: &Config,
-        now: u64,
-        mut on_due: impl FnMut(&mut SessionTable, Handle, ExpiryReason, u64),
-    ) -> Vec<Due> {
-        let mut due: Vec<Due> = Vec::new();
-        let mut in_order = true;
-        let mut batch: Vec<Entry> = Vec::with_capacity(LOOKUP_BATCH);
-        loop {
-            batch.clear();
-            while batch.len() < LOOKUP_BATCH && self.earliest_filed().is_some_and(|at| at <= now) {
-                match self.entries.pop_first() {
-                    Some(entry) => batch.push(entry),
-                    None => break,
-                }
+        seq: u64,
+    ) -> bool {
+        let place = phase_deadline(session, config).map(|(timeout, deadline)| {
+            let list = match timeout {
+                None => INIT,
+                Some(timeout) => *self.idle_lists.entry(timeout).or_insert_with(|| {
+                    self.lists.push(EMPTY);
+                    u32::try_from(self.lists.len() - 1).unwrap_or(NIL)
+                }),
+            };
+            (list, deadline)
+        });
+        let current = self.phase.linked(handle).map(|n| (n.list, n.deadline));
+        if current == place {
+            return false;
+        }
+        self.phase.unlink(&mut self.lists, handle);
+        match place {
+            Some((list, deadline)) => {
+                self.phase
+                    .link(&mut self.lists, list, handle, deadline, seq);
+                true
             }
-            if batch.is_empty() {
+            None => false,
+        }
+    }
+
+    /// The lifetime half of [`file`](Self::file): a lifetime never moves.
+    pub fn file_lifetime(
+        &mut self,
+        handle: Handle,
+        session: &Session,
+        config: &Config,
+        seq: u64,
+    ) -> bool {
+        let Some(lifetime) = config.absolute_lifetime_ms else {
+            return false;
+        };
+        if self.life.linked(handle).is_some() {
+            return false;
+        }
+        let deadline = session.created_at.saturating_add(lifetime);
+        self.life
+            .link(&mut self.lists, LIFETIME, handle, deadline, seq);
+        true
+    }
+
+    /// Drops every entry of a session that is ending.
+    pub fn remove(&mut self, handle: Handle) {
+        self.phase.unlink(&mut self.lists, handle);
+        self.life.unlink(&mut self.lists, handle);
+    }
+
+    fn nodes(&self, list: u32) -> &Nodes {
+        if list == LIFETIME {
+            &self.life
+        } else {
+            &self.phase
+        }
+    }
+
+    /// The head of every list: `(deadline, seq, handle)`.
+    fn heads(&self) -> impl Iterator<Item = (u64, u64, Handle)> + '_ {
+        self.lists.iter().enumerate().filter_map(|(i, list)| {
+            let id = u32::try_from(i).ok()?;
+            let n = self.nodes(id).get(list.head)?;
+            Some((n.deadline, n.seq, list.head))
+        })
+    }
+
+    /// The earliest deadline of any session. O(number of lists).
+    pub fn earliest(&self) -> Option<u64> {
+        self.heads().map(|(at, _, _)| at).min()
+    }
+
+    /// Takes the session that ends first out of the index if its deadline is at or
+    /// before `now`: `(deadline, handle)`.
+    pub fn pop_due(&mut self, now: u64) -> Option<(u64, Handle)> {
+        let (at, _, handle) = self.heads().min()?;
+        if at > now {
+            return None;
+        }
+        self.remove(handle);
+        Some((at, handle))
+    }
+
+    /// The session with nothing in flight that ends first: the one the
+    /// `evict-idlest` policy ends. A session in flight has no phase entry; its
+    /// lifetime entry is passed over (few sessions are in flight at once).
+    pub fn idlest(&self) -> Option<Handle> {
+        let by_phase = self
+            .lists
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != LIFETIME as usize)
+            .filter_map(|(_, list)| {
+                let n = self.phase.get(list.head)?;
+                Some((n.deadline, n.seq, list.head))
+            })
+            .min();
+        let mut at = self.lists.get(LIFETIME as usize).map_or(NIL, |l| l.head);
+        let mut by_lifetime = None;
+        while let Some(n) = self.life.get(at) {
+            if self.phase.linked(at).is_some() {
+                by_lifetime = Some((n.deadline, n.seq, at));
                 break;
             }
-            // The batch's sessions are read in one tight pass: the loads do not depend
-            // on each other, so the processor overlaps their cache misses (sessions
-            // that end together were made at different times and lie far apart)
-            // instead of waiting for each in turn. Each session has one entry, and
-            // ending one changes no other, so these deadlines stay exact below.
-            let mut deadlines = [None; LOOKUP_BATCH];
-            for (slot, &(_, _, handle)) in deadlines.iter_mut().zip(&batch) {
-                *slot = table.get(handle).map(|s| s.deadline(config));
-            }
-            for (&(_, order, handle), deadline) in batch.iter().zip(deadlines) {
-                let Some(deadline) = deadline else {
-                    continue;
-                };
-                let Some(session) = table.get_mut(handle) else {
-                    continue;
-                };
-                match deadline {
-                    Some((at, reason)) if at <= now => {
-                        session.indexed_deadline = None;
-                        let id = session.id.clone();
-                        on_due(table, handle, reason, at);
-                        in_order &= due
-                            .last()
-                            .is_none_or(|last| (last.at, last.order) <= (at, order));
-                        due.push(Due {
-                            at,
-                            order,
-                            id,
-                            reason,
-                            handle,
-                        });
-                    }
-                    Some((at, _)) => {
-                        session.indexed_deadline = Some(at);
-                        self.entries.insert((at, order, handle));
-                    }
-                    None => session.indexed_deadline = None,
-                }
-            }
+            at = n.next;
         }
-        if !in_order {
-            due.sort_by_key(|d| (d.at, d.order));
-        }
-        due
-    }
-
-    /// The session with nothing in flight whose deadline is nearest: the one the
-    /// `evict-idlest` policy ends.
-    pub fn idlest(&mut self, table: &mut SessionTable, config: &Config) -> Option<Handle> {
-        self.first_exact(table, config, |s| s.in_flight == 0)
-            .map(|(_, handle)| handle)
-    }
-
-    /// Walks entries in deadline order, re-filing early ones, and returns the first
-    /// exact entry whose session `accept`s. Entries are visited in order of their
-    /// exact deadlines because a re-filed entry only moves later.
-    fn first_exact(
-        &mut self,
-        table: &mut SessionTable,
-        config: &Config,
-        accept: impl Fn(&Session) -> bool,
-    ) -> Option<(u64, Handle)> {
-        let mut after: Option<Entry> = None;
-        loop {
-            let entry = *match &after {
-                None => self.entries.first(),
-                Some(seen) => self
-                    .entries
-                    .range((Bound::Excluded(seen), Bound::Unbounded))
-                    .next(),
-            }?;
-            let (filed, handle) = (entry.0, entry.2);
-            let Some(session) = table.get_mut(handle) else {
-                self.entries.remove(&entry);
-                continue;
-            };
-            let actual = session.deadline_ms(config);
-            if actual == Some(filed) {
-                if accept(session) {
-                    return Some((filed, handle));
-                }
-                after = Some(entry);
-                continue;
-            }
-            self.entries.remove(&entry);
-            session.indexed_deadline = actual;
-            if let Some(due) = actual {
-                self.entries.insert((due, entry.1, handle));
-            }
-        }
+        by_phase
+            .into_iter()
+            .chain(by_lifetime)
+            .min()
+            .map(|(_, _, h)| h)
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.entries.len()
+    fn order(&self, list: u32) -> Vec<Handle> {
+        let nodes = self.nodes(list);
+        let mut out = vec![];
+        let mut at = self.lists[list as usize].head;
+        while let Some(n) = nodes.get(at) {
+            out.push(at);
+            at = n.next;
+        }
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn add(table: &mut SessionTable, index: &mut DeadlineIndex, id: &str, last: u64) -> Handle {
-        let order = index.len() as u64;
-        let handle = table.insert(Session {
-            order,
-            ..Session::sample(id, last)
-        });
-        let session = table.get_mut(handle).unwrap();
-        index.file(handle, session, &config());
-        handle
-    }
 
     fn config() -> Config {
         Config {
@@ -230,93 +347,97 @@ mod tests {
         }
     }
 
-    #[test]
-    fn touches_do_not_refile_until_the_entry_reaches_the_front() {
-        let (mut table, mut index) = (SessionTable::default(), DeadlineIndex::default());
-        let a = add(&mut table, &mut index, "a", 0);
-        let b = add(&mut table, &mut index, "b", 10);
-        for t in 1..50 {
-            let s = table.get_mut(a).unwrap();
-            s.last_activity = t;
-            index.file(a, s, &config());
-            assert_eq!(
-                s.indexed_deadline,
-                Some(100),
-                "a touch left the entry alone"
-            );
-        }
-        assert_eq!(index.front(&mut table, &config()), Some((110, b)));
-        assert_eq!(table.get(a).unwrap().indexed_deadline, Some(149));
-        assert_eq!(index.len(), 2);
+    fn session(last: u64) -> Session {
+        Session::sample("s", last)
     }
 
     #[test]
-    fn ties_go_in_the_order_sessions_were_taken() {
-        let (mut table, mut index) = (SessionTable::default(), DeadlineIndex::default());
-        let b = add(&mut table, &mut index, "b", 0);
-        add(&mut table, &mut index, "a", 0);
-        assert_eq!(index.front(&mut table, &config()), Some((100, b)));
-    }
-
-    #[test]
-    fn busy_sessions_leave_the_index_and_come_back_when_idle() {
-        let (mut table, mut index) = (SessionTable::default(), DeadlineIndex::default());
-        let a = add(&mut table, &mut index, "a", 0);
-        let b = add(&mut table, &mut index, "b", 50);
-        table.get_mut(a).unwrap().in_flight = 1;
-        assert_eq!(index.front(&mut table, &config()).unwrap().1, b);
-        assert_eq!(index.len(), 1);
-        let s = table.get_mut(a).unwrap();
-        s.in_flight = 0;
-        s.last_activity = 20;
-        index.file(a, s, &config());
-        assert_eq!(index.front(&mut table, &config()), Some((120, a)));
-    }
-
-    #[test]
-    fn take_due_puts_early_entries_in_order_and_refiles_the_rest() {
-        let (mut table, mut index) = (SessionTable::default(), DeadlineIndex::default());
-        let a = add(&mut table, &mut index, "a", 0);
-        let b = add(&mut table, &mut index, "b", 10);
-        let c = add(&mut table, &mut index, "c", 20);
-        let d = add(&mut table, &mut index, "d", 30);
-        // Touches leave a, c and d filed early: a is now due after b, c not yet.
-        for (handle, last) in [(a, 15), (c, 200)] {
-            let s = table.get_mut(handle).unwrap();
-            s.last_activity = last;
-            index.file(handle, s, &config());
-        }
-        table.get_mut(d).unwrap().in_flight = 1;
-        let mut seen = vec![];
-        let due = index.take_due(&mut table, &config(), 130, |_, h, _, at| seen.push((h, at)));
-        assert_eq!(seen, vec![(a, 115), (b, 110)], "handed over as found");
-        let due: Vec<_> = due.iter().map(|d| (d.at, d.reason, d.handle)).collect();
-        assert_eq!(
-            due,
-            vec![(110, ExpiryReason::Idle, b), (115, ExpiryReason::Idle, a)]
+    fn a_touch_moves_the_session_to_the_back_of_its_list() {
+        let mut index = DeadlineIndex::default();
+        let c = config();
+        assert!(index.file(0, &session(0), &c, 0));
+        assert!(index.file(1, &session(10), &c, 1));
+        assert!(index.file(2, &session(20), &c, 2));
+        assert_eq!(index.earliest(), Some(100));
+        assert!(index.file(0, &session(30), &c, 3));
+        assert_eq!(index.earliest(), Some(110));
+        let list = index.idle_lists[&100];
+        assert_eq!(index.order(list), vec![1, 2, 0]);
+        assert!(
+            !index.file(0, &session(30), &c, 4),
+            "same deadline: no move"
         );
-        assert_eq!(index.len(), 1, "c re-filed, d dropped while busy");
-        assert_eq!(table.get(c).unwrap().indexed_deadline, Some(300));
-        assert_eq!(table.get(d).unwrap().indexed_deadline, None);
-        assert!(index
-            .take_due(&mut table, &config(), 299, |_, _, _, _| {})
-            .is_empty());
-        assert_eq!(index.front(&mut table, &config()), Some((300, c)));
     }
 
     #[test]
-    fn idlest_skips_busy_sessions() {
-        let config = Config {
+    fn pop_due_takes_heads_in_deadline_order_across_lists() {
+        let mut index = DeadlineIndex::default();
+        let c = config();
+        let mut own = session(0);
+        own.idle_timeout_ms = Some(50);
+        index.file(0, &session(0), &c, 0);
+        index.file(1, &own, &c, 1);
+        let mut init = session(0);
+        init.phase = Phase::Initializing;
+        init.created_at = 0;
+        index.file(
+            2,
+            &init,
+            &Config {
+                init_timeout_ms: 70,
+                ..c.clone()
+            },
+            2,
+        );
+        assert_eq!(index.pop_due(200), Some((50, 1)));
+        assert_eq!(index.pop_due(200), Some((70, 2)));
+        assert_eq!(index.pop_due(99), None);
+        assert_eq!(index.pop_due(100), Some((100, 0)));
+        assert_eq!(index.earliest(), None);
+    }
+
+    #[test]
+    fn busy_sessions_leave_their_list_and_come_back_at_the_back() {
+        let mut index = DeadlineIndex::default();
+        let c = config();
+        index.file(0, &session(0), &c, 0);
+        index.file(1, &session(5), &c, 1);
+        let mut busy = session(10);
+        busy.in_flight = 1;
+        assert!(!index.file(0, &busy, &c, 2));
+        assert_eq!(index.earliest(), Some(105));
+        index.file(0, &session(20), &c, 3);
+        assert_eq!(index.order(index.idle_lists[&100]), vec![1, 0]);
+    }
+
+    #[test]
+    fn an_entry_filed_out_of_order_walks_back_to_its_place() {
+        let mut index = DeadlineIndex::default();
+        let c = config();
+        index.file(5, &session(50), &c, 0);
+        index.file(6, &session(60), &c, 1);
+        index.file(7, &session(10), &c, 2);
+        index.file(8, &session(60), &c, 3);
+        index.file(9, &session(60), &c, 0);
+        assert_eq!(index.order(index.idle_lists[&100]), vec![7, 5, 9, 6, 8]);
+    }
+
+    #[test]
+    fn idlest_passes_over_sessions_in_flight() {
+        let c = Config {
             idle_timeout_ms: 100,
             absolute_lifetime_ms: Some(60),
             ..Config::default()
         };
-        let (mut table, mut index) = (SessionTable::default(), DeadlineIndex::default());
-        let a = add(&mut table, &mut index, "a", 0);
-        let b = add(&mut table, &mut index, "b", 0);
-        table.get_mut(a).unwrap().in_flight = 1;
-        assert_eq!(index.idlest(&mut table, &config), Some(b));
-        table.get_mut(b).unwrap().in_flight = 1;
-        assert_eq!(index.idlest(&mut table, &config), None);
+        let mut index = DeadlineIndex::default();
+        let mut busy = session(0);
+        busy.in_flight = 1;
+        index.file(0, &busy, &c, 0);
+        index.file(1, &session(0), &c, 1);
+        assert_eq!(index.idlest(), Some(1));
+        assert_eq!(index.earliest(), Some(60));
+        index.remove(1);
+        assert_eq!(index.idlest(), None);
+        assert_eq!(index.pop_due(60), Some((60, 0)));
     }
 }

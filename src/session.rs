@@ -59,10 +59,6 @@ pub(crate) struct Session {
     /// The order the store took this session in (created, renewed or restored):
     /// sessions with equal deadlines end in this order. Set by the store.
     pub order: u64,
-    /// The deadline under which the expiry index files this session, if any. It is
-    /// never later than the real deadline: touches move the real one later without
-    /// touching the index, which re-checks lazily (see `expiry`).
-    pub indexed_deadline: Option<u64>,
     /// Set when the session ended. Held inline: ending a session (thousands in one
     /// sweep) allocates nothing.
     pub end: Option<Ending>,
@@ -205,7 +201,6 @@ impl Session {
             last_activity,
             idle_timeout_ms: None,
             in_flight: 0,
-            indexed_deadline: None,
             order: 0,
             end: None,
         }

@@ -350,7 +350,6 @@ fn session(name: &str, r: &SessionRecord, settings: &Settings) -> Result<Session
         last_activity: r.last_activity,
         idle_timeout_ms: r.idle_timeout_ms,
         in_flight: 0,
-        indexed_deadline: None,
         order: 0,
         end: None,
     })

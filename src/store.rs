@@ -26,7 +26,7 @@ use crate::config::{CapacityPolicy, Config, Settings, MAX_TIME_MS};
 use crate::ended::{EndReason, EndedOrder, Lookup};
 use crate::error::{ExpiryReason, SessionError};
 use crate::events::{Event, EventKind, EventQueue};
-use crate::expiry::{DeadlineIndex, Due};
+use crate::expiry::{phase_deadline, DeadlineIndex};
 use crate::ids::{check_session_id, IdSource, SecureIds};
 use crate::patch::{check_metadata, check_state, json_size, merged};
 use crate::request::{check_principal, Admission, CreateParams, RequestHead, RequestKind};
@@ -76,10 +76,13 @@ pub struct SessionStore {
     index: DeadlineIndex,
     /// Ended sessions by the time they ended.
     ended: EndedOrder,
-    /// How many sessions the store has taken in: the next one's `order`.
+    /// The store's sequence: the next session's `order`, and the number a deadline
+    /// takes when it is set (ties end in the order deadlines were set).
     taken: u64,
     per_principal: HashMap<Arc<str>, usize>,
     events: EventQueue,
+    /// Set when a call ended fewer sessions than were due (see `sweep_batch_size`).
+    backlog: bool,
     /// The event kinds recorded (a bit per [`EventKind`]); the host says which it
     /// listens to, so no event is built that nobody reads.
     event_filter: u32,
@@ -130,6 +133,7 @@ impl SessionStore {
             taken: 0,
             per_principal: HashMap::new(),
             events: EventQueue::default(),
+            backlog: false,
             event_filter: u32::MAX,
             clock: 0,
         })
@@ -205,7 +209,6 @@ impl SessionStore {
             last_activity: now,
             idle_timeout_ms: params.idle_timeout_ms,
             in_flight: 0,
-            indexed_deadline: None,
             order: 0,
             end: None,
         };
@@ -232,7 +235,9 @@ impl SessionStore {
         }
         session.phase = Phase::Active;
         session.last_activity = now;
-        self.index.file(handle, session, config);
+        if self.index.file(handle, session, config, self.taken) {
+            self.taken += 1;
+        }
         self.emit(Event::Initialized {
             session_id: id.to_owned(),
             at: now,
@@ -263,6 +268,7 @@ impl SessionStore {
         check_session_id(id)?;
         check_optional_principal(head.principal)?;
         let now = self.advance(now);
+        self.expire_if_due(id);
         let config = &self.settings.config;
         let (handle, session) = owned_mut(&mut self.sessions, id, head.principal)?;
         let already = || SessionError::AlreadyInitialized {
@@ -310,7 +316,9 @@ impl SessionStore {
         session.phase = Phase::Active;
         session.in_flight = in_flight;
         session.last_activity = now;
-        self.index.file(handle, session, config);
+        if self.index.file(handle, session, config, self.taken) {
+            self.taken += 1;
+        }
         if let Some(event) = event {
             self.emit(event);
         }
@@ -333,7 +341,9 @@ impl SessionStore {
         };
         session.in_flight = in_flight;
         session.last_activity = now;
-        self.index.file(handle, session, config);
+        if self.index.file(handle, session, config, self.taken) {
+            self.taken += 1;
+        }
         Ok(())
     }
 
@@ -343,7 +353,9 @@ impl SessionStore {
         let config = &self.settings.config;
         let (handle, session) = live_mut(&mut self.sessions, id)?;
         session.last_activity = now;
-        self.index.file(handle, session, config);
+        if self.index.file(handle, session, config, self.taken) {
+            self.taken += 1;
+        }
         Ok(session.view(config))
     }
 
@@ -360,7 +372,9 @@ impl SessionStore {
             return Ok(Lookup::Ended(session.ended_view(end)));
         }
         session.last_activity = now;
-        self.index.file(handle, session, config);
+        if self.index.file(handle, session, config, self.taken) {
+            self.taken += 1;
+        }
         Ok(Lookup::Live(session.view(config)))
     }
 
@@ -451,6 +465,7 @@ impl SessionStore {
         check_session_id(id)?;
         let size = check_state(&state, self.settings.config.max_state_bytes)?;
         let now = self.advance(now);
+        self.expire_if_due(id);
         let (handle, session) = live_mut(&mut self.sessions, id)?;
         check_version(session, expected_version)?;
         self.commit_state(handle, id, state, size, now)
@@ -482,7 +497,9 @@ impl SessionStore {
         session.data.state_bytes = size;
         session.data.version = version;
         session.last_activity = now;
-        self.index.file(handle, session, config);
+        if self.index.file(handle, session, config, self.taken) {
+            self.taken += 1;
+        }
         if self.wants(EventKind::StateChanged) {
             self.emit(Event::StateChanged {
                 session_id: id.to_owned(),
@@ -511,7 +528,9 @@ impl SessionStore {
                 session.phase = Phase::Disconnected;
                 session.in_flight = 0;
                 session.last_activity = now;
-                self.index.file(handle, session, config);
+                if self.index.file(handle, session, config, self.taken) {
+                    self.taken += 1;
+                }
                 self.emit(Event::Disconnected {
                     session_id: id.to_owned(),
                     at: now,
@@ -533,6 +552,7 @@ impl SessionStore {
         check_session_id(id)?;
         check_optional_principal(principal)?;
         let now = self.advance(now);
+        self.expire_if_due(id);
         let config = &self.settings.config;
         let (handle, session) = owned_mut(&mut self.sessions, id, principal)?;
         let resumed = match session.phase {
@@ -546,7 +566,9 @@ impl SessionStore {
         };
         session.phase = Phase::Active;
         session.last_activity = now;
-        self.index.file(handle, session, config);
+        if self.index.file(handle, session, config, self.taken) {
+            self.taken += 1;
+        }
         let view = session.view(config);
         if resumed {
             self.emit(Event::Resumed {
@@ -618,6 +640,7 @@ impl SessionStore {
         check_session_id(id)?;
         check_optional_principal(principal)?;
         let now = self.advance(now);
+        self.expire_if_due(id);
         let Some((_, old)) = self.sessions.lookup(id) else {
             return Err(SessionError::SessionNotFound {
                 session_id: id.to_owned(),
@@ -659,7 +682,6 @@ impl SessionStore {
             last_activity: now,
             idle_timeout_ms,
             in_flight: 0,
-            indexed_deadline: None,
             order: 0,
             end: None,
         };
@@ -706,16 +728,30 @@ impl SessionStore {
         report: impl FnMut(&str, ExpiryReason, u64),
     ) -> Result<(), SessionError> {
         check_now(now)?;
-        self.advance_reporting(now, report);
+        self.advance_reporting(now, usize::MAX, report);
+        Ok(())
+    }
+
+    /// `sweep_with`, ending at most `limit` sessions: what a host's timer calls so
+    /// that no turn of its event loop ends more than `limit`. If more are due, a
+    /// `sweepPaused` event says so and `next_deadline` is already due.
+    pub fn sweep_batch_with(
+        &mut self,
+        now: u64,
+        limit: usize,
+        report: impl FnMut(&str, ExpiryReason, u64),
+    ) -> Result<(), SessionError> {
+        check_now(now)?;
+        self.advance_reporting(now, limit.max(1), report);
         Ok(())
     }
 
     /// When the host must call `sweep` next: the earliest deadline of any live
-    /// session, or `None` if none has one. O(log n) amortised.
+    /// session, or `None` if none has one. At or before the store's clock while more
+    /// sessions are due than one call ends (`sweep_batch_size`). O(number of
+    /// distinct timeouts).
     pub fn next_deadline(&mut self) -> Option<u64> {
-        self.index
-            .front(&mut self.sessions, &self.settings.config)
-            .map(|(at, _)| at)
+        self.index.earliest()
     }
 
     /// Records only these event kinds from now on (all by default). A host that
@@ -729,16 +765,9 @@ impl SessionStore {
         self.events.len()
     }
 
-    /// The earliest deadline if it is before `bound` (any, without a bound). A
-    /// host with a timer armed at `bound` asks this after every call: in the usual
-    /// case the earliest filed deadline already answers "no" without re-checking a
-    /// session, because a filed deadline is never later than the real one.
+    /// The earliest deadline if it is before `bound` (any, without a bound): what a
+    /// host with a timer armed at `bound` asks after every call.
     pub fn next_deadline_before(&mut self, bound: Option<u64>) -> Option<u64> {
-        if let (Some(bound), Some(filed)) = (bound, self.index.earliest_filed()) {
-            if filed >= bound {
-                return None;
-            }
-        }
         self.next_deadline()
             .filter(|at| bound.is_none_or(|bound| *at < bound))
     }
@@ -837,6 +866,7 @@ impl SessionStore {
             session.clamp_times(now);
         }
         sessions.sort_by(|a, b| (b.last_activity, &a.id).cmp(&(a.last_activity, &b.id)));
+        let mut taken = Vec::new();
         for session in sessions {
             if session.is_due(&self.settings.config, now) {
                 report.skipped_expired += 1;
@@ -846,7 +876,7 @@ impl SessionStore {
                 report.refused_capacity += 1;
             } else {
                 let id = session.id.to_string();
-                self.insert(session);
+                taken.push(self.insert_unfiled(session));
                 self.emit(Event::Restored {
                     session_id: id,
                     at: now,
@@ -854,6 +884,7 @@ impl SessionStore {
                 report.restored += 1;
             }
         }
+        self.file_restored(&taken);
         let max = self.settings.config.max_ended_remembered;
         let mut ended = valid.ended;
         ended.sort_by(|a, b| a.id.cmp(&b.id));
@@ -873,6 +904,36 @@ impl SessionStore {
         Ok(report)
     }
 
+    /// Files restored sessions' deadlines in deadline order, each kind of deadline
+    /// on its own, so that filing a whole snapshot into an empty store only appends.
+    fn file_restored(&mut self, handles: &[Handle]) {
+        let config = &self.settings.config;
+        let sessions = &self.sessions;
+        let keyed = |deadline: fn(&Session, &Config) -> Option<u64>| {
+            let mut keys: Vec<(Option<u64>, u64, Handle)> = handles
+                .iter()
+                .filter_map(|&h| sessions.get(h).map(|s| (deadline(s, config), s.order, h)))
+                .collect();
+            keys.sort_unstable();
+            keys
+        };
+        let by_phase = keyed(|s, c| phase_deadline(s, c).map(|(_, at)| at));
+        let by_lifetime = keyed(|s, c| {
+            c.absolute_lifetime_ms
+                .map(|l| s.created_at.saturating_add(l))
+        });
+        for (_, order, handle) in by_phase {
+            if let Some(session) = self.sessions.get(handle) {
+                self.index.file_phase(handle, session, config, order);
+            }
+        }
+        for (_, order, handle) in by_lifetime {
+            if let Some(session) = self.sessions.get(handle) {
+                self.index.file_lifetime(handle, session, config, order);
+            }
+        }
+    }
+
     // ----- internals -----
 
     /// The prologue of every operation on one session: the arguments are checked
@@ -880,20 +941,33 @@ impl SessionStore {
     fn enter(&mut self, id: &str, now: u64) -> Result<u64, SessionError> {
         check_now(now)?;
         check_session_id(id)?;
-        Ok(self.advance(now))
+        let now = self.advance(now);
+        self.expire_if_due(id);
+        Ok(now)
     }
 
-    /// Moves the clock to `now` (never back), ends what is due and forgets old
-    /// records. Returns the store's time.
+    /// Moves the clock to `now` (never back), ends what is due (at most
+    /// `sweep_batch_size` sessions) and forgets old records. Returns the store's time.
     fn advance(&mut self, now: u64) -> u64 {
-        self.advance_reporting(now, |_, _, _| {});
+        let limit = self.settings.config.sweep_batch_size;
+        self.advance_reporting(now, limit, |_, _, _| {});
         self.clock
     }
 
-    /// `advance`, handing what ended to `report`.
-    fn advance_reporting(&mut self, now: u64, report: impl FnMut(&str, ExpiryReason, u64)) {
+    /// `advance`, ending at most `limit` sessions and handing each to `report`.
+    fn advance_reporting(
+        &mut self,
+        now: u64,
+        limit: usize,
+        report: impl FnMut(&str, ExpiryReason, u64),
+    ) {
         self.clock = now.max(self.clock);
-        self.expire_due(self.clock, report);
+        self.expire_due(self.clock, limit, report);
+        self.forget_old();
+    }
+
+    /// Forgets ended records past their retention.
+    fn forget_old(&mut self) {
         if let Some(cutoff) = self
             .clock
             .checked_sub(self.settings.config.ended_retention_ms)
@@ -902,30 +976,42 @@ impl SessionStore {
         }
     }
 
-    /// Ends every session due by `now`: each is marked ended as the index finds
-    /// it (one visit to its memory), then filed, reported and announced in the
-    /// order they end.
-    fn expire_due(&mut self, now: u64, mut report: impl FnMut(&str, ExpiryReason, u64)) {
-        let per_principal = &mut self.per_principal;
-        let due = self.index.take_due(
-            &mut self.sessions,
-            &self.settings.config,
-            now,
-            |sessions, handle, reason, at| {
-                mark_ended(sessions, per_principal, handle, reason.into(), at);
-            },
-        );
+    /// Ends the sessions due by `now` in the order they end (deadline, then the
+    /// order their deadlines were set), at most `limit` of them. If some are left
+    /// due, says so with a `sweepPaused` event and remembers that a session may be
+    /// due when it is next used (see [`Self::expire_if_due`]).
+    fn expire_due(
+        &mut self,
+        now: u64,
+        limit: usize,
+        mut report: impl FnMut(&str, ExpiryReason, u64),
+    ) {
         let wants_event = self.wants(EventKind::Expired);
         let max = self.settings.config.max_ended_remembered;
-        for Due {
-            at,
-            id,
-            reason,
-            handle,
-            ..
-        } in due
-        {
+        let mut ended = 0usize;
+        while ended < limit {
+            let Some((at, handle)) = self.index.pop_due(now) else {
+                break;
+            };
+            let Some(session) = self.sessions.get(handle) else {
+                continue;
+            };
+            // The entry popped is the earlier of the session's two deadlines, or
+            // equal to the other: an absolute lifetime wins a tie.
+            let reason = match session.deadline(&self.settings.config) {
+                Some((_, reason)) => reason,
+                None => ExpiryReason::Idle,
+            };
+            let id = session.id.clone();
+            mark_ended(
+                &mut self.sessions,
+                &mut self.per_principal,
+                handle,
+                reason.into(),
+                at,
+            );
             self.ended.remember(&mut self.sessions, handle, at, max);
+            ended += 1;
             id.with_str(|id| report(id, reason, at));
             if wants_event {
                 self.emit(Event::Expired {
@@ -934,6 +1020,45 @@ impl SessionStore {
                     at,
                 });
             }
+        }
+        self.backlog = self.index.earliest().is_some_and(|at| at <= now);
+        if self.backlog {
+            self.emit(Event::SweepPaused { ended, at: now });
+        }
+    }
+
+    /// While more sessions are due than one call ends, a session may be past its
+    /// deadline when it is used: it ends then (expired, with its event), so no live
+    /// session is ever seen past its deadline. Free when nothing is left due.
+    fn expire_if_due(&mut self, id: &str) {
+        if !self.backlog {
+            return;
+        }
+        let config = &self.settings.config;
+        let Some((handle, session)) = self.sessions.lookup(id) else {
+            return;
+        };
+        let due = match (&session.end, session.deadline(config)) {
+            (None, Some((at, reason))) if at <= self.clock => Some((at, reason)),
+            _ => None,
+        };
+        if let Some((at, reason)) = due {
+            self.index.remove(handle);
+            mark_ended(
+                &mut self.sessions,
+                &mut self.per_principal,
+                handle,
+                reason.into(),
+                at,
+            );
+            let max = self.settings.config.max_ended_remembered;
+            self.ended.remember(&mut self.sessions, handle, at, max);
+            self.forget_old();
+            self.emit(Event::Expired {
+                session_id: id.to_owned(),
+                reason,
+                at,
+            });
         }
     }
 
@@ -950,12 +1075,18 @@ impl SessionStore {
                 return Err(SessionError::PrincipalLimitExceeded { limit });
             }
         }
+        // Sessions left due by a bounded sweep make room first, as expired.
+        while self.sessions.live() >= self.settings.config.max_sessions && self.backlog {
+            self.expire_due(now, 1, |_, _, _| {});
+            self.forget_old();
+        }
+        let config = &self.settings.config;
         if self.sessions.live() < config.max_sessions {
             return Ok(None);
         }
         let victim = match config.capacity_policy {
             CapacityPolicy::Reject => None,
-            CapacityPolicy::EvictIdlest => self.index.idlest(&mut self.sessions, config),
+            CapacityPolicy::EvictIdlest => self.index.idlest(),
         };
         match victim {
             Some(victim) => Ok(Some(victim)),
@@ -1002,16 +1133,25 @@ impl SessionStore {
         })
     }
 
-    fn insert(&mut self, mut session: Session) {
+    /// Stores a new live session and files its deadlines; returns its handle.
+    fn insert(&mut self, session: Session) -> Handle {
+        let handle = self.insert_unfiled(session);
+        if let Some(session) = self.sessions.get(handle) {
+            self.index
+                .file(handle, session, &self.settings.config, session.order);
+        }
+        handle
+    }
+
+    /// Stores a new live session without filing its deadlines (a restore files them
+    /// all afterwards, in order). Its `order` is its sequence number.
+    fn insert_unfiled(&mut self, mut session: Session) -> Handle {
         session.order = self.taken;
         self.taken += 1;
         if let Some(p) = &session.data.principal {
             *self.per_principal.entry(p.clone()).or_insert(0) += 1;
         }
-        let handle = self.sessions.insert(session);
-        if let Some(session) = self.sessions.get_mut(handle) {
-            self.index.file(handle, session, &self.settings.config);
-        }
+        self.sessions.insert(session)
     }
 
     /// Ends a live session: it stays stored, remembered as ended.
@@ -1022,7 +1162,7 @@ impl SessionStore {
         if session.end.is_some() {
             return;
         }
-        self.index.remove(handle, session);
+        self.index.remove(handle);
         mark_ended(
             &mut self.sessions,
             &mut self.per_principal,

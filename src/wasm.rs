@@ -40,6 +40,9 @@ export interface CoreConfig {
   endedRetentionMs?: number;
   maxEndedRemembered?: number;
   maxPendingEvents?: number;
+  /** The most sessions one call ends for their deadlines (10,000); the manager's
+   * timer ends the rest in later turns of the event loop. */
+  sweepBatchSize?: number;
 }
 
 export type Phase = "initializing" | "active" | "disconnected";
@@ -138,7 +141,9 @@ export type CoreEvent =
   | { type: "expired"; sessionId: string; reason: ExpiryReason; at: number }
   | { type: "evicted"; sessionId: string; at: number }
   | { type: "restored"; sessionId: string; at: number }
-  | { type: "renewed"; sessionId: string; previousSessionId: string; at: number };
+  | { type: "renewed"; sessionId: string; previousSessionId: string; at: number }
+  /** A call ended `ended` sessions and stopped at `sweepBatchSize` with more due. */
+  | { type: "sweepPaused"; ended: number; at: number };
 
 export type SessionErrorCode =
   | "MISSING_SESSION_ID" | "INVALID_SESSION_ID" | "SESSION_NOT_FOUND" | "SESSION_EXPIRED"
@@ -514,15 +519,25 @@ impl WasmSessionStore {
     /// `sweep` answering only the IDs, one string with a newline after each (IDs
     /// are visible ASCII, so never contain one): a sweep that ends thousands of
     /// sessions crosses the boundary once instead of building an object for each.
+    /// The IDs a sweep ended, each followed by a newline; with `limit`, at most that
+    /// many (a timer's batch).
     #[wasm_bindgen(js_name = sweepIds)]
-    pub fn sweep_ids(&mut self, now: f64) -> JsResult<String> {
+    pub fn sweep_ids(&mut self, now: f64, limit: Option<f64>) -> JsResult<String> {
+        let now = time(now)?;
         let mut ids = String::new();
-        self.store
-            .sweep_with(time(now)?, |id, _, _| {
-                ids.push_str(id);
-                ids.push('\n');
-            })
-            .map_err(js_error)?;
+        let push = |id: &str, _, _| {
+            ids.push_str(id);
+            ids.push('\n');
+        };
+        match limit {
+            None => self.store.sweep_with(now, push),
+            Some(limit) => {
+                let limit = whole(limit, "limit", f64::MAX)?;
+                let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+                self.store.sweep_batch_with(now, limit, push)
+            }
+        }
+        .map_err(js_error)?;
         Ok(ids)
     }
 

@@ -151,9 +151,10 @@ export class SessionCore {
   sweep(now: number): Expiry[] {
     return this.#wasm.sweep(num(now, 'now'));
   }
-  /** `sweep` answering only the IDs of the sessions it ended, in deadline order. */
-  sweepIds(now: number): string[] {
-    const text = this.#wasm.sweepIds(num(now, 'now'));
+  /** `sweep` answering only the IDs of the sessions it ended, in deadline order;
+   * with `limit`, ending at most that many (a `sweepPaused` event says if more are due). */
+  sweepIds(now: number, limit?: number): string[] {
+    const text = this.#wasm.sweepIds(num(now, 'now'), optionalNum(limit, 'limit'));
     return text === '' ? [] : text.slice(0, -1).split('\n');
   }
   nextDeadline(): number | undefined {

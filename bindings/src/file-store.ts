@@ -196,7 +196,7 @@ export class FileSessionStore {
   }
 
   readonly #onEvent = (event: CoreEvent): void => {
-    if (event.type === 'restored') return;
+    if (event.type === 'restored' || event.type === 'sweepPaused') return;
     const ids = event.type === 'renewed' ? [event.sessionId, event.previousSessionId] : [event.sessionId];
     for (const id of ids) this.#touched.delete(id);
     this.#append(ids);

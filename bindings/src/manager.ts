@@ -149,7 +149,10 @@ export class SessionManager {
   readonly #insecureSeed: number | undefined;
   readonly #clock: () => number;
   readonly #events = new EventEmitter();
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  #timerIsImmediate = false;
+  /** At most this many sessions end per timer turn (the core's `sweepBatchSize`). */
+  readonly #sweepBatch: number;
   #armedFor: number | undefined;
   /** Whether anyone listens: if not, the core records no events to drain. */
   #listening = false;
@@ -160,6 +163,7 @@ export class SessionManager {
     this.#config = config;
     this.#insecureSeed = insecureSeed;
     this.#core = new SessionCore(config, { insecureSeed });
+    this.#sweepBatch = this.#core.config().sweepBatchSize;
     this.#filterEvents();
   }
 
@@ -359,8 +363,7 @@ export class SessionManager {
       fresh.free();
       throw error;
     }
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#disarm();
     this.#armedFor = undefined;
     this.#core = fresh;
     previous.free();
@@ -370,8 +373,7 @@ export class SessionManager {
 
   /** Frees the WebAssembly memory and the timer. Later calls throw. */
   dispose(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#disarm();
     this.#core?.free();
     this.#core = undefined;
     this.#events.removeAllListeners();
@@ -426,21 +428,41 @@ export class SessionManager {
   #settle(core: SessionCore): void {
     const next = core.nextDeadlineBefore(this.#armedFor);
     if (next !== undefined) {
-      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#disarm();
       this.#armedFor = next;
-      const delay = Math.min(Math.max(next - this.#now(), 0), MAX_TIMER_MS);
-      this.#timer = setTimeout(() => this.#fire(), delay);
-      this.#timer.unref();
+      const delay = next - this.#now();
+      if (delay <= 0) {
+        // Already due (a batch left more): the next turn of the event loop, after
+        // whatever I/O waits, so a mass expiry never holds the loop for long.
+        const immediate = setImmediate(() => this.#fire());
+        immediate.unref();
+        this.#timer = immediate;
+        this.#timerIsImmediate = true;
+      } else {
+        const timeout = setTimeout(() => this.#fire(), Math.min(delay, MAX_TIMER_MS));
+        timeout.unref();
+        this.#timer = timeout;
+        this.#timerIsImmediate = false;
+      }
     }
     if (this.#listening && core.pendingEvents() > 0) {
       for (const event of core.drainEvents()) this.#events.emit(event.type, event);
     }
   }
 
+  #disarm(): void {
+    if (this.#timer === undefined) return;
+    if (this.#timerIsImmediate) clearImmediate(this.#timer as NodeJS.Immediate);
+    else clearTimeout(this.#timer as NodeJS.Timeout);
+    this.#timer = undefined;
+  }
+
+  /** The timer: ends at most `sweepBatchSize` due sessions; `#settle` re-arms for
+   * the next turn if more are due. Nothing thrown here may escape a timer. */
   #fire(): void {
     this.#timer = undefined;
     this.#armedFor = undefined;
     if (this.#core === undefined) return;
-    this.#run((core, now) => core.sweepIds(now));
+    this.#run((core, now) => core.sweepIds(now, this.#sweepBatch));
   }
 }
