@@ -24,6 +24,7 @@ mod expiry;
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 mod heap;
 pub mod ids;
+mod intern;
 mod patch;
 pub mod request;
 pub mod session;

@@ -96,10 +96,18 @@ pub(crate) fn merged(
 }
 
 /// Checks client metadata (client info, capabilities): an object within the depth
-/// bound and [`MAX_METADATA_BYTES`].
+/// bound and [`MAX_METADATA_BYTES`]. Capabilities may also be a list of names, as
+/// the seed brief passes them (`['tools', 'resources']`): they are kept as given.
 pub(crate) fn check_metadata(argument: &str, value: &Value) -> Result<(), SessionError> {
     let limit = MAX_METADATA_BYTES;
-    if !value.is_object() {
+    let names = |v: &Value| v.as_array().is_some_and(|a| a.iter().all(Value::is_string));
+    if argument == "capabilities" && !(value.is_object() || names(value)) {
+        return Err(SessionError::invalid_argument(
+            argument,
+            "must be a JSON object or a list of names",
+        ));
+    }
+    if argument != "capabilities" && !value.is_object() {
         return Err(SessionError::invalid_argument(
             argument,
             "must be a JSON object",
@@ -208,6 +216,9 @@ mod tests {
     #[test]
     fn metadata_must_be_a_bounded_object() {
         assert!(check_metadata("clientInfo", &json!({"name": "x"})).is_ok());
+        assert!(check_metadata("capabilities", &json!(["tools", "resources"])).is_ok());
+        assert!(check_metadata("capabilities", &json!(["tools", 1])).is_err());
+        assert!(check_metadata("clientInfo", &json!(["x"])).is_err());
         assert_eq!(
             check_metadata("clientInfo", &json!("x"))
                 .unwrap_err()

@@ -28,6 +28,7 @@ use crate::error::{ExpiryReason, SessionError};
 use crate::events::{Event, EventKind, EventQueue};
 use crate::expiry::{phase_deadline, DeadlineIndex};
 use crate::ids::{check_session_id, IdSource, SecureIds};
+use crate::intern::Interner;
 use crate::patch::{check_metadata, check_state, json_size, merged};
 use crate::request::{check_principal, Admission, CreateParams, RequestHead, RequestKind};
 use crate::session::{empty_state, Ending, Phase, Session, SessionData, SessionView};
@@ -80,6 +81,8 @@ pub struct SessionStore {
     /// takes when it is set (ties end in the order deadlines were set).
     taken: u64,
     per_principal: HashMap<Arc<str>, usize>,
+    /// One shared copy of each distinct client info and capabilities.
+    metadata: Interner,
     events: EventQueue,
     /// Set when a call ended fewer sessions than were due (see `sweep_batch_size`).
     backlog: bool,
@@ -132,6 +135,7 @@ impl SessionStore {
             ended: EndedOrder::default(),
             taken: 0,
             per_principal: HashMap::new(),
+            metadata: Interner::default(),
             events: EventQueue::default(),
             backlog: false,
             event_filter: u32::MAX,
@@ -166,12 +170,26 @@ impl SessionStore {
     pub fn create_id(&mut self, params: CreateParams, now: u64) -> Result<String, SessionError> {
         check_now(now)?;
         check_optional_principal(params.principal.as_deref())?;
-        check_idle_timeout(params.idle_timeout_ms)?;
+        let idle_timeout_ms = match (params.idle_timeout_ms, params.timeout) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(SessionError::invalid_argument(
+                    "timeout",
+                    "differs from idleTimeoutMs (the same setting): give one",
+                ))
+            }
+            (a, b) => a.or(b),
+        };
+        check_idle_timeout(idle_timeout_ms)?;
         let limit = self.settings.config.max_state_bytes;
         let state = params.state.unwrap_or_else(empty_state);
         let state_bytes = check_state(&state, limit)?;
+        let client_info = match (params.client_info, params.client_id) {
+            (Some(info), _) => Some(info),
+            (None, Some(name)) => Some(serde_json::json!({ "name": name })),
+            (None, None) => None,
+        };
         for (name, value) in [
-            ("clientInfo", &params.client_info),
+            ("clientInfo", &client_info),
             ("capabilities", &params.capabilities),
         ] {
             if let Some(v) = value {
@@ -198,8 +216,8 @@ impl SessionStore {
             data: SessionData {
                 principal,
                 protocol_version,
-                client_info: params.client_info,
-                capabilities: params.capabilities,
+                client_info: client_info.map(Arc::new),
+                capabilities: params.capabilities.map(Arc::new),
                 state,
                 state_bytes,
                 version: 0,
@@ -207,7 +225,7 @@ impl SessionStore {
             phase,
             created_at: now,
             last_activity: now,
-            idle_timeout_ms: params.idle_timeout_ms,
+            idle_timeout_ms,
             in_flight: 0,
             order: 0,
             end: None,
@@ -1146,6 +1164,9 @@ impl SessionStore {
     /// Stores a new live session without filing its deadlines (a restore files them
     /// all afterwards, in order). Its `order` is its sequence number.
     fn insert_unfiled(&mut self, mut session: Session) -> Handle {
+        let data = &mut session.data;
+        data.client_info = data.client_info.take().map(|v| self.metadata.intern(v));
+        data.capabilities = data.capabilities.take().map(|v| self.metadata.intern(v));
         session.order = self.taken;
         self.taken += 1;
         if let Some(p) = &session.data.principal {
@@ -1283,8 +1304,8 @@ fn check_version(session: &Session, expected: Option<u64>) -> Result<(), Session
 fn data_bytes(data: &SessionData) -> usize {
     data.state_bytes
         + data.principal.as_deref().map_or(0, str::len)
-        + data.client_info.as_ref().map_or(0, json_size)
-        + data.capabilities.as_ref().map_or(0, json_size)
+        + data.client_info.as_deref().map_or(0, json_size)
+        + data.capabilities.as_deref().map_or(0, json_size)
 }
 
 fn ended_record(session: &Session, end: &Ending) -> EndedRecord {

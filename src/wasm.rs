@@ -54,17 +54,25 @@ export interface CreateParams {
   /** Set for an MCP `initialize`: the session starts `initializing`. */
   requestedProtocolVersion?: string | null;
   clientInfo?: JsonObject | null;
-  capabilities?: JsonObject | null;
+  /** The seed brief's `clientId`: kept as `clientInfo: { name }` when no `clientInfo` is given. */
+  clientId?: string | null;
+  /** An MCP capabilities object, or a list of names (the seed brief's form); kept as given. */
+  capabilities?: Capabilities | null;
   idleTimeoutMs?: number | null;
+  /** The seed brief's name for `idleTimeoutMs`. */
+  timeout?: number | null;
   state?: JsonObject | null;
 }
+
+/** Client capabilities: the MCP object, or a list of capability names. */
+export type Capabilities = JsonObject | string[];
 
 export interface SessionView {
   id: string;
   principal: string | null;
   protocolVersion: string;
   clientInfo: JsonObject | null;
-  capabilities: JsonObject | null;
+  capabilities: Capabilities | null;
   phase: Phase;
   state: JsonObject;
   version: number;
@@ -81,7 +89,7 @@ export interface EndedView {
   principal: string | null;
   protocolVersion: string;
   clientInfo: JsonObject | null;
-  capabilities: JsonObject | null;
+  capabilities: Capabilities | null;
   state: JsonObject;
   version: number;
   createdAt: number;

@@ -1125,6 +1125,7 @@ impl Run {
                     capabilities: handshake.map(|_| json!({})),
                     idle_timeout_ms: *idle,
                     state: state.clone(),
+                    ..CreateParams::default()
                 };
                 let (g, w) = (
                     self.store.create(params.clone(), now),

@@ -94,3 +94,40 @@ fn a_one_second_session_is_expired_after_one_and_a_half_and_renews() {
     assert_eq!(renewed.idle_timeout_ms, 1_000);
     assert_eq!(s.get(&renewed.id, T0 + 1_600).unwrap().phase, Phase::Active);
 }
+
+#[test]
+fn the_seed_config_shape_is_kept_as_given() {
+    let mut s = store(Config::default());
+    let seed: CreateParams = serde_json::from_value(json!({
+        "clientId": "test-client",
+        "capabilities": ["tools", "resources"],
+        "timeout": 1000
+    }))
+    .unwrap();
+    let v = s.create(seed, T0).unwrap();
+    assert_eq!(v.client_info, Some(json!({"name": "test-client"})));
+    assert_eq!(v.capabilities, Some(json!(["tools", "resources"])));
+    assert_eq!(v.idle_timeout_ms, 1_000);
+    assert_eq!(v.phase, Phase::Active);
+    let clash = CreateParams {
+        timeout: Some(1_000),
+        idle_timeout_ms: Some(2_000),
+        ..plain()
+    };
+    assert_eq!(s.create(clash, T0).unwrap_err().code(), "INVALID_ARGUMENT");
+    let not_names = CreateParams {
+        capabilities: Some(json!(["tools", 1])),
+        ..plain()
+    };
+    assert_eq!(
+        s.create(not_names, T0).unwrap_err().code(),
+        "INVALID_ARGUMENT"
+    );
+    let info_wins = CreateParams {
+        client_id: Some("ignored".into()),
+        client_info: Some(json!({"name": "x", "version": "2"})),
+        ..plain()
+    };
+    let v = s.create(info_wins, T0).unwrap();
+    assert_eq!(v.client_info, Some(json!({"name": "x", "version": "2"})));
+}

@@ -38,9 +38,11 @@ function optionalNum(value: unknown, argument: string): number | undefined {
 /** Create params as they may cross as JSON: both ways to the core stringify them,
  * and JSON would carry a NaN or infinite timeout as null, read as "none given". */
 function checkedParams(params: CreateParams | undefined): CreateParams | undefined {
-  const timeout = (params as { idleTimeoutMs?: unknown } | null | undefined)?.idleTimeoutMs;
-  if (typeof timeout === 'number' && !Number.isFinite(timeout)) {
-    throw SessionError.invalidArgument('idleTimeoutMs', `must be a finite number, got ${timeout}`);
+  for (const name of ['idleTimeoutMs', 'timeout'] as const) {
+    const timeout = (params as Record<string, unknown> | null | undefined)?.[name];
+    if (typeof timeout === 'number' && !Number.isFinite(timeout)) {
+      throw SessionError.invalidArgument(name, `must be a finite number, got ${timeout}`);
+    }
   }
   return params;
 }

@@ -25,6 +25,7 @@ export { SessionCore } from './core';
 export { wasmMemoryBytes } from '../generated/mcp_session_core';
 export type {
   Admission,
+  Capabilities,
   CapacityPolicy,
   CoreConfig,
   CoreEvent,

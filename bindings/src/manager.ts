@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { SessionCore } from './core';
 import type {
   Admission,
+  Capabilities,
   CoreConfig,
   CreateParams,
   CoreEvent,
@@ -47,7 +48,8 @@ export interface SessionInfo {
   /** `clientInfo.name`, as the seed brief's `clientId`. */
   clientId: string | null;
   clientInfo: JsonObject | null;
-  capabilities: JsonObject | null;
+  /** As given at creation: an MCP capabilities object or a list of names. */
+  capabilities: Capabilities | null;
   principal: string | null;
   status: SessionStatus;
   /** For ended sessions: why (`closed`, `idle`, `init`, `lifetime`, `requested`, `evicted`). */
@@ -62,19 +64,11 @@ export interface SessionInfo {
   inFlight: number;
 }
 
-export interface CreateSessionConfig {
-  /** Kept as `clientInfo.name` unless `clientInfo` is given. */
-  clientId?: string;
-  clientInfo?: JsonObject;
-  capabilities?: JsonObject;
-  /** The authenticated user; later calls that name a principal must match it. */
-  principal?: string;
-  /** This session's idle timeout instead of the manager's. */
-  idleTimeoutMs?: number;
-  state?: JsonObject;
-}
+/** What `createSession` takes: the core's create parameters, with the seed brief's
+ * names (`clientId`, `timeout`, capabilities as a list of names) accepted as well. */
+export type CreateSessionConfig = Omit<CreateParams, 'requestedProtocolVersion'>;
 
-export interface InitializeParams extends Omit<CreateSessionConfig, 'clientId'> {
+export interface InitializeParams extends Omit<CreateSessionConfig, 'clientId' | 'timeout'> {
   /** The `protocolVersion` of the client's `initialize` request. */
   protocolVersion: string;
 }
@@ -90,11 +84,6 @@ export interface PrincipalOptions {
 
 /** Listener argument for each event name. */
 export type SessionEvents = { [K in CoreEvent['type']]: Extract<CoreEvent, { type: K }> };
-
-/** The core's create parameters for a config naming a `clientId`. */
-function withClientId({ clientId, clientInfo, ...rest }: CreateSessionConfig): CreateParams {
-  return { ...rest, clientInfo: clientInfo ?? (clientId === undefined ? undefined : { name: clientId }) };
-}
 
 /** What live and ended sessions report alike. */
 function common(view: SessionView | EndedView) {
@@ -171,10 +160,7 @@ export class SessionManager {
 
   /** Creates an active session and returns its ID. */
   createSession(config: CreateSessionConfig = {}): string {
-    // Without a clientId the config goes to the core as it is (copying it costs
-    // more than the rest of a create in JS).
-    const params = config.clientId === undefined ? config : withClientId(config);
-    return this.#run((core, now) => core.createId(params, now));
+    return this.#run((core, now) => core.createId(config, now));
   }
 
   /**

@@ -1,0 +1,64 @@
+//! Shared copies of client metadata.
+//!
+//! Every session keeps its client's `clientInfo` and `capabilities`, and nearly all
+//! sessions of a server hold the same few values (one per client program and
+//! version). Each distinct value is stored once and sessions point at it, so the
+//! metadata costs a pointer per session instead of a JSON tree.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+/// Distinct values seen, by their JSON text; values no session holds any more are
+/// dropped each time the table has doubled, so it stays proportional to what is in use.
+#[derive(Debug, Default)]
+pub(crate) struct Interner {
+    by_text: BTreeMap<String, Arc<Value>>,
+    prune_at: usize,
+}
+
+/// The table is pruned when it reaches this size at the least.
+const MIN_PRUNE_AT: usize = 64;
+
+impl Interner {
+    /// The shared copy of `value`, whose JSON text is `text`.
+    pub fn intern_text(&mut self, text: &str, value: impl FnOnce() -> Value) -> Arc<Value> {
+        if let Some(shared) = self.by_text.get(text) {
+            return shared.clone();
+        }
+        if self.by_text.len() >= self.prune_at.max(MIN_PRUNE_AT) {
+            self.by_text.retain(|_, v| Arc::strong_count(v) > 1);
+            self.prune_at = self.by_text.len() * 2;
+        }
+        let shared = Arc::new(value());
+        self.by_text.insert(text.to_owned(), shared.clone());
+        shared
+    }
+
+    /// The shared copy of `value`.
+    pub fn intern(&mut self, value: Arc<Value>) -> Arc<Value> {
+        let text = value.to_string();
+        self.intern_text(&text, || Value::clone(&value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn equal_values_share_one_copy_and_unused_ones_go() {
+        let mut interner = Interner::default();
+        let a = interner.intern(Arc::new(json!({"name": "x", "v": 1})));
+        let b = interner.intern(Arc::new(json!({"v": 1, "name": "x"})));
+        assert!(Arc::ptr_eq(&a, &b));
+        drop((a, b));
+        for i in 0..MIN_PRUNE_AT + 1 {
+            interner.intern(Arc::new(json!(i)));
+        }
+        assert!(interner.by_text.len() <= 2, "unheld values were dropped");
+    }
+}
