@@ -30,6 +30,7 @@ use crate::expiry::{phase_deadline, DeadlineIndex};
 use crate::ids::{check_session_id, IdSource, SecureIds};
 use crate::intern::Interner;
 use crate::patch::{check_metadata, check_state, json_size, merged};
+use crate::record::{Record, SessionRef};
 use crate::request::{check_principal, Admission, CreateParams, RequestHead, RequestKind};
 use crate::session::{empty_state, Ending, Phase, Session, SessionData, SessionView};
 use crate::session_id::SessionId;
@@ -394,6 +395,37 @@ impl SessionStore {
             self.taken += 1;
         }
         Ok(Lookup::Live(session.view(config)))
+    }
+
+    /// `find` without the copy: a reference to the session `id` (touched if live,
+    /// as `get`), or `None` if no such session is stored. Read its fields with
+    /// [`Self::record`]. An ended session is found while it is remembered.
+    pub fn find_ref(&mut self, id: &str, now: u64) -> Result<Option<SessionRef>, SessionError> {
+        let now = self.enter(id, now)?;
+        let config = &self.settings.config;
+        let Some((handle, session)) = self.sessions.lookup_mut(id) else {
+            return Ok(None);
+        };
+        let found = SessionRef {
+            slot: handle,
+            order: session.order,
+        };
+        if session.end.is_none() {
+            session.last_activity = now;
+            if self.index.file(handle, session, config, self.taken) {
+                self.taken += 1;
+            }
+        }
+        Ok(Some(found))
+    }
+
+    /// The session `r` refers to, if it is still stored.
+    pub fn record(&self, r: SessionRef) -> Option<Record<'_>> {
+        let session = self.sessions.get(r.slot)?;
+        (session.order == r.order).then_some(Record {
+            session,
+            config: &self.settings.config,
+        })
     }
 
     /// The session, with no side effect at all (not even on the clock).

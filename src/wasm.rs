@@ -16,8 +16,8 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::{
-    Admission, Config, CreateParams, InsecureSeededIds, RequestHead, RequestKind, SessionError,
-    SessionStore, MAX_TIME_MS,
+    Admission, Config, CreateParams, EndReason, InsecureSeededIds, Phase, RequestHead, RequestKind,
+    SessionError, SessionRef, SessionStore, Status, MAX_TIME_MS,
 };
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -295,6 +295,51 @@ fn read_config(value: &JsValue) -> JsResult<Config> {
 #[wasm_bindgen(js_name = SessionCore)]
 pub struct WasmSessionStore {
     store: SessionStore,
+    /// Where `lookup` leaves a session's numbers for JS to read in place: one call
+    /// answers them all without building an object.
+    scratch: Box<Scratch>,
+}
+
+/// The numbers `lookup` writes, read from JS as a `Float64Array` of 8 in this order.
+#[repr(C)]
+#[derive(Default)]
+struct Scratch {
+    status: f64,
+    order: f64,
+    created_at: f64,
+    last_activity: f64,
+    /// NaN: none.
+    expires_at: f64,
+    in_flight: f64,
+    /// The state's size as JSON text: 2 is the empty state, which JS makes itself.
+    state_bytes: f64,
+    version: f64,
+}
+
+/// Status codes in the scratch area: live phases, then how an ended session ended.
+fn status_code(status: Status) -> f64 {
+    match status {
+        Status::Live(Phase::Initializing) => 0.0,
+        Status::Live(Phase::Active) => 1.0,
+        Status::Live(Phase::Disconnected) => 2.0,
+        Status::Ended(EndReason::Closed) => 3.0,
+        Status::Ended(EndReason::Init) => 4.0,
+        Status::Ended(EndReason::Idle) => 5.0,
+        Status::Ended(EndReason::Lifetime) => 6.0,
+        Status::Ended(EndReason::Requested) => 7.0,
+        Status::Ended(EndReason::Evicted) => 8.0,
+    }
+}
+
+/// The metadata of a session, as `metadataText` answers it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Metadata<'a> {
+    principal: Option<&'a str>,
+    protocol_version: &'a str,
+    client_info: Option<&'a serde_json::Value>,
+    capabilities: Option<&'a serde_json::Value>,
+    renewed_to: Option<String>,
 }
 
 #[wasm_bindgen(js_class = SessionCore)]
@@ -305,7 +350,7 @@ impl WasmSessionStore {
         #[wasm_bindgen(unchecked_param_type = "CoreConfig | undefined")] config: JsValue,
     ) -> JsResult<WasmSessionStore> {
         let store = SessionStore::new(read_config(&config)?).map_err(js_error)?;
-        Ok(WasmSessionStore { store })
+        Ok(WasmSessionStore::wrap(store))
     }
 
     /// A store whose IDs are predictable from `seed`: for tests and simulations only.
@@ -317,7 +362,7 @@ impl WasmSessionStore {
         let seed = whole(seed, "seed", f64::MAX)?;
         let ids = Box::new(InsecureSeededIds::new(seed));
         let store = SessionStore::with_id_source(read_config(&config)?, ids).map_err(js_error)?;
-        Ok(WasmSessionStore { store })
+        Ok(WasmSessionStore::wrap(store))
     }
 
     /// The configuration in force, with every default filled in.
@@ -427,6 +472,74 @@ impl WasmSessionStore {
     pub fn find(&mut self, id: &str, now: f64) -> JsResult<JsValue> {
         let now = time(now)?;
         output(&self.store.find(id, now).map_err(js_error)?)
+    }
+
+    /// `find` without a copy: the session's slot (its numbers written to the
+    /// scratch area at `scratchPtr`), or -1 when no session has this ID (an ID no
+    /// session could have included). Touches a live session, as `find`.
+    pub fn lookup(&mut self, id: &str, now: f64) -> JsResult<f64> {
+        let now = time(now)?;
+        if crate::check_session_id(id).is_err() {
+            return Ok(-1.0);
+        }
+        let Some(found) = self.store.find_ref(id, now).map_err(js_error)? else {
+            return Ok(-1.0);
+        };
+        let Some(record) = self.store.record(found) else {
+            return Ok(-1.0);
+        };
+        *self.scratch = Scratch {
+            status: status_code(record.status()),
+            order: found.order as f64,
+            created_at: record.created_at() as f64,
+            last_activity: record.last_activity() as f64,
+            expires_at: record.expires_at().map_or(f64::NAN, |at| at as f64),
+            in_flight: f64::from(record.in_flight()),
+            state_bytes: record.state_bytes() as f64,
+            version: record.version() as f64,
+        };
+        Ok(f64::from(found.slot))
+    }
+
+    /// Where `lookup` writes (a `Float64Array` of 8 over the module's memory):
+    /// status, order, createdAt, lastActivity, expiresAt (NaN: none), inFlight,
+    /// stateBytes, version.
+    #[wasm_bindgen(js_name = scratchPtr)]
+    pub fn scratch_ptr(&self) -> u32 {
+        std::ptr::from_ref::<Scratch>(&self.scratch) as usize as u32
+    }
+
+    /// The state of the session `lookup` found (slot and order), as JSON text;
+    /// undefined if it is no longer stored.
+    #[wasm_bindgen(js_name = stateText)]
+    pub fn state_text(&self, slot: u32, order: f64) -> JsResult<Option<String>> {
+        let order = whole(order, "order", MAX_TIME_MS as f64)?;
+        let Some(record) = self.store.record(SessionRef { slot, order }) else {
+            return Ok(None);
+        };
+        let text = serde_json::to_string(record.state())
+            .map_err(|e| js_error(SessionError::invalid_argument("state", e.to_string())))?;
+        Ok(Some(text))
+    }
+
+    /// The principal, protocol version, client info, capabilities and successor of
+    /// the session `lookup` found, as JSON text; undefined if no longer stored.
+    #[wasm_bindgen(js_name = metadataText)]
+    pub fn metadata_text(&self, slot: u32, order: f64) -> JsResult<Option<String>> {
+        let order = whole(order, "order", MAX_TIME_MS as f64)?;
+        let Some(record) = self.store.record(SessionRef { slot, order }) else {
+            return Ok(None);
+        };
+        let metadata = Metadata {
+            principal: record.principal(),
+            protocol_version: record.protocol_version(),
+            client_info: record.client_info(),
+            capabilities: record.capabilities(),
+            renewed_to: record.renewed_to(),
+        };
+        serde_json::to_string(&metadata)
+            .map(Some)
+            .map_err(|e| js_error(SessionError::invalid_argument("metadata", e.to_string())))
     }
 
     #[wasm_bindgen(unchecked_return_type = "SessionView[]")]
@@ -616,6 +729,21 @@ impl WasmSessionStore {
 
 /// A snapshot with journal records (exports, oldest first) applied over it: see
 /// `snapshot::overlay`. For durable stores rebuilding what they had.
+impl WasmSessionStore {
+    fn wrap(store: SessionStore) -> Self {
+        WasmSessionStore {
+            store,
+            scratch: Box::default(),
+        }
+    }
+}
+
+/// The module's memory, for reading a store's scratch area in place.
+#[wasm_bindgen(js_name = wasmMemory, unchecked_return_type = "{ readonly buffer: ArrayBuffer }")]
+pub fn wasm_memory() -> JsValue {
+    wasm_bindgen::memory()
+}
+
 #[wasm_bindgen(js_name = overlaySnapshots)]
 pub fn overlay_snapshots(base: Option<String>, changes: Vec<String>) -> JsResult<String> {
     crate::snapshot::overlay(base.as_deref(), &changes).map_err(js_error)

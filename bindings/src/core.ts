@@ -1,4 +1,4 @@
-import { SessionCore as WasmCore } from '../generated/mcp_session_core';
+import { SessionCore as WasmCore, wasmMemory } from '../generated/mcp_session_core';
 import type {
   CoreConfig,
   CoreEvent,
@@ -12,6 +12,9 @@ import type {
   Stats,
 } from '../generated/mcp_session_core';
 import { SessionError } from './errors';
+
+/** The module's memory: the scratch area is read in place from it. */
+const MEMORY = wasmMemory();
 
 /** IDs and other strings cross into WebAssembly as strings; the generated glue
  * does not check, so anything else is turned away here as a typed error. */
@@ -69,6 +72,9 @@ function jsonText(value: unknown): string | undefined {
  */
 export class SessionCore {
   readonly #wasm: WasmCore;
+  #freed = false;
+  /** The scratch area `lookup` writes, as 8 numbers over the module's memory. */
+  #scratch: Float64Array | undefined;
 
   constructor(config?: CoreConfig, options: { insecureSeed?: number } = {}) {
     this.#wasm =
@@ -119,6 +125,39 @@ export class SessionCore {
   }
   find(id: string, now: number): Lookup {
     return this.#wasm.find(str(id, 'sessionId'), num(now, 'now'));
+  }
+  /**
+   * `find` without a copy: the session's slot, or -1 when no session has this ID
+   * (an ID no session could have included). Its numbers are then in `scratch()`:
+   * status (0 initializing, 1 active, 2 disconnected, 3 closed, 4-8 expired for
+   * init, idle, lifetime, requested, evicted), order, createdAt, lastActivity,
+   * expiresAt (NaN: none), inFlight, stateBytes (2: the empty state), version.
+   * Touches a live session.
+   */
+  lookup(id: string, now: number): number {
+    return this.#wasm.lookup(str(id, 'sessionId'), num(now, 'now'));
+  }
+  /** The numbers the last `lookup` wrote (valid until the next call). */
+  scratch(): Float64Array {
+    const memory = MEMORY.buffer;
+    if (this.#scratch === undefined || this.#scratch.buffer !== memory) {
+      this.#scratch = new Float64Array(memory, this.#wasm.scratchPtr(), 8);
+    }
+    return this.#scratch;
+  }
+  /** The state of the session at (slot, order) as JSON text; undefined if that
+   * session is no longer stored. */
+  stateText(slot: number, order: number): string | undefined {
+    return this.#wasm.stateText(num(slot, 'slot'), num(order, 'order'));
+  }
+  /** The principal, protocol version, client info, capabilities and successor of
+   * the session at (slot, order), as JSON text; undefined if no longer stored. */
+  metadataText(slot: number, order: number): string | undefined {
+    return this.#wasm.metadataText(num(slot, 'slot'), num(order, 'order'));
+  }
+  /** True once `free` was called. */
+  get freed(): boolean {
+    return this.#freed;
   }
   list(now: number): SessionView[] {
     return this.#wasm.list(num(now, 'now'));
@@ -190,6 +229,7 @@ export class SessionCore {
   }
   /** Frees the WebAssembly memory of this store. */
   free(): void {
+    this.#freed = true;
     this.#wasm.free();
   }
   [Symbol.dispose](): void {

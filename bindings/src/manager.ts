@@ -8,10 +8,8 @@ import type {
   CreateParams,
   CoreEvent,
   EndReason,
-  EndedView,
   JsonObject,
   Json,
-  Lookup,
   Phase,
   RequestHead,
   RestoreReport,
@@ -19,6 +17,7 @@ import type {
   Stats,
 } from '../generated/mcp_session_core';
 import { SessionError } from './errors';
+import { StoredSession, clientIdOf } from './stored-session';
 
 /** The longest a Node timer can wait (2^31 - 1 ms); longer deadlines re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -85,8 +84,7 @@ export interface PrincipalOptions {
 /** Listener argument for each event name. */
 export type SessionEvents = { [K in CoreEvent['type']]: Extract<CoreEvent, { type: K }> };
 
-/** What live and ended sessions report alike. */
-function common(view: SessionView | EndedView) {
+function fromView(view: SessionView): SessionInfo {
   return {
     id: view.id,
     clientId: clientIdOf(view.clientInfo),
@@ -98,32 +96,11 @@ function common(view: SessionView | EndedView) {
     protocolVersion: view.protocolVersion,
     createdAt: new Date(view.createdAt),
     lastActivity: new Date(view.lastActivity),
-  };
-}
-
-function fromView(view: SessionView): SessionInfo {
-  return {
-    ...common(view),
     status: view.phase,
     endReason: null,
     expiresAt: view.expiresAt === null ? null : new Date(view.expiresAt),
     inFlight: view.inFlight,
   };
-}
-
-function fromEnded(view: EndedView): SessionInfo {
-  return {
-    ...common(view),
-    status: view.reason === 'closed' ? 'closed' : 'expired',
-    endReason: view.reason,
-    expiresAt: new Date(view.endedAt),
-    inFlight: 0,
-  };
-}
-
-function clientIdOf(clientInfo: JsonObject | null): string | null {
-  const name = clientInfo?.['name'];
-  return typeof name === 'string' ? name : null;
 }
 
 /**
@@ -170,21 +147,16 @@ export class SessionManager {
    */
   getSession(id: string): SessionInfo | null {
     if (typeof id !== 'string') return null;
-    let found: Lookup;
+    const core = this.#live();
+    let slot: number;
     try {
-      found = this.#run((core, now) => core.find(id, now));
-    } catch (error) {
-      if (error instanceof SessionError && error.code === 'INVALID_SESSION_ID') return null;
-      throw error;
+      slot = core.lookup(id, this.#now());
+    } finally {
+      // A lookup only moves deadlines later or ends sessions: the armed timer
+      // stays right, and only events may be pending.
+      this.#emitPending(core);
     }
-    switch (found.status) {
-      case 'live':
-        return fromView(found.session);
-      case 'ended':
-        return fromEnded(found.session);
-      case 'unknown':
-        return null;
-    }
+    return slot < 0 ? null : new StoredSession(core, id, slot, core.scratch());
   }
 
   /** Merges `patch` into the state (RFC 7396); returns the new version. */
@@ -431,6 +403,10 @@ export class SessionManager {
         this.#timerIsImmediate = false;
       }
     }
+    this.#emitPending(core);
+  }
+
+  #emitPending(core: SessionCore): void {
     if (this.#listening && core.pendingEvents() > 0) {
       for (const event of core.drainEvents()) this.#events.emit(event.type, event);
     }
