@@ -22,24 +22,39 @@ pub(crate) struct Interner {
 const MIN_PRUNE_AT: usize = 64;
 
 impl Interner {
-    /// The shared copy of `value`, whose JSON text is `text`.
-    pub fn intern_text(&mut self, text: &str, value: impl FnOnce() -> Value) -> Arc<Value> {
+    /// The shared copy of the value whose JSON text is `text`; `make` builds (and
+    /// checks) it the first time that text is seen.
+    pub fn intern_text<E>(
+        &mut self,
+        text: &str,
+        make: impl FnOnce() -> Result<Value, E>,
+    ) -> Result<Arc<Value>, E> {
         if let Some(shared) = self.by_text.get(text) {
-            return shared.clone();
+            return Ok(shared.clone());
         }
-        if self.by_text.len() >= self.prune_at.max(MIN_PRUNE_AT) {
-            self.by_text.retain(|_, v| Arc::strong_count(v) > 1);
-            self.prune_at = self.by_text.len() * 2;
-        }
-        let shared = Arc::new(value());
+        let shared = Arc::new(make()?);
+        self.prune();
         self.by_text.insert(text.to_owned(), shared.clone());
-        shared
+        Ok(shared)
     }
 
     /// The shared copy of `value`.
     pub fn intern(&mut self, value: Arc<Value>) -> Arc<Value> {
         let text = value.to_string();
-        self.intern_text(&text, || Value::clone(&value))
+        if let Some(shared) = self.by_text.get(&text) {
+            return shared.clone();
+        }
+        self.prune();
+        self.by_text.insert(text, value.clone());
+        value
+    }
+
+    /// Drops the values no session holds, each time the table has doubled.
+    fn prune(&mut self) {
+        if self.by_text.len() >= self.prune_at.max(MIN_PRUNE_AT) {
+            self.by_text.retain(|_, v| Arc::strong_count(v) > 1);
+            self.prune_at = self.by_text.len() * 2;
+        }
     }
 }
 

@@ -82,8 +82,10 @@ pub struct SessionStore {
     /// takes when it is set (ties end in the order deadlines were set).
     taken: u64,
     per_principal: HashMap<Arc<str>, usize>,
-    /// One shared copy of each distinct client info and capabilities.
-    metadata: Interner,
+    /// One shared copy of each distinct client info, and of capabilities (apart:
+    /// they are checked differently).
+    client_infos: Interner,
+    capabilities: Interner,
     events: EventQueue,
     /// Set when a call ended fewer sessions than were due (see `sweep_batch_size`).
     backlog: bool,
@@ -136,7 +138,8 @@ impl SessionStore {
             ended: EndedOrder::default(),
             taken: 0,
             per_principal: HashMap::new(),
-            metadata: Interner::default(),
+            client_infos: Interner::default(),
+            capabilities: Interner::default(),
             events: EventQueue::default(),
             backlog: false,
             event_filter: u32::MAX,
@@ -171,16 +174,7 @@ impl SessionStore {
     pub fn create_id(&mut self, params: CreateParams, now: u64) -> Result<String, SessionError> {
         check_now(now)?;
         check_optional_principal(params.principal.as_deref())?;
-        let idle_timeout_ms = match (params.idle_timeout_ms, params.timeout) {
-            (Some(a), Some(b)) if a != b => {
-                return Err(SessionError::invalid_argument(
-                    "timeout",
-                    "differs from idleTimeoutMs (the same setting): give one",
-                ))
-            }
-            (a, b) => a.or(b),
-        };
-        check_idle_timeout(idle_timeout_ms)?;
+        let idle_timeout_ms = one_timeout(params.idle_timeout_ms, params.timeout)?;
         let limit = self.settings.config.max_state_bytes;
         let state = params.state.unwrap_or_else(empty_state);
         let state_bytes = check_state(&state, limit)?;
@@ -197,7 +191,84 @@ impl SessionStore {
                 check_metadata(name, v)?;
             }
         }
-        let (phase, protocol_version) = match &params.requested_protocol_version {
+        let fresh = Fresh {
+            principal: params.principal.as_deref().map(Arc::from),
+            requested_protocol_version: params.requested_protocol_version.as_deref(),
+            client_info: client_info.map(|v| self.client_infos.intern(Arc::new(v))),
+            capabilities: params
+                .capabilities
+                .map(|v| self.capabilities.intern(Arc::new(v))),
+            idle_timeout_ms,
+            state,
+            state_bytes,
+        };
+        self.create_fresh(fresh, now)
+    }
+
+    /// `create_id` from the parameters as JSON text (camelCase, as `CreateParams`
+    /// serializes): the way a JS host creates, with no JS object crossing. Client
+    /// metadata is read as raw text and looked up among the values already held,
+    /// so the usual client (whose metadata every session repeats) parses nothing.
+    pub fn create_id_json(&mut self, text: &str, now: u64) -> Result<String, SessionError> {
+        check_now(now)?;
+        let raw: RawCreateParams<'_> = serde_json::from_str(text)
+            .map_err(|e| SessionError::invalid_argument("params", e.to_string()))?;
+        check_optional_principal(raw.principal.as_deref())?;
+        let idle_timeout_ms = one_timeout(raw.idle_timeout_ms, raw.timeout)?;
+        let limit = self.settings.config.max_state_bytes;
+        let (state, state_bytes) = match raw.state {
+            None => (empty_state(), 2),
+            Some(raw) if raw.get() == "{}" => (empty_state(), 2),
+            Some(raw) => {
+                let state: Value =
+                    serde_json::from_str(raw.get()).map_err(|e| SessionError::InvalidState {
+                        reason: format!("state: {e}"),
+                    })?;
+                let size = check_state(&state, limit)?;
+                (state, size)
+            }
+        };
+        let client_info = match (raw.client_info, raw.client_id) {
+            (Some(info), _) => Some(
+                self.client_infos
+                    .intern_text(info.get(), || metadata("clientInfo", info.get()))?,
+            ),
+            (None, Some(name)) => {
+                let text = format!("{{\"name\":{}}}", name.get());
+                Some(self.client_infos.intern_text(&text, || {
+                    let name: String = serde_json::from_str(name.get())
+                        .map_err(|e| SessionError::invalid_argument("clientId", e.to_string()))?;
+                    metadata(
+                        "clientInfo",
+                        &serde_json::json!({ "name": name }).to_string(),
+                    )
+                })?)
+            }
+            (None, None) => None,
+        };
+        let capabilities = match raw.capabilities {
+            Some(caps) => Some(
+                self.capabilities
+                    .intern_text(caps.get(), || metadata("capabilities", caps.get()))?,
+            ),
+            None => None,
+        };
+        let fresh = Fresh {
+            principal: raw.principal.as_deref().map(Arc::from),
+            requested_protocol_version: raw.requested_protocol_version.as_deref(),
+            client_info,
+            capabilities,
+            idle_timeout_ms,
+            state,
+            state_bytes,
+        };
+        self.create_fresh(fresh, now)
+    }
+
+    /// Creates a session from checked parts: the protocol version is negotiated,
+    /// room is made (per-principal limit, capacity), the ID drawn.
+    fn create_fresh(&mut self, fresh: Fresh<'_>, now: u64) -> Result<String, SessionError> {
+        let (phase, protocol_version) = match fresh.requested_protocol_version {
             Some(requested) => {
                 crate::config::check_protocol_version(requested)
                     .map_err(|why| SessionError::invalid_argument("protocolVersion", why))?;
@@ -206,8 +277,7 @@ impl SessionStore {
             None => (Phase::Active, self.settings.newest_version()),
         };
         let now = self.advance(now);
-        let principal: Option<Arc<str>> = params.principal.as_deref().map(Arc::from);
-        let victim = self.make_room(principal.as_deref(), now)?;
+        let victim = self.make_room(fresh.principal.as_deref(), now)?;
         let (id, text) = self.fresh_id()?;
         if let Some(victim) = victim {
             self.evict(victim, now);
@@ -215,18 +285,18 @@ impl SessionStore {
         let session = Session {
             id,
             data: SessionData {
-                principal,
+                principal: fresh.principal,
                 protocol_version,
-                client_info: client_info.map(Arc::new),
-                capabilities: params.capabilities.map(Arc::new),
-                state,
-                state_bytes,
+                client_info: fresh.client_info,
+                capabilities: fresh.capabilities,
+                state: fresh.state,
+                state_bytes: fresh.state_bytes,
                 version: 0,
             },
             phase,
             created_at: now,
             last_activity: now,
-            idle_timeout_ms,
+            idle_timeout_ms: fresh.idle_timeout_ms,
             in_flight: 0,
             order: 0,
             end: None,
@@ -917,7 +987,7 @@ impl SessionStore {
         }
         sessions.sort_by(|a, b| (b.last_activity, &a.id).cmp(&(a.last_activity, &b.id)));
         let mut taken = Vec::new();
-        for session in sessions {
+        for mut session in sessions {
             if session.is_due(&self.settings.config, now) {
                 report.skipped_expired += 1;
             } else if self.sessions.find(&session.id).is_some() {
@@ -926,6 +996,12 @@ impl SessionStore {
                 report.refused_capacity += 1;
             } else {
                 let id = session.id.to_string();
+                let data = &mut session.data;
+                data.client_info = data.client_info.take().map(|v| self.client_infos.intern(v));
+                data.capabilities = data
+                    .capabilities
+                    .take()
+                    .map(|v| self.capabilities.intern(v));
                 taken.push(self.insert_unfiled(session));
                 self.emit(Event::Restored {
                     session_id: id,
@@ -1196,9 +1272,6 @@ impl SessionStore {
     /// Stores a new live session without filing its deadlines (a restore files them
     /// all afterwards, in order). Its `order` is its sequence number.
     fn insert_unfiled(&mut self, mut session: Session) -> Handle {
-        let data = &mut session.data;
-        data.client_info = data.client_info.take().map(|v| self.metadata.intern(v));
-        data.capabilities = data.capabilities.take().map(|v| self.metadata.intern(v));
         session.order = self.taken;
         self.taken += 1;
         if let Some(p) = &session.data.principal {
@@ -1347,4 +1420,59 @@ fn ended_record(session: &Session, end: &Ending) -> EndedRecord {
         ended_at: end.at,
         renewed_to: end.renewed_to.as_ref().map(|id| id.to_string()),
     }
+}
+
+/// A new session's checked parts, however it was asked for.
+struct Fresh<'a> {
+    principal: Option<Arc<str>>,
+    requested_protocol_version: Option<&'a str>,
+    client_info: Option<Arc<Value>>,
+    capabilities: Option<Arc<Value>>,
+    idle_timeout_ms: Option<u64>,
+    state: Value,
+    state_bytes: usize,
+}
+
+/// `CreateParams` as JSON text, borrowed: metadata and state stay raw until needed.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawCreateParams<'a> {
+    #[serde(borrow)]
+    principal: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    requested_protocol_version: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    client_info: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    client_id: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    capabilities: Option<&'a serde_json::value::RawValue>,
+    idle_timeout_ms: Option<u64>,
+    timeout: Option<u64>,
+    #[serde(borrow)]
+    state: Option<&'a serde_json::value::RawValue>,
+}
+
+/// Client metadata from its JSON text, checked.
+fn metadata(argument: &str, text: &str) -> Result<Value, SessionError> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| SessionError::invalid_argument(argument, e.to_string()))?;
+    check_metadata(argument, &value)?;
+    Ok(value)
+}
+
+/// The idle timeout, given as `idleTimeoutMs` or as the seed's `timeout` (not both,
+/// unless equal), checked.
+fn one_timeout(idle: Option<u64>, timeout: Option<u64>) -> Result<Option<u64>, SessionError> {
+    let idle = match (idle, timeout) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(SessionError::invalid_argument(
+                "timeout",
+                "differs from idleTimeoutMs (the same setting): give one",
+            ))
+        }
+        (a, b) => a.or(b),
+    };
+    check_idle_timeout(idle)?;
+    Ok(idle)
 }

@@ -400,11 +400,11 @@ impl WasmSessionStore {
     #[wasm_bindgen(js_name = createIdFromJson)]
     pub fn create_id_from_json(&mut self, params: Option<String>, now: f64) -> JsResult<String> {
         let now = time(now)?;
-        let params = match params {
-            Some(text) => parse_json(&text, params_error)?,
-            None => CreateParams::default(),
-        };
-        self.store.create_id(params, now).map_err(js_error)
+        match params {
+            Some(text) => self.store.create_id_json(&text, now),
+            None => self.store.create_id(CreateParams::default(), now),
+        }
+        .map_err(js_error)
     }
 
     pub fn initialized(&mut self, id: &str, now: f64) -> JsResult<()> {
@@ -564,6 +564,27 @@ impl WasmSessionStore {
         let now = time(now)?;
         let expected = version(expected_version)?;
         let patch: serde_json::Value = state_json(&patch)?;
+        let v = self
+            .store
+            .update_state(id, &patch, expected, now)
+            .map_err(js_error)?;
+        Ok(v as f64)
+    }
+
+    /// `updateState` with the patch as JSON text made in JS (no call back out of
+    /// WebAssembly to serialize it).
+    #[wasm_bindgen(js_name = updateStateFromJson)]
+    pub fn update_state_from_json(
+        &mut self,
+        id: &str,
+        patch: &str,
+        #[wasm_bindgen(js_name = "expectedVersion")] expected_version: Option<f64>,
+        now: f64,
+    ) -> JsResult<f64> {
+        let now = time(now)?;
+        let expected = version(expected_version)?;
+        let patch: serde_json::Value =
+            parse_json(patch, |reason| SessionError::InvalidState { reason })?;
         let v = self
             .store
             .update_state(id, &patch, expected, now)

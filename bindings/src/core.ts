@@ -166,7 +166,11 @@ export class SessionCore {
     return this.#wasm.stats(num(now, 'now'));
   }
   updateState(id: string, patch: Json, expectedVersion: number | null | undefined, now: number): number {
-    return this.#wasm.updateState(str(id, 'sessionId'), patch, optionalNum(expectedVersion, 'expectedVersion'), num(now, 'now'));
+    const [sessionId, expected, at] = [str(id, 'sessionId'), optionalNum(expectedVersion, 'expectedVersion'), num(now, 'now')];
+    const text = jsonText(patch);
+    return text === undefined
+      ? this.#wasm.updateState(sessionId, patch, expected, at)
+      : this.#wasm.updateStateFromJson(sessionId, text, expected, at);
   }
   replaceState(id: string, state: JsonObject, expectedVersion: number | null | undefined, now: number): number {
     return this.#wasm.replaceState(str(id, 'sessionId'), state, optionalNum(expectedVersion, 'expectedVersion'), num(now, 'now'));
