@@ -126,3 +126,29 @@ test('numbers in state come back exactly, through updates and a snapshot/restore
   assert.deepEqual(copy.getSession(id).state, { ...numbers, more: 1 / 3 });
   assert.equal(copy.snapshot(), m.snapshot());
 });
+
+test('the seed create shape and the general one give the same session, and bad seed values get typed errors', () => {
+  const m = new SessionManager({ clock: manualClock() });
+  const seedShape = m.getSession(m.createSession({ clientId: 'c', capabilities: ['tools', 'resources'], timeout: 500, principal: 'p' }));
+  const general = m.getSession(m.createSession({ clientId: 'c', capabilities: ['tools', 'resources'], timeout: 500, principal: 'p', state: {} }));
+  for (const s of [seedShape, general]) {
+    assert.equal(s.clientId, 'c');
+    assert.deepEqual(s.capabilities, ['tools', 'resources']);
+    assert.equal(s.principal, 'p');
+    assert.equal(s.expiresAt.getTime() - s.lastActivity.getTime(), 500);
+  }
+  assert.deepEqual(m.getSession(m.createSession({ capabilities: [] })).capabilities, []);
+  assert.deepEqual(m.getSession(m.createSession({ capabilities: ['a\u0000b'] })).capabilities, ['a\u0000b']);
+  const before = m.snapshot();
+  for (const bad of [
+    { capabilities: ['tools', 1] },
+    { clientId: 7 },
+    { timeout: 1.5 },
+    { timeout: 0 },
+    { timeout: 10, idleTimeoutMs: 20 },
+  ]) {
+    assert.throws(() => m.createSession(bad), { code: 'INVALID_ARGUMENT' }, JSON.stringify(bad));
+  }
+  assert.equal(m.snapshot(), before, 'refused creates change nothing');
+  m.dispose();
+});

@@ -46,4 +46,4 @@ pub use record::{Record, SessionRef, Status};
 pub use request::{Admission, CreateParams, RequestHead, RequestKind, MAX_PRINCIPAL_BYTES};
 pub use session::{Phase, SessionView};
 pub use snapshot::{overlay, RestoreReport, SNAPSHOT_FORMAT, SNAPSHOT_VERSION};
-pub use store::{Expiry, SessionStore, Stats};
+pub use store::{Expiry, Named, SessionStore, Stats};

@@ -86,9 +86,24 @@ pub(crate) fn merged(
     limit: usize,
 ) -> Result<(Value, usize), SessionError> {
     check_depth(patch)?;
+    if !state.is_object() {
+        return Err(SessionError::InvalidState {
+            reason: "state must be a JSON object".into(),
+        });
+    }
     let mut next = state.clone();
     json_patch::merge(&mut next, patch);
-    let size = check_state(&next, limit)?;
+    // A merge puts each patch value where the patch has it, so the result is no
+    // deeper than the state or the patch, both checked: only its size is new.
+    if !next.is_object() {
+        return Err(SessionError::InvalidState {
+            reason: "state must be a JSON object".into(),
+        });
+    }
+    let size = json_size(&next);
+    if size > limit {
+        return Err(SessionError::StateTooLarge { size, limit });
+    }
     Ok((next, size))
 }
 

@@ -83,9 +83,12 @@ pub struct SessionStore {
     taken: u64,
     per_principal: HashMap<Arc<str>, usize>,
     /// One shared copy of each distinct client info, and of capabilities (apart:
-    /// they are checked differently).
+    /// they are checked differently), by JSON text; and by client ID and by
+    /// NUL-separated names for `create_id_named`.
     client_infos: Interner,
     capabilities: Interner,
+    client_names: Interner,
+    capability_lists: Interner,
     events: EventQueue,
     /// Set when a call ended fewer sessions than were due (see `sweep_batch_size`).
     backlog: bool,
@@ -140,6 +143,8 @@ impl SessionStore {
             per_principal: HashMap::new(),
             client_infos: Interner::default(),
             capabilities: Interner::default(),
+            client_names: Interner::default(),
+            capability_lists: Interner::default(),
             events: EventQueue::default(),
             backlog: false,
             event_filter: u32::MAX,
@@ -261,6 +266,42 @@ impl SessionStore {
             idle_timeout_ms,
             state,
             state_bytes,
+        };
+        self.create_fresh(fresh, now)
+    }
+
+    /// `create_id` for the seed brief's shape, with no JSON at all: a client ID
+    /// (kept as `clientInfo: { name }`), capability names (kept as a list; here
+    /// separated by NUL, which no name contains), a principal and an idle timeout.
+    /// The metadata is looked up among the values already held.
+    pub fn create_id_named(&mut self, named: Named<'_>, now: u64) -> Result<String, SessionError> {
+        check_now(now)?;
+        check_optional_principal(named.principal)?;
+        check_idle_timeout(named.idle_timeout_ms)?;
+        let client_info = match named.client_id {
+            Some(name) => Some(self.client_names.intern_text(name, || {
+                metadata(
+                    "clientInfo",
+                    &serde_json::json!({ "name": name }).to_string(),
+                )
+            })?),
+            None => None,
+        };
+        let capabilities = match named.capability_names {
+            Some(names) => Some(self.capability_lists.intern_text(names, || {
+                let list: Vec<&str> = names.split('\0').collect();
+                metadata("capabilities", &serde_json::json!(list).to_string())
+            })?),
+            None => None,
+        };
+        let fresh = Fresh {
+            principal: named.principal.map(Arc::from),
+            requested_protocol_version: None,
+            client_info,
+            capabilities,
+            idle_timeout_ms: named.idle_timeout_ms,
+            state: empty_state(),
+            state_bytes: 2,
         };
         self.create_fresh(fresh, now)
     }
@@ -1475,4 +1516,14 @@ fn one_timeout(idle: Option<u64>, timeout: Option<u64>) -> Result<Option<u64>, S
     };
     check_idle_timeout(idle)?;
     Ok(idle)
+}
+
+/// A create in the seed brief's shape: see [`SessionStore::create_id_named`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Named<'a> {
+    pub principal: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    /// Capability names separated by NUL (`"tools\0resources"`).
+    pub capability_names: Option<&'a str>,
+    pub idle_timeout_ms: Option<u64>,
 }

@@ -115,7 +115,10 @@ impl SessionTable {
             }
             None => {
                 if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
-                    self.chunks.push(Vec::new());
+                    // The first chunk grows as needed (a small store stays small);
+                    // later ones are made whole, so filling them never reallocates.
+                    let capacity = if self.chunks.is_empty() { 0 } else { CHUNK };
+                    self.chunks.push(Vec::with_capacity(capacity));
                 }
                 let full = (self.chunks.len() - 1) * CHUNK;
                 let last = self.chunks.len() - 1;

@@ -232,6 +232,11 @@ fn parse_json<T: DeserializeOwned>(
     text: &str,
     wrap: impl Fn(String) -> SessionError,
 ) -> JsResult<T> {
+    // The plain parser first: tracking the path costs on every call, and is only
+    // needed to explain a failure.
+    if let Ok(value) = serde_json::from_str(text) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -405,6 +410,30 @@ impl WasmSessionStore {
             None => self.store.create_id(CreateParams::default(), now),
         }
         .map_err(js_error)
+    }
+
+    /// `createId` for the seed brief's shape without JSON: see
+    /// `SessionStore::create_id_named` (capability names separated by NUL).
+    #[wasm_bindgen(js_name = createIdNamed)]
+    pub fn create_id_named(
+        &mut self,
+        client_id: Option<String>,
+        capability_names: Option<String>,
+        principal: Option<String>,
+        idle_timeout_ms: Option<f64>,
+        now: f64,
+    ) -> JsResult<String> {
+        let now = time(now)?;
+        let idle_timeout_ms = idle_timeout_ms
+            .map(|ms| whole(ms, "idleTimeoutMs", MAX_TIME_MS as f64))
+            .transpose()?;
+        let named = crate::Named {
+            principal: principal.as_deref(),
+            client_id: client_id.as_deref(),
+            capability_names: capability_names.as_deref(),
+            idle_timeout_ms,
+        };
+        self.store.create_id_named(named, now).map_err(js_error)
     }
 
     pub fn initialized(&mut self, id: &str, now: f64) -> JsResult<()> {

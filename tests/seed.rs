@@ -131,3 +131,53 @@ fn the_seed_config_shape_is_kept_as_given() {
     let v = s.create(info_wins, T0).unwrap();
     assert_eq!(v.client_info, Some(json!({"name": "x", "version": "2"})));
 }
+
+#[test]
+fn the_named_create_keeps_the_same_values_as_the_json_one() {
+    use mcp_session_core::Named;
+    let mut s = store(Config::default());
+    let named = Named {
+        client_id: Some("test-client"),
+        capability_names: Some("tools\0resources"),
+        principal: Some("u1"),
+        idle_timeout_ms: Some(1_000),
+    };
+    let a = s.create_id_named(named, T0).unwrap();
+    let b = s
+        .create_id_json(
+            r#"{"clientId":"test-client","capabilities":["tools","resources"],"principal":"u1","timeout":1000}"#,
+            T0,
+        )
+        .unwrap();
+    let (a, b) = (s.peek(&a, T0).unwrap(), s.peek(&b, T0).unwrap());
+    assert_eq!(a.client_info, Some(json!({"name": "test-client"})));
+    assert_eq!(a.capabilities, Some(json!(["tools", "resources"])));
+    assert_eq!(
+        (
+            &a.client_info,
+            &a.capabilities,
+            &a.principal,
+            a.idle_timeout_ms
+        ),
+        (
+            &b.client_info,
+            &b.capabilities,
+            &b.principal,
+            b.idle_timeout_ms
+        )
+    );
+    let one_empty_name = Named {
+        capability_names: Some(""),
+        ..Named::default()
+    };
+    let c = s.create_id_named(one_empty_name, T0).unwrap();
+    assert_eq!(s.peek(&c, T0).unwrap().capabilities, Some(json!([""])));
+    let bad = Named {
+        idle_timeout_ms: Some(0),
+        ..Named::default()
+    };
+    assert_eq!(
+        s.create_id_named(bad, T0).unwrap_err().code(),
+        "INVALID_ARGUMENT"
+    );
+}

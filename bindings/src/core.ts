@@ -96,6 +96,23 @@ export class SessionCore {
     const text = jsonText(checkedParams(params));
     return text === undefined ? this.#wasm.createId(params, at) : this.#wasm.createIdFromJson(text, at);
   }
+  /** `createId` in the seed brief's shape, with no JSON: capability names are
+   * separated by NUL (`'tools\0resources'`), which no name may contain. */
+  createIdNamed(
+    clientId: string | undefined,
+    capabilityNames: string | undefined,
+    principal: string | undefined,
+    idleTimeoutMs: number | undefined,
+    now: number,
+  ): string {
+    return this.#wasm.createIdNamed(
+      optionalStr(clientId, 'clientId'),
+      optionalStr(capabilityNames, 'capabilities'),
+      optionalStr(principal, 'principal'),
+      optionalNum(idleTimeoutMs, 'idleTimeoutMs'),
+      num(now, 'now'),
+    );
+  }
   initialized(id: string, now: number): void {
     this.#wasm.initialized(str(id, 'sessionId'), num(now, 'now'));
   }

@@ -84,6 +84,34 @@ export interface PrincipalOptions {
 /** Listener argument for each event name. */
 export type SessionEvents = { [K in CoreEvent['type']]: Extract<CoreEvent, { type: K }> };
 
+const NAMED_KEYS = new Set(['clientId', 'capabilities', 'principal', 'timeout', 'idleTimeoutMs']);
+
+/**
+ * The seed brief's create shape (`{ clientId, capabilities: ['tools', ...] }`, with
+ * perhaps a principal and a timeout) as plain arguments for `createIdNamed`, which
+ * crosses no JSON; undefined for anything else, which goes as JSON text (and gets
+ * the core's errors for whatever is wrong with it).
+ */
+function namedShape(
+  config: CreateSessionConfig,
+): [string | undefined, string | undefined, string | undefined, number | undefined] | undefined {
+  if (typeof config !== 'object' || config === null) return undefined;
+  for (const key in config) if (!NAMED_KEYS.has(key)) return undefined;
+  const { clientId, capabilities, principal, timeout, idleTimeoutMs } = config;
+  if (clientId !== undefined && typeof clientId !== 'string') return undefined;
+  if (principal !== undefined && typeof principal !== 'string') return undefined;
+  if (timeout !== undefined && idleTimeoutMs !== undefined) return undefined;
+  const idle = idleTimeoutMs ?? timeout;
+  if (idle !== undefined && (typeof idle !== 'number' || !Number.isInteger(idle))) return undefined;
+  let names: string | undefined;
+  if (capabilities !== undefined) {
+    if (!Array.isArray(capabilities) || capabilities.length === 0) return undefined;
+    for (const name of capabilities) if (typeof name !== 'string' || name.includes('\0')) return undefined;
+    names = capabilities.join('\0');
+  }
+  return [clientId, names, principal, idle];
+}
+
 function fromView(view: SessionView): SessionInfo {
   return {
     id: view.id,
@@ -137,7 +165,10 @@ export class SessionManager {
 
   /** Creates an active session and returns its ID. */
   createSession(config: CreateSessionConfig = {}): string {
-    return this.#run((core, now) => core.createId(config, now));
+    const named = namedShape(config);
+    return named === undefined
+      ? this.#run((core, now) => core.createId(config, now))
+      : this.#run((core, now) => core.createIdNamed(named[0], named[1], named[2], named[3], now));
   }
 
   /**
