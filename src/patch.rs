@@ -78,33 +78,44 @@ fn check_depth(value: &Value) -> Result<(), SessionError> {
     }
 }
 
-/// Applies an RFC 7396 merge patch to a copy of `state` and validates the result.
-/// Returns the new state and its size; `state` itself is untouched.
-pub(crate) fn merged(
-    state: &Value,
+/// Applies an RFC 7396 merge patch to `state` (`size` bytes as JSON text) and
+/// answers the new size; on an error `state` is unchanged. A merge writes each patch
+/// value where the patch has it, so the result is no deeper than the state or the
+/// patch (both checked) and at most their sizes added: when that sum is within the
+/// limit the patch is applied in place, else to a copy that replaces the state only
+/// if it fits.
+pub(crate) fn merge_into(
+    state: &mut Value,
+    size: usize,
     patch: &Value,
     limit: usize,
-) -> Result<(Value, usize), SessionError> {
+) -> Result<usize, SessionError> {
     check_depth(patch)?;
-    if !state.is_object() {
+    if !patch.is_object() || !state.is_object() {
         return Err(SessionError::InvalidState {
             reason: "state must be a JSON object".into(),
         });
+    }
+    if size.saturating_add(json_size(patch)) <= limit {
+        json_patch::merge(state, patch);
+        let next_size = json_size(state);
+        debug_assert!(
+            next_size <= size + json_size(patch),
+            "a merge grew past its bound"
+        );
+        return Ok(next_size);
     }
     let mut next = state.clone();
     json_patch::merge(&mut next, patch);
-    // A merge puts each patch value where the patch has it, so the result is no
-    // deeper than the state or the patch, both checked: only its size is new.
-    if !next.is_object() {
-        return Err(SessionError::InvalidState {
-            reason: "state must be a JSON object".into(),
+    let next_size = json_size(&next);
+    if next_size > limit {
+        return Err(SessionError::StateTooLarge {
+            size: next_size,
+            limit,
         });
     }
-    let size = json_size(&next);
-    if size > limit {
-        return Err(SessionError::StateTooLarge { size, limit });
-    }
-    Ok((next, size))
+    *state = next;
+    Ok(next_size)
 }
 
 /// Checks client metadata (client info, capabilities): an object within the depth
@@ -181,15 +192,31 @@ mod tests {
             ),
         ];
         for (state, patch, want) in cases {
-            assert_eq!(merged(&state, &patch, 1024).unwrap().0, want);
+            // In place (room to spare) and on a copy (at the limit) alike.
+            for limit in [1024, json_size(&want)] {
+                let mut merged = state.clone();
+                let size = merge_into(&mut merged, json_size(&state), &patch, limit).unwrap();
+                assert_eq!(merged, want);
+                assert_eq!(size, json_size(&want));
+            }
         }
+    }
+
+    #[test]
+    fn a_patch_that_does_not_fit_changes_nothing() {
+        let mut state = json!({"a": "x"});
+        let err = merge_into(&mut state, 9, &json!({"b": "yyyyyyyy"}), 12).unwrap_err();
+        assert_eq!(err.code(), "STATE_TOO_LARGE");
+        assert_eq!(state, json!({"a": "x"}));
     }
 
     #[test]
     fn a_patch_that_leaves_no_object_is_invalid_state() {
         for patch in [json!(["c"]), json!(null), json!("x"), json!(1)] {
-            let err = merged(&json!({"a": 1}), &patch, 1024).unwrap_err();
+            let mut state = json!({"a": 1});
+            let err = merge_into(&mut state, 7, &patch, 1024).unwrap_err();
             assert_eq!(err.code(), "INVALID_STATE", "{patch}");
+            assert_eq!(state, json!({"a": 1}));
         }
     }
 
@@ -220,7 +247,9 @@ mod tests {
         assert!(!depth_within(&json!([[[1]]]), 2));
         let deep_patch = nested(MAX_DEPTH + 1);
         assert_eq!(
-            merged(&json!({}), &deep_patch, 1 << 20).unwrap_err().code(),
+            merge_into(&mut json!({}), 2, &deep_patch, 1 << 20)
+                .unwrap_err()
+                .code(),
             "INVALID_STATE"
         );
     }

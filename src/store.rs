@@ -29,7 +29,7 @@ use crate::events::{Event, EventKind, EventQueue};
 use crate::expiry::{phase_deadline, DeadlineIndex};
 use crate::ids::{check_session_id, IdSource, SecureIds};
 use crate::intern::Interner;
-use crate::patch::{check_metadata, check_state, json_size, merged};
+use crate::patch::{check_metadata, check_state, json_size, merge_into};
 use crate::record::{Record, SessionRef};
 use crate::request::{check_principal, Admission, CreateParams, RequestHead, RequestKind};
 use crate::session::{empty_state, Ending, Phase, Session, SessionData, SessionView};
@@ -610,8 +610,10 @@ impl SessionStore {
         let limit = self.settings.config.max_state_bytes;
         let (handle, session) = live_mut(&mut self.sessions, id)?;
         check_version(session, expected_version)?;
-        let (state, size) = merged(&session.data.state, patch, limit)?;
-        self.commit_state(handle, id, state, size, now)
+        next_version(session)?;
+        let data = &mut session.data;
+        data.state_bytes = merge_into(&mut data.state, data.state_bytes, patch, limit)?;
+        self.commit_state(handle, id, now)
     }
 
     /// Replaces the whole state, with the same compare-and-set as `update_state`.
@@ -629,33 +631,22 @@ impl SessionStore {
         self.expire_if_due(id);
         let (handle, session) = live_mut(&mut self.sessions, id)?;
         check_version(session, expected_version)?;
-        self.commit_state(handle, id, state, size, now)
+        next_version(session)?;
+        session.data.state = state;
+        session.data.state_bytes = size;
+        self.commit_state(handle, id, now)
     }
 
-    fn commit_state(
-        &mut self,
-        handle: Handle,
-        id: &str,
-        state: Value,
-        size: usize,
-        now: u64,
-    ) -> Result<u64, SessionError> {
+    /// After the state of `handle` changed: its version moves on (checked to be
+    /// possible before the change), it counts as activity, and it is announced.
+    fn commit_state(&mut self, handle: Handle, id: &str, now: u64) -> Result<u64, SessionError> {
         let config = &self.settings.config;
         let Some(session) = self.sessions.get_mut(handle) else {
             return Err(SessionError::SessionNotFound {
                 session_id: id.to_owned(),
             });
         };
-        let version =
-            session
-                .data
-                .version
-                .checked_add(1)
-                .ok_or_else(|| SessionError::InvalidState {
-                    reason: "the state version cannot grow further".into(),
-                })?;
-        session.data.state = state;
-        session.data.state_bytes = size;
+        let version = next_version(session)?;
         session.data.version = version;
         session.last_activity = now;
         if self.index.file(handle, session, config, self.taken) {
@@ -1156,8 +1147,12 @@ impl SessionStore {
         let wants_event = self.wants(EventKind::Expired);
         let max = self.settings.config.max_ended_remembered;
         let mut ended = 0usize;
+        // Left due: false once the index has nothing due, checked only if the
+        // limit stops the loop first.
+        let mut left_due = true;
         while ended < limit {
             let Some((at, handle)) = self.index.pop_due(now) else {
+                left_due = false;
                 break;
             };
             let Some(session) = self.sessions.get(handle) else {
@@ -1188,7 +1183,7 @@ impl SessionStore {
                 });
             }
         }
-        self.backlog = self.index.earliest().is_some_and(|at| at <= now);
+        self.backlog = left_due && self.index.earliest().is_some_and(|at| at <= now);
         if self.backlog {
             self.emit(Event::SweepPaused { ended, at: now });
         }
@@ -1434,6 +1429,17 @@ fn live_mut<'a>(
         return Err(end.reason.error(id));
     }
     Ok((handle, session))
+}
+
+/// The version a state change gives `session`, if it can have one more.
+fn next_version(session: &Session) -> Result<u64, SessionError> {
+    session
+        .data
+        .version
+        .checked_add(1)
+        .ok_or_else(|| SessionError::InvalidState {
+            reason: "the state version cannot grow further".into(),
+        })
 }
 
 fn check_version(session: &Session, expected: Option<u64>) -> Result<(), SessionError> {

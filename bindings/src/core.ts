@@ -183,7 +183,9 @@ export class SessionCore {
     return this.#wasm.stats(num(now, 'now'));
   }
   updateState(id: string, patch: Json, expectedVersion: number | null | undefined, now: number): number {
-    const [sessionId, expected, at] = [str(id, 'sessionId'), optionalNum(expectedVersion, 'expectedVersion'), num(now, 'now')];
+    const sessionId = str(id, 'sessionId');
+    const expected = optionalNum(expectedVersion, 'expectedVersion');
+    const at = num(now, 'now');
     const text = jsonText(patch);
     return text === undefined
       ? this.#wasm.updateState(sessionId, patch, expected, at)

@@ -178,26 +178,18 @@ export class SessionManager {
    */
   getSession(id: string): SessionInfo | null {
     if (typeof id !== 'string') return null;
-    const core = this.#live();
-    let slot: number;
-    try {
-      slot = core.lookup(id, this.#now());
-    } finally {
-      // A lookup only moves deadlines later or ends sessions: the armed timer
-      // stays right, and only events may be pending.
-      this.#emitPending(core);
-    }
-    return slot < 0 ? null : new StoredSession(core, id, slot, core.scratch());
+    const slot = this.#touch((core, now) => core.lookup(id, now));
+    return slot < 0 ? null : new StoredSession(this.#live(), id, slot, this.#live().scratch());
   }
 
   /** Merges `patch` into the state (RFC 7396); returns the new version. */
   updateSessionState(id: string, patch: Json, options: UpdateOptions = {}): number {
-    return this.#run((core, now) => core.updateState(id, patch, options.expectedVersion, now));
+    return this.#touch((core, now) => core.updateState(id, patch, options.expectedVersion, now));
   }
 
   /** Replaces the whole state; returns the new version. */
   replaceSessionState(id: string, state: JsonObject, options: UpdateOptions = {}): number {
-    return this.#run((core, now) => core.replaceState(id, state, options.expectedVersion, now));
+    return this.#touch((core, now) => core.replaceState(id, state, options.expectedVersion, now));
   }
 
   /** Ends a session (HTTP DELETE). False if it was not live. */
@@ -394,6 +386,20 @@ export class SessionManager {
       return call(core, this.#now());
     } finally {
       this.#settle(core);
+    }
+  }
+
+  /**
+   * `#run` for a call that only touches a session: it moves a deadline later or
+   * ends due sessions, never brings one earlier, so the armed timer stays right
+   * and only events may be pending.
+   */
+  #touch<T>(call: (core: SessionCore, now: number) => T): T {
+    const core = this.#live();
+    try {
+      return call(core, this.#now());
+    } finally {
+      this.#emitPending(core);
     }
   }
 

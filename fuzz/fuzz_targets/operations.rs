@@ -53,14 +53,25 @@ enum Op {
         target: u8,
         principal: u8,
     },
+    /// A lookup as `getSession` makes it: `find_ref`, then fields through `record`.
+    Touch {
+        target: u8,
+    },
     ClearAll,
     Sweep,
+    /// One timer turn: at most `limit` sessions end.
+    SweepBatch {
+        limit: u8,
+    },
     Reload,
 }
 
 #[derive(Debug, Arbitrary)]
 struct Step {
     op: Op,
+    /// Sweep fully before the operation, so that a refusal can be checked to change
+    /// nothing; without it, sessions a bounded call left due carry over.
+    settle: bool,
     /// Milliseconds to move the clock; negative moves it back.
     dt: i16,
 }
@@ -144,7 +155,25 @@ fn apply(s: &mut SessionStore, ids: &mut Vec<String>, op: &Op, now: u64) -> bool
         } => s
             .renew(target(ids, t), principal(p), now)
             .map(|v| ids.push(v.id)),
+        Op::Touch { target: t } => {
+            let id = target(ids, t).to_owned();
+            s.find_ref(&id, now).map(|found| {
+                if let Some(found) = found {
+                    let record = s.record(found).expect("a reference just found reads");
+                    assert_eq!(record.id(), id);
+                    let live = matches!(record.status(), mcp_session_core::Status::Live(_));
+                    assert_eq!(live, s.peek(&id, now).is_ok(), "record and peek agree");
+                    assert!(record.state().is_object());
+                    if live {
+                        assert!(record.expires_at().is_none_or(|at| at > now));
+                    }
+                }
+            })
+        }
         Op::ClearAll => s.clear_all(now).map(|_| ()),
+        Op::SweepBatch { limit } => s
+            .sweep_batch_with(now, usize::from(limit), |_, _, _| {})
+            .map(|_| ()),
         Op::Sweep => s.sweep(now).map(|_| ()),
         Op::Reload => {
             let text = s.snapshot(now).expect("snapshot");
@@ -167,9 +196,11 @@ fuzz_target!(|steps: Vec<Step>| {
     let mut now = T0;
     for step in steps.iter().take(128) {
         now = now.saturating_add_signed(i64::from(step.dt));
-        s.sweep(now).expect("sweep");
+        if step.settle {
+            s.sweep(now).expect("sweep");
+        }
         let before = s.snapshot(now).expect("snapshot");
-        if apply(&mut s, &mut ids, &step.op, now) {
+        if apply(&mut s, &mut ids, &step.op, now) && step.settle {
             assert_eq!(
                 s.snapshot(now).expect("snapshot"),
                 before,
