@@ -152,3 +152,14 @@ test('the seed create shape and the general one give the same session, and bad s
   assert.equal(m.snapshot(), before, 'refused creates change nothing');
   m.dispose();
 });
+
+test('distinct client IDs past the core\'s registered strings still create with the right values', () => {
+  const m = new SessionManager({ clock: manualClock(), maxSessions: 5_000 });
+  const ids = Array.from({ length: 1_500 }, (_, i) => m.createSession({ clientId: `client-${i}`, capabilities: [`cap-${i % 3}`] }));
+  for (const i of [0, 1_023, 1_024, 1_499]) {
+    const s = m.getSession(ids[i]);
+    assert.equal(s.clientId, `client-${i}`);
+    assert.deepEqual(s.capabilities, [`cap-${i % 3}`]);
+  }
+  m.dispose();
+});

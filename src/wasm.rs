@@ -303,7 +303,18 @@ pub struct WasmSessionStore {
     /// Where `lookup` leaves a session's numbers for JS to read in place: one call
     /// answers them all without building an object.
     scratch: Box<Scratch>,
+    /// Where the create calls leave the new ID's text (visible ASCII) for JS to
+    /// read in place: cheaper than returning a string through the glue.
+    id_text: Box<[u8; crate::MAX_SESSION_ID_BYTES]>,
+    /// Strings JS registered once and then names by number (client IDs, capability
+    /// lists): a create in the seed's shape passes no string at all.
+    texts: Vec<String>,
 }
+
+/// How many strings one store registers; past that, JS passes them as strings.
+const MAX_TEXTS: usize = 1024;
+/// "No string" where a registered string's number goes.
+const NO_TEXT: u32 = u32::MAX;
 
 /// The numbers `lookup` writes, read from JS as a `Float64Array` of 8 in this order.
 #[repr(C)]
@@ -402,18 +413,22 @@ impl WasmSessionStore {
 
     /// `createId` taking the parameters as JSON text, which the TypeScript layer
     /// makes with `JSON.stringify` in JS: cheaper than calling out to it from here.
+    /// `createId` from JSON text; the new ID is left at `idTextPtr`, its length
+    /// answered.
     #[wasm_bindgen(js_name = createIdFromJson)]
-    pub fn create_id_from_json(&mut self, params: Option<String>, now: f64) -> JsResult<String> {
+    pub fn create_id_from_json(&mut self, params: Option<String>, now: f64) -> JsResult<u32> {
         let now = time(now)?;
-        match params {
+        let id = match params {
             Some(text) => self.store.create_id_json(&text, now),
             None => self.store.create_id(CreateParams::default(), now),
         }
-        .map_err(js_error)
+        .map_err(js_error)?;
+        Ok(self.id_out(&id))
     }
 
     /// `createId` for the seed brief's shape without JSON: see
-    /// `SessionStore::create_id_named` (capability names separated by NUL).
+    /// `SessionStore::create_id_named` (capability names separated by NUL). The new
+    /// ID is left at `idTextPtr`, its length answered.
     #[wasm_bindgen(js_name = createIdNamed)]
     pub fn create_id_named(
         &mut self,
@@ -422,7 +437,7 @@ impl WasmSessionStore {
         principal: Option<String>,
         idle_timeout_ms: Option<f64>,
         now: f64,
-    ) -> JsResult<String> {
+    ) -> JsResult<u32> {
         let now = time(now)?;
         let idle_timeout_ms = idle_timeout_ms
             .map(|ms| whole(ms, "idleTimeoutMs", MAX_TIME_MS as f64))
@@ -433,7 +448,62 @@ impl WasmSessionStore {
             capability_names: capability_names.as_deref(),
             idle_timeout_ms,
         };
-        self.store.create_id_named(named, now).map_err(js_error)
+        let id = self.store.create_id_named(named, now).map_err(js_error)?;
+        Ok(self.id_out(&id))
+    }
+
+    /// Registers `text` for `createIdNamedTexts`: its number, or `NO_TEXT` (2^32 - 1)
+    /// when the store holds its limit of registered strings.
+    #[wasm_bindgen(js_name = registerText)]
+    pub fn register_text(&mut self, text: String) -> u32 {
+        if self.texts.len() >= MAX_TEXTS {
+            return NO_TEXT;
+        }
+        self.texts.push(text);
+        u32::try_from(self.texts.len() - 1).unwrap_or(NO_TEXT)
+    }
+
+    /// `createIdNamed` with the client ID and the capability names given by the
+    /// numbers `registerText` answered (`NO_TEXT`: none).
+    #[wasm_bindgen(js_name = createIdNamedTexts)]
+    pub fn create_id_named_texts(
+        &mut self,
+        client_id: u32,
+        capability_names: u32,
+        principal: Option<String>,
+        idle_timeout_ms: Option<f64>,
+        now: f64,
+    ) -> JsResult<u32> {
+        let now = time(now)?;
+        let idle_timeout_ms = idle_timeout_ms
+            .map(|ms| whole(ms, "idleTimeoutMs", MAX_TIME_MS as f64))
+            .transpose()?;
+        let text = |n: u32, argument: &str| -> JsResult<Option<&str>> {
+            if n == NO_TEXT {
+                return Ok(None);
+            }
+            match self.texts.get(n as usize) {
+                Some(text) => Ok(Some(text.as_str())),
+                None => fail(SessionError::invalid_argument(
+                    argument,
+                    "is not a registered text",
+                )),
+            }
+        };
+        let named = crate::Named {
+            principal: principal.as_deref(),
+            client_id: text(client_id, "clientId")?,
+            capability_names: text(capability_names, "capabilities")?,
+            idle_timeout_ms,
+        };
+        let id = self.store.create_id_named(named, now).map_err(js_error)?;
+        Ok(self.id_out(&id))
+    }
+
+    /// Where the create calls leave the new ID's bytes.
+    #[wasm_bindgen(js_name = idTextPtr)]
+    pub fn id_text_ptr(&self) -> u32 {
+        self.id_text.as_ptr() as usize as u32
     }
 
     pub fn initialized(&mut self, id: &str, now: f64) -> JsResult<()> {
@@ -780,12 +850,30 @@ impl WasmSessionStore {
 /// A snapshot with journal records (exports, oldest first) applied over it: see
 /// `snapshot::overlay`. For durable stores rebuilding what they had.
 impl WasmSessionStore {
+    /// Leaves `id` at `idTextPtr` and answers its length.
+    fn id_out(&mut self, id: &str) -> u32 {
+        let bytes = id.as_bytes();
+        let n = bytes.len().min(self.id_text.len());
+        for (to, from) in self.id_text.iter_mut().zip(bytes) {
+            *to = *from;
+        }
+        u32::try_from(n).unwrap_or(0)
+    }
+
     fn wrap(store: SessionStore) -> Self {
         WasmSessionStore {
             store,
             scratch: Box::default(),
+            id_text: Box::new([0; crate::MAX_SESSION_ID_BYTES]),
+            texts: Vec::new(),
         }
     }
+}
+
+/// The longest session ID accepted, in bytes.
+#[wasm_bindgen(js_name = maxSessionIdBytes)]
+pub fn max_session_id_bytes() -> u32 {
+    u32::try_from(crate::MAX_SESSION_ID_BYTES).unwrap_or(u32::MAX)
 }
 
 /// The module's memory, for reading a store's scratch area in place.

@@ -1,4 +1,4 @@
-import { SessionCore as WasmCore, wasmMemory } from '../generated/mcp_session_core';
+import { SessionCore as WasmCore, maxSessionIdBytes, wasmMemory } from '../generated/mcp_session_core';
 import type {
   CoreConfig,
   CoreEvent,
@@ -13,8 +13,14 @@ import type {
 } from '../generated/mcp_session_core';
 import { SessionError } from './errors';
 
-/** The module's memory: the scratch area is read in place from it. */
+/** The module's memory: the scratch areas are read in place from it. */
 const MEMORY = wasmMemory();
+
+/** "No string" where `createIdNamedTexts` takes a registered string's number. */
+const NO_TEXT = 2 ** 32 - 1;
+
+/** The longest session ID (the core's `MAX_SESSION_ID_BYTES`). */
+const MAX_SESSION_ID_BYTES = maxSessionIdBytes();
 
 /** IDs and other strings cross into WebAssembly as strings; the generated glue
  * does not check, so anything else is turned away here as a typed error. */
@@ -75,6 +81,10 @@ export class SessionCore {
   #freed = false;
   /** The scratch area `lookup` writes, as 8 numbers over the module's memory. */
   #scratch: Float64Array | undefined;
+  /** Where the create calls leave the new ID's bytes. */
+  #idText: Buffer | undefined;
+  /** Strings registered with the core (client IDs, capability lists), by number. */
+  readonly #texts = new Map<string, number>();
 
   constructor(config?: CoreConfig, options: { insecureSeed?: number } = {}) {
     this.#wasm =
@@ -92,9 +102,9 @@ export class SessionCore {
   /** `create`, answering only the new ID. */
   createId(params: CreateParams | undefined, now: number): string {
     const at = num(now, 'now');
-    if (params === undefined || params === null) return this.#wasm.createIdFromJson(undefined, at);
+    if (params === undefined || params === null) return this.#newId(this.#wasm.createIdFromJson(undefined, at));
     const text = jsonText(checkedParams(params));
-    return text === undefined ? this.#wasm.createId(params, at) : this.#wasm.createIdFromJson(text, at);
+    return text === undefined ? this.#wasm.createId(params, at) : this.#newId(this.#wasm.createIdFromJson(text, at));
   }
   /** `createId` in the seed brief's shape, with no JSON: capability names are
    * separated by NUL (`'tools\0resources'`), which no name may contain. */
@@ -105,13 +115,36 @@ export class SessionCore {
     idleTimeoutMs: number | undefined,
     now: number,
   ): string {
-    return this.#wasm.createIdNamed(
-      optionalStr(clientId, 'clientId'),
-      optionalStr(capabilityNames, 'capabilities'),
-      optionalStr(principal, 'principal'),
-      optionalNum(idleTimeoutMs, 'idleTimeoutMs'),
-      num(now, 'now'),
-    );
+    const client = optionalStr(clientId, 'clientId');
+    const names = optionalStr(capabilityNames, 'capabilities');
+    const who = optionalStr(principal, 'principal');
+    const idle = optionalNum(idleTimeoutMs, 'idleTimeoutMs');
+    const at = num(now, 'now');
+    // Strings seen before go by number (the usual client sends the same ones).
+    const clientText = client === undefined ? NO_TEXT : this.#text(client);
+    const namesText = names === undefined ? NO_TEXT : this.#text(names);
+    if (clientText === undefined || namesText === undefined) {
+      return this.#newId(this.#wasm.createIdNamed(client, names, who, idle, at));
+    }
+    return this.#newId(this.#wasm.createIdNamedTexts(clientText, namesText, who, idle, at));
+  }
+  /** The number of a string registered with the core, registering it if there is
+   * room; undefined when the core holds its limit. */
+  #text(text: string): number | undefined {
+    let n = this.#texts.get(text);
+    if (n === undefined) {
+      n = this.#wasm.registerText(text);
+      if (n === NO_TEXT) return undefined;
+      this.#texts.set(text, n);
+    }
+    return n;
+  }
+  /** The ID a create call left in memory (`length` bytes of visible ASCII). */
+  #newId(length: number): string {
+    if (this.#idText === undefined || this.#idText.buffer !== MEMORY.buffer) {
+      this.#idText = Buffer.from(MEMORY.buffer, this.#wasm.idTextPtr(), MAX_SESSION_ID_BYTES);
+    }
+    return this.#idText.toString('latin1', 0, length);
   }
   initialized(id: string, now: number): void {
     this.#wasm.initialized(str(id, 'sessionId'), num(now, 'now'));

@@ -84,19 +84,49 @@ export interface PrincipalOptions {
 /** Listener argument for each event name. */
 export type SessionEvents = { [K in CoreEvent['type']]: Extract<CoreEvent, { type: K }> };
 
-const NAMED_KEYS = new Set(['clientId', 'capabilities', 'principal', 'timeout', 'idleTimeoutMs']);
+/** The last capability list seen (a copy) and its names as `createIdNamed` takes
+ * them: servers give every session the same list, so it is joined once. */
+let lastCapabilities: readonly string[] = [];
+let lastNames = '';
+
+/** `capabilities` as NUL-separated names, or undefined if it is not a non-empty
+ * list of names without NUL. */
+function capabilityNames(capabilities: unknown): string | undefined {
+  if (!Array.isArray(capabilities) || capabilities.length === 0) return undefined;
+  const same = capabilities.length === lastCapabilities.length;
+  let equal = same;
+  for (let i = 0; i < capabilities.length; i++) {
+    const name: unknown = capabilities[i];
+    if (typeof name !== 'string') return undefined;
+    if (equal && name !== lastCapabilities[i]) equal = false;
+  }
+  if (equal) return lastNames;
+  for (const name of capabilities as string[]) if (name.includes('\0')) return undefined;
+  lastCapabilities = [...(capabilities as string[])];
+  lastNames = lastCapabilities.join('\0');
+  return lastNames;
+}
 
 /**
- * The seed brief's create shape (`{ clientId, capabilities: ['tools', ...] }`, with
- * perhaps a principal and a timeout) as plain arguments for `createIdNamed`, which
- * crosses no JSON; undefined for anything else, which goes as JSON text (and gets
- * the core's errors for whatever is wrong with it).
+ * Creates a session of the seed brief's shape (`{ clientId, capabilities:
+ * ['tools', ...] }`, perhaps with a principal and a timeout) through
+ * `createIdNamed`, which crosses no JSON; undefined for any other config, which
+ * goes as JSON text (and gets the core's errors for whatever is wrong with it).
  */
-function namedShape(
-  config: CreateSessionConfig,
-): [string | undefined, string | undefined, string | undefined, number | undefined] | undefined {
+function createNamed(core: SessionCore, config: CreateSessionConfig, now: number): string | undefined {
   if (typeof config !== 'object' || config === null) return undefined;
-  for (const key in config) if (!NAMED_KEYS.has(key)) return undefined;
+  for (const key in config) {
+    switch (key) {
+      case 'clientId':
+      case 'capabilities':
+      case 'principal':
+      case 'timeout':
+      case 'idleTimeoutMs':
+        continue;
+      default:
+        return undefined;
+    }
+  }
   const { clientId, capabilities, principal, timeout, idleTimeoutMs } = config;
   if (clientId !== undefined && typeof clientId !== 'string') return undefined;
   if (principal !== undefined && typeof principal !== 'string') return undefined;
@@ -105,11 +135,10 @@ function namedShape(
   if (idle !== undefined && (typeof idle !== 'number' || !Number.isInteger(idle))) return undefined;
   let names: string | undefined;
   if (capabilities !== undefined) {
-    if (!Array.isArray(capabilities) || capabilities.length === 0) return undefined;
-    for (const name of capabilities) if (typeof name !== 'string' || name.includes('\0')) return undefined;
-    names = capabilities.join('\0');
+    names = capabilityNames(capabilities);
+    if (names === undefined) return undefined;
   }
-  return [clientId, names, principal, idle];
+  return core.createIdNamed(clientId, names, principal, idle, now);
 }
 
 function fromView(view: SessionView): SessionInfo {
@@ -165,10 +194,7 @@ export class SessionManager {
 
   /** Creates an active session and returns its ID. */
   createSession(config: CreateSessionConfig = {}): string {
-    const named = namedShape(config);
-    return named === undefined
-      ? this.#run((core, now) => core.createId(config, now))
-      : this.#run((core, now) => core.createIdNamed(named[0], named[1], named[2], named[3], now));
+    return this.#run((core, now) => createNamed(core, config, now) ?? core.createId(config, now));
   }
 
   /**
