@@ -87,26 +87,27 @@ fn check_depth(value: &Value) -> Result<(), SessionError> {
 pub(crate) fn merge_into(
     state: &mut Value,
     size: usize,
-    patch: &Value,
+    patch: Value,
     limit: usize,
 ) -> Result<usize, SessionError> {
-    check_depth(patch)?;
+    check_depth(&patch)?;
     if !patch.is_object() || !state.is_object() {
         return Err(SessionError::InvalidState {
             reason: "state must be a JSON object".into(),
         });
     }
-    if size.saturating_add(json_size(patch)) <= limit {
-        json_patch::merge(state, patch);
+    let patch_size = json_size(&patch);
+    if size.saturating_add(patch_size) <= limit {
+        merge_owned(state, patch);
         let next_size = json_size(state);
         debug_assert!(
-            next_size <= size + json_size(patch),
+            next_size <= size + patch_size,
             "a merge grew past its bound"
         );
         return Ok(next_size);
     }
     let mut next = state.clone();
-    json_patch::merge(&mut next, patch);
+    merge_owned(&mut next, patch);
     let next_size = json_size(&next);
     if next_size > limit {
         return Err(SessionError::StateTooLarge {
@@ -116,6 +117,33 @@ pub(crate) fn merge_into(
     }
     *state = next;
     Ok(next_size)
+}
+
+/// RFC 7396 merge of `patch` into `target`, moving the patch's values in rather
+/// than copying them. Recursion follows the patch's nesting, which the caller has
+/// bounded by [`MAX_DEPTH`].
+fn merge_owned(target: &mut Value, patch: Value) {
+    let Value::Object(members) = patch else {
+        *target = patch;
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    let Value::Object(object) = target else {
+        return;
+    };
+    for (key, value) in members {
+        if value.is_null() {
+            object.remove(&key);
+        } else if let Some(existing) = object.get_mut(&key) {
+            merge_owned(existing, value);
+        } else {
+            let mut fresh = Value::Null;
+            merge_owned(&mut fresh, value);
+            object.insert(key, fresh);
+        }
+    }
 }
 
 /// Checks client metadata (client info, capabilities): an object within the depth
@@ -195,7 +223,8 @@ mod tests {
             // In place (room to spare) and on a copy (at the limit) alike.
             for limit in [1024, json_size(&want)] {
                 let mut merged = state.clone();
-                let size = merge_into(&mut merged, json_size(&state), &patch, limit).unwrap();
+                let size =
+                    merge_into(&mut merged, json_size(&state), patch.clone(), limit).unwrap();
                 assert_eq!(merged, want);
                 assert_eq!(size, json_size(&want));
             }
@@ -205,7 +234,7 @@ mod tests {
     #[test]
     fn a_patch_that_does_not_fit_changes_nothing() {
         let mut state = json!({"a": "x"});
-        let err = merge_into(&mut state, 9, &json!({"b": "yyyyyyyy"}), 12).unwrap_err();
+        let err = merge_into(&mut state, 9, json!({"b": "yyyyyyyy"}), 12).unwrap_err();
         assert_eq!(err.code(), "STATE_TOO_LARGE");
         assert_eq!(state, json!({"a": "x"}));
     }
@@ -214,7 +243,7 @@ mod tests {
     fn a_patch_that_leaves_no_object_is_invalid_state() {
         for patch in [json!(["c"]), json!(null), json!("x"), json!(1)] {
             let mut state = json!({"a": 1});
-            let err = merge_into(&mut state, 7, &patch, 1024).unwrap_err();
+            let err = merge_into(&mut state, 7, patch.clone(), 1024).unwrap_err();
             assert_eq!(err.code(), "INVALID_STATE", "{patch}");
             assert_eq!(state, json!({"a": 1}));
         }
@@ -247,7 +276,7 @@ mod tests {
         assert!(!depth_within(&json!([[[1]]]), 2));
         let deep_patch = nested(MAX_DEPTH + 1);
         assert_eq!(
-            merge_into(&mut json!({}), 2, &deep_patch, 1 << 20)
+            merge_into(&mut json!({}), 2, deep_patch, 1 << 20)
                 .unwrap_err()
                 .code(),
             "INVALID_STATE"

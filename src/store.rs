@@ -133,10 +133,11 @@ impl SessionStore {
         config: Config,
         ids: Box<dyn IdSource + Send>,
     ) -> Result<Self, SessionError> {
+        let max_sessions = config.max_sessions;
         Ok(SessionStore {
             settings: Settings::new(config)?,
             ids,
-            sessions: SessionTable::default(),
+            sessions: SessionTable::with_capacity(max_sessions),
             index: DeadlineIndex::default(),
             ended: EndedOrder::default(),
             taken: 0,
@@ -603,6 +604,18 @@ impl SessionStore {
         &mut self,
         id: &str,
         patch: &Value,
+        expected_version: Option<u64>,
+        now: u64,
+    ) -> Result<u64, SessionError> {
+        self.update_state_owned(id, patch.clone(), expected_version, now)
+    }
+
+    /// `update_state` with a patch the caller gives up: its values move into the
+    /// state instead of being copied.
+    pub fn update_state_owned(
+        &mut self,
+        id: &str,
+        patch: Value,
         expected_version: Option<u64>,
         now: u64,
     ) -> Result<u64, SessionError> {

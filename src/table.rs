@@ -56,6 +56,21 @@ impl Default for SessionTable {
     }
 }
 
+/// The ID map is made for this many sessions at once (or `max_sessions`, if fewer):
+/// growing it rehashes every entry, which a new store would otherwise do a dozen
+/// times in its first thousands of sessions. Four bytes and a control byte each.
+const RESERVED_IDS: usize = 16_384;
+
+impl SessionTable {
+    /// A table whose ID map has room for `expected` sessions (at most
+    /// `RESERVED_IDS`) before it grows.
+    pub fn with_capacity(expected: usize) -> Self {
+        let mut table = SessionTable::default();
+        table.by_id.reserve(expected.min(RESERVED_IDS), |_| 0);
+        table
+    }
+}
+
 fn slot(chunks: &[Vec<Option<Session>>], handle: Handle) -> Option<&Session> {
     let chunk = chunks.get((handle >> CHUNK_BITS) as usize)?;
     chunk.get(handle as usize & (CHUNK - 1))?.as_ref()

@@ -665,7 +665,7 @@ impl WasmSessionStore {
         let patch: serde_json::Value = state_json(&patch)?;
         let v = self
             .store
-            .update_state(id, &patch, expected, now)
+            .update_state_owned(id, patch, expected, now)
             .map_err(js_error)?;
         Ok(v as f64)
     }
@@ -686,7 +686,7 @@ impl WasmSessionStore {
             parse_json(patch, |reason| SessionError::InvalidState { reason })?;
         let v = self
             .store
-            .update_state(id, &patch, expected, now)
+            .update_state_owned(id, patch, expected, now)
             .map_err(js_error)?;
         Ok(v as f64)
     }

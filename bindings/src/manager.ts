@@ -194,7 +194,14 @@ export class SessionManager {
 
   /** Creates an active session and returns its ID. */
   createSession(config: CreateSessionConfig = {}): string {
-    return this.#run((core, now) => createNamed(core, config, now) ?? core.createId(config, now));
+    // `#run` written out: the hot calls allocate no closure.
+    const core = this.#live();
+    try {
+      const now = this.#now();
+      return createNamed(core, config, now) ?? core.createId(config, now);
+    } finally {
+      this.#settle(core);
+    }
   }
 
   /**
@@ -204,13 +211,26 @@ export class SessionManager {
    */
   getSession(id: string): SessionInfo | null {
     if (typeof id !== 'string') return null;
-    const slot = this.#touch((core, now) => core.lookup(id, now));
-    return slot < 0 ? null : new StoredSession(this.#live(), id, slot, this.#live().scratch());
+    // A touching call (see `#touch`), written out: the hot calls allocate no closure.
+    const core = this.#live();
+    let slot: number;
+    try {
+      slot = core.lookup(id, this.#now());
+    } finally {
+      this.#emitPending(core);
+    }
+    return slot < 0 ? null : new StoredSession(core, id, slot, core.scratch());
   }
 
   /** Merges `patch` into the state (RFC 7396); returns the new version. */
   updateSessionState(id: string, patch: Json, options: UpdateOptions = {}): number {
-    return this.#touch((core, now) => core.updateState(id, patch, options.expectedVersion, now));
+    // A touching call (see `#touch`), written out as in `getSession`.
+    const core = this.#live();
+    try {
+      return core.updateState(id, patch, options.expectedVersion, this.#now());
+    } finally {
+      this.#emitPending(core);
+    }
   }
 
   /** Replaces the whole state; returns the new version. */
