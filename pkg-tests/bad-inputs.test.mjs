@@ -78,7 +78,7 @@ test('ID of the wrong JS type: INVALID_ARGUMENT (400)', () => {
 
 // ----- other arguments of the wrong type -----
 
-test('other arguments of the wrong type: INVALID_ARGUMENT (400)', () => {
+test('other arguments of the wrong type, create params in the seed\'s shape gone wrong: INVALID_ARGUMENT (400)', () => {
   const { m, id } = populated();
   refused(m, () => m.beginRequest({ sessionId: id, kind: 'nope' }), 'INVALID_ARGUMENT', 400);
   refused(m, () => m.beginRequest({ sessionId: id, kind: 'other', principal: 5 }), 'INVALID_ARGUMENT', 400);
@@ -93,6 +93,16 @@ test('other arguments of the wrong type: INVALID_ARGUMENT (400)', () => {
     refused(m, () => m.createSession({ idleTimeoutMs }), 'INVALID_ARGUMENT', 400);
   }
   refused(m, () => m.createSession({ unknownOption: 1 }), 'INVALID_ARGUMENT', 400);
+  for (const config of [
+    { capabilities: ['tools', 1] },
+    { capabilities: 'tools' },
+    { clientId: 7 },
+    { timeout: -5 },
+    { timeout: 1.5 },
+    { timeout: 10, idleTimeoutMs: 20 },
+  ]) {
+    refused(m, () => m.createSession(config), 'INVALID_ARGUMENT', 400);
+  }
   refused(m, () => m.restore(5), 'INVALID_ARGUMENT', 400);
   const core = new SessionCore({});
   assert.throws(() => core.createId({}, '5'), { code: 'INVALID_ARGUMENT' }, 'a time given as a string');

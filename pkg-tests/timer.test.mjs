@@ -49,3 +49,42 @@ test('using works with Symbol.dispose', () => {
   m[Symbol.dispose]();
   assert.throws(() => m.createSession(), { name: 'SessionError' });
 });
+
+test('a mass expiry ends in batches of sweepBatchSize, one turn of the event loop each, and says so', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  let now = 1_700_000_000_000;
+  const m = new SessionManager({ clock: () => now, idleTimeoutMs: 1_000, sweepBatchSize: 10, maxSessions: 100 });
+  const expired = [];
+  const paused = [];
+  m.on('expired', (e) => expired.push(e.sessionId));
+  m.on('sweepPaused', (e) => paused.push(e.ended));
+  const ids = Array.from({ length: 25 }, () => m.createSession());
+  now += 1_000;
+  t.mock.timers.tick(1_000); // the manager's timer fires: the first batch, in this turn
+  assert.equal(expired.length, 10, 'one batch in the timer turn');
+  assert.deepEqual(paused, [10]);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(expired.length, 20, 'the next batch in the next turn');
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(expired.length, 25);
+  assert.deepEqual(paused, [10, 10], 'the last batch left nothing due');
+  assert.deepEqual(new Set(expired), new Set(ids));
+  assert.equal(m.stats().live, 0);
+  m.dispose();
+});
+
+test('a due session left by a paused sweep ends when it is used, and capacity makes room from due sessions', () => {
+  let now = 1_700_000_000_000;
+  const m = new SessionManager({ clock: () => now, idleTimeoutMs: 1_000, sweepBatchSize: 2, maxSessions: 5 });
+  const ids = Array.from({ length: 5 }, () => m.createSession());
+  now += 1_000;
+  assert.equal(m.getSession(ids[4]).status, 'expired', 'used past its deadline: ended then');
+  // The store is full of due sessions: a create makes room from them, not 503.
+  const fresh = m.createSession();
+  assert.equal(m.getSession(fresh).status, 'active');
+  assert.deepEqual(m.cleanupExpiredSessions(), [], 'every due session has ended by now');
+  assert.deepEqual(m.getAllSessions().map((s) => s.id), [fresh]);
+  assert.equal(m.stats().live, 1);
+  m.dispose();
+});
