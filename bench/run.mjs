@@ -6,6 +6,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { wasmMemoryBytes } from 'mcp-session-core';
 import { IMPLEMENTATIONS } from './impls.mjs';
+import { elapsedNs, indices, perOp } from './measure.mjs';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc');
@@ -14,32 +15,8 @@ const size = Number(sizeText);
 const GATE_OPS = 100_000;
 const UPDATE_OPS = 50_000;
 
-/** A deterministic pseudo-random index sequence (the same for every implementation). */
-function indices(count, range, seed = 12345) {
-  const out = new Uint32Array(count);
-  let x = seed;
-  for (let i = 0; i < count; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    out[i] = x % range;
-  }
-  return out;
-}
 
-const elapsedNs = (start) => Number(process.hrtime.bigint() - start);
 
-/** Runs `op` up to `count` times or until `budgetMs` is spent (some peers slow
- * down sharply with size); answers ns per operation done. */
-function perOp(count, op, budgetMs = 3_000) {
-  const start = process.hrtime.bigint();
-  const budget = BigInt(budgetMs) * 1_000_000n;
-  let done = 0;
-  while (done < count) {
-    const end = Math.min(done + 1_000, count);
-    for (; done < end; done++) op(done);
-    if (process.hrtime.bigint() - start > budget) break;
-  }
-  return elapsedNs(start) / done;
-}
 
 /** Every workload once on a small store, so that lazy compilation (WebAssembly
  * functions and JS alike) is not measured. */
@@ -70,8 +47,8 @@ async function speed(name) {
   // Gate and update touch only long-lived sessions (the 1% short-lived expire later).
   const live = ids.filter((_, i) => i % 100 !== 0);
   const pick = indices(GATE_OPS, live.length);
-  const gate = perOp(GATE_OPS, (i) => impl.gate(live[pick[i]]));
-  const update = perOp(UPDATE_OPS, (i) => impl.update(live[pick[i]], i));
+  const gate = perOp(GATE_OPS, (i) => impl.gate(live[pick[i]])).ns;
+  const update = perOp(UPDATE_OPS, (i) => impl.update(live[pick[i]], i)).ns;
 
   await impl.expireShortLived();
   start = process.hrtime.bigint();

@@ -15,6 +15,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { SessionManager, wasmMemoryBytes } from 'mcp-session-core';
 import { IDLE_MS, MANUAL_CLOCK, make, seedCreate } from './seed-api-impls.mjs';
+import { elapsedNs, indices, perOp } from './measure.mjs';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc');
@@ -30,16 +31,6 @@ const T0 = 1_700_000_000_000;
 let now = T0;
 const clock = () => now;
 
-/** A deterministic pseudo-random index sequence (the same generator as run.mjs). */
-function indices(count, range, seed = 12345) {
-  const out = new Uint32Array(count);
-  let x = seed;
-  for (let i = 0; i < count; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    out[i] = x % range;
-  }
-  return out;
-}
 
 /** `count` distinct indices below `range`, in a deterministic random order. */
 function distinct(count, range, seed = 777) {
@@ -56,26 +47,12 @@ function distinct(count, range, seed = 777) {
 const fresh = (id) => Buffer.from(id).toString();
 const headersFor = (ids, picks) => Array.from(picks, (k) => fresh(ids[k]));
 
-const elapsedNs = (start) => Number(process.hrtime.bigint() - start);
 const immediate = () => new Promise((resolve) => setImmediate(resolve));
 /** Sleeps without returning to the event loop (no timer of a store can run). */
 const sleepSync = (ms) => {
   if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.ceil(ms));
 };
 
-/** Runs `op` up to `count` times or until `budgetMs` is spent (as run.mjs does);
- * answers ns per operation done and how many were done. */
-function perOp(count, op, budgetMs = 3_000) {
-  const start = process.hrtime.bigint();
-  const budget = BigInt(budgetMs) * 1_000_000n;
-  let done = 0;
-  while (done < count) {
-    const end = Math.min(done + 1_000, count);
-    for (; done < end; done++) op(done);
-    if (process.hrtime.bigint() - start > budget) break;
-  }
-  return { ns: elapsedNs(start) / done, done };
-}
 
 const notNull = (session) => {
   if (session === null) throw new Error('getSession answered null for a live session');

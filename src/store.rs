@@ -1158,7 +1158,6 @@ impl SessionStore {
         mut report: impl FnMut(&str, ExpiryReason, u64),
     ) {
         let wants_event = self.wants(EventKind::Expired);
-        let max = self.settings.config.max_ended_remembered;
         let mut ended = 0usize;
         // Left due: false once the index has nothing due, checked only if the
         // limit stops the loop first.
@@ -1178,14 +1177,7 @@ impl SessionStore {
                 None => ExpiryReason::Idle,
             };
             let id = session.id.clone();
-            mark_ended(
-                &mut self.sessions,
-                &mut self.per_principal,
-                handle,
-                reason.into(),
-                at,
-            );
-            self.ended.remember(&mut self.sessions, handle, at, max);
+            self.end(handle, reason.into(), at);
             ended += 1;
             id.with_str(|id| report(id, reason, at));
             if wants_event {
@@ -1218,16 +1210,7 @@ impl SessionStore {
             _ => None,
         };
         if let Some((at, reason)) = due {
-            self.index.remove(handle);
-            mark_ended(
-                &mut self.sessions,
-                &mut self.per_principal,
-                handle,
-                reason.into(),
-                at,
-            );
-            let max = self.settings.config.max_ended_remembered;
-            self.ended.remember(&mut self.sessions, handle, at, max);
+            self.end(handle, reason.into(), at);
             self.forget_old();
             self.emit(Event::Expired {
                 session_id: id.to_owned(),

@@ -202,6 +202,14 @@ fn time(now: f64) -> JsResult<u64> {
 }
 
 /// An optional version (`expectedVersion`): undefined/null, or a whole number.
+/// The idle timeout and the time of a create in the seed's shape.
+fn named_times(idle_timeout_ms: Option<f64>, now: f64) -> JsResult<(Option<u64>, u64)> {
+    let idle = idle_timeout_ms
+        .map(|ms| whole(ms, "idleTimeoutMs", MAX_TIME_MS as f64))
+        .transpose()?;
+    Ok((idle, time(now)?))
+}
+
 fn version(value: Option<f64>) -> JsResult<Option<u64>> {
     value
         .map(|v| whole(v, "expectedVersion", MAX_TIME_MS as f64))
@@ -438,10 +446,7 @@ impl WasmSessionStore {
         idle_timeout_ms: Option<f64>,
         now: f64,
     ) -> JsResult<u32> {
-        let now = time(now)?;
-        let idle_timeout_ms = idle_timeout_ms
-            .map(|ms| whole(ms, "idleTimeoutMs", MAX_TIME_MS as f64))
-            .transpose()?;
+        let (idle_timeout_ms, now) = named_times(idle_timeout_ms, now)?;
         let named = crate::Named {
             principal: principal.as_deref(),
             client_id: client_id.as_deref(),
@@ -474,10 +479,7 @@ impl WasmSessionStore {
         idle_timeout_ms: Option<f64>,
         now: f64,
     ) -> JsResult<u32> {
-        let now = time(now)?;
-        let idle_timeout_ms = idle_timeout_ms
-            .map(|ms| whole(ms, "idleTimeoutMs", MAX_TIME_MS as f64))
-            .transpose()?;
+        let (idle_timeout_ms, now) = named_times(idle_timeout_ms, now)?;
         let text = |n: u32, argument: &str| -> JsResult<Option<&str>> {
             if n == NO_TEXT {
                 return Ok(None);
