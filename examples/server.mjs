@@ -6,7 +6,15 @@
 //
 // Tools read and write per-session state: notes_add, notes_list, counter_increment,
 // session_info, and count_slowly (streams progress, for resumption). GET /sessions
-// is a read-only JSON view for operators.
+// is a read-only JSON view for operators (from loopback only; session IDs shortened).
+//
+// Every request needs `Authorization: Bearer <user>` (401 otherwise) unless
+// ALLOW_ANONYMOUS=1. Requests whose Host or Origin is not this machine's are refused
+// (403: DNS rebinding). Slow clients are cut off: headers within HEADERS_TIMEOUT_MS
+// (default 10 s), the whole request within REQUEST_TIMEOUT_MS (default 30 s; a
+// response stream may last longer), idle keep-alive connections after 5 s, and at
+// most MAX_CONNECTIONS (default 10,000) at once.
+import { createServer } from 'node:http';
 import express from 'express';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
@@ -82,6 +90,7 @@ function buildServer() {
 const mcp = new McpSessionHandler({
   createServer: buildServer,
   principal: principalOf,
+  requirePrincipal: process.env.ALLOW_ANONYMOUS !== '1',
   store: new FileSessionStore({
     dir: dataDir,
     activityFlushMs: number('ACTIVITY_FLUSH_MS', 1_000),
@@ -99,20 +108,30 @@ const mcp = new McpSessionHandler({
 });
 
 const app = express();
-app.use(express.json({ limit: '4mb' }));
-app.all('/mcp', (req, res) => mcp.handle(req, res, req.body));
-app.get('/sessions', (req, res) => {
-  // With node --expose-gc, ?gc=1 collects garbage first, so memory figures compare.
-  if (req.query.gc && typeof globalThis.gc === 'function') globalThis.gc();
-  const memory = process.memoryUsage();
-  res.json({
-    ...mcp.summary(),
-    stats: mcp.sessions.stats(),
-    memory: { rss: memory.rss, heapUsed: memory.heapUsed },
-  });
-});
+// No body parser in front: the handler reads the body itself and answers a body
+// that is not JSON with a JSON-RPC parse error (400, -32700), never an HTML page.
+app.all('/mcp', (req, res) => mcp.handle(req, res));
+app.get('/sessions', (req, res) =>
+  mcp.handleOperator(req, res, () => {
+    // With node --expose-gc, ?gc=1 collects garbage first, so memory figures compare.
+    if (req.query.gc && typeof globalThis.gc === 'function') globalThis.gc();
+    const memory = process.memoryUsage();
+    return { memory: { rss: memory.rss, heapUsed: memory.heapUsed } };
+  }),
+);
 
-const listener = app.listen(port, '127.0.0.1', () => {
+const listener = createServer(
+  {
+    headersTimeout: number('HEADERS_TIMEOUT_MS', 10_000),
+    requestTimeout: number('REQUEST_TIMEOUT_MS', 30_000),
+    keepAliveTimeout: 5_000,
+    // How often those timeouts are checked (Node's default is every 30 s).
+    connectionsCheckingInterval: Math.min(number('HEADERS_TIMEOUT_MS', 10_000), 1_000),
+  },
+  app,
+);
+listener.maxConnections = number('MAX_CONNECTIONS', 10_000);
+listener.listen(port, '127.0.0.1', () => {
   const { port: actual } = listener.address();
   const restored = mcp.loaded?.restore?.restored ?? 0;
   console.log(

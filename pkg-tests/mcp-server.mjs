@@ -17,7 +17,8 @@ export function dataDir() {
 /** Starts the server; resolves once it prints its address. */
 export async function startServer(env = {}, port = 0) {
   const child = spawn(process.execPath, ['--expose-gc', serverScript], {
-    env: { ...process.env, PORT: String(port), ...env },
+    // Anonymous sessions are allowed unless a test says otherwise.
+    env: { ...process.env, PORT: String(port), ALLOW_ANONYMOUS: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

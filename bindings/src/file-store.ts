@@ -45,7 +45,8 @@ export interface FileSessionStoreOptions {
  * here rather than taken from `node:fs`, so the package's types need no Node types.
  */
 export interface FileStoreIo {
-  openSync(path: string, flags: string): number;
+  openSync(path: string, flags: string, mode?: number): number;
+  fchmodSync(fd: number, mode: number): void;
   closeSync(fd: number): void;
   writeSync(fd: number, buffer: Uint8Array, offset: number, length: number): number;
   fsyncSync(fd: number): void;
@@ -53,8 +54,12 @@ export interface FileStoreIo {
   renameSync(from: string, to: string): void;
   readFileSync(path: string, encoding: 'utf8'): string;
   existsSync(path: string): boolean;
-  mkdirSync(path: string, options: { recursive: true }): unknown;
+  mkdirSync(path: string, options: { recursive: true; mode?: number }): unknown;
 }
+/** Files only their owner can read or write; a directory only its owner can enter. */
+const PRIVATE_FILE = 0o600;
+const PRIVATE_DIR = 0o700;
+
 export interface LoadReport {
   /** Journal records replayed over the snapshot. */
   replayed: number;
@@ -138,8 +143,12 @@ export class FileSessionStore {
   attach(manager: SessionManager): LoadReport {
     if (this.#manager !== undefined) throw new Error('FileSessionStore is already attached');
     const { doc, replayed, tornRecord } = this.#storage(() => {
-      this.#io.mkdirSync(this.dir, { recursive: true });
-      this.#journal = this.#io.openSync(this.#journalPath, 'a');
+      // Session state can hold user data: the directory and files are the owner's
+      // alone. A directory that already existed keeps its mode (it may be shared on
+      // purpose); files made before with wider modes are narrowed.
+      this.#io.mkdirSync(this.dir, { recursive: true, mode: PRIVATE_DIR });
+      this.#journal = this.#io.openSync(this.#journalPath, 'a', PRIVATE_FILE);
+      this.#io.fchmodSync(this.#journal, PRIVATE_FILE);
       const loaded = this.#load();
       this.#writeSnapshot(loaded.doc === null ? manager.snapshot() : loaded.doc);
       return loaded;
@@ -275,8 +284,10 @@ export class FileSessionStore {
   #writeSnapshot(snapshot: string): void {
     const io = this.#io;
     const temporary = `${this.#snapshotPath}.tmp`;
-    const fd = io.openSync(temporary, 'w');
+    const fd = io.openSync(temporary, 'w', PRIVATE_FILE);
     try {
+      // A leftover temporary file keeps the mode it had: narrowed before writing.
+      io.fchmodSync(fd, PRIVATE_FILE);
       this.#writeAll(fd, Buffer.from(frame(this.#seq, snapshot)));
       io.fsyncSync(fd);
     } finally {

@@ -10,8 +10,9 @@ import { SessionError } from '../errors';
 import type { FileSessionStore, LoadReport } from '../file-store';
 import { SessionManager, type SessionInfo, type SessionManagerOptions } from '../manager';
 import { SessionEventStore, type SessionEventStoreOptions } from './event-store';
+import { isLoopbackAddress, refusal, type RequestGuardOptions } from './request-guard';
 
-export interface McpSessionHandlerOptions {
+export interface McpSessionHandlerOptions extends RequestGuardOptions {
   /** Builds the MCP server for a session (new, or rebuilt after a restart). */
   createServer: (session: SessionInfo) => McpServer | Server;
   /** The session manager, or options for one. Protocol versions default to the SDK's. */
@@ -21,6 +22,20 @@ export interface McpSessionHandlerOptions {
    * never taken from the client. A session is bound to the user who created it.
    */
   principal?: (req: IncomingMessage) => string | undefined | Promise<string | undefined>;
+  /**
+   * Refuse requests without a principal: 401 with `WWW-Authenticate`, as the MCP
+   * authorization spec expects. Default false (anonymous sessions allowed: anyone
+   * who knows such a session's ID can use it).
+   */
+  requirePrincipal?: boolean;
+  /** The `WWW-Authenticate` value of that 401 (default `Bearer`; a server with
+   * OAuth adds its `resource_metadata` URL here). */
+  wwwAuthenticate?: string;
+  /**
+   * Who may read the operator view (`handleOperator`): default, requests from a
+   * loopback address only. The operator's own auth goes here.
+   */
+  operatorAuth?: (req: IncomingMessage) => boolean | Promise<boolean>;
   /** Persistence: sessions restored at start, every change journaled. */
   store?: FileSessionStore;
   /** Answer DELETE (end the session) or 405. Default true. */
@@ -43,6 +58,8 @@ interface Runtime {
 
 /** What an operator sees of one session. */
 export interface SessionSummary {
+  /** The first 8 characters of the ID and an ellipsis: enough to tell sessions
+   * apart in a log, not enough to use one. */
   id: string;
   phase: SessionView['phase'];
   principal: string | null;
@@ -56,6 +73,10 @@ export interface SessionSummary {
 
 type JsonRpcMessage = { method?: unknown; params?: unknown; id?: unknown };
 
+function shortId(id: string): string {
+  return `${id.slice(0, 8)}…`;
+}
+
 function kindOf(body: unknown): RequestKind {
   const messages: JsonRpcMessage[] = Array.isArray(body) ? body : [body as JsonRpcMessage];
   if (messages.some((m) => m?.method === 'initialize')) return 'initialize';
@@ -68,7 +89,8 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-function sendJsonRpcError(
+/** A JSON-RPC error response (nothing else is ever sent for a failure). */
+export function sendJsonRpcError(
   res: ServerResponse,
   status: number,
   code: number,
@@ -153,6 +175,7 @@ export class McpSessionHandler {
   };
 
   async #handle(req: IncomingMessage, res: ServerResponse, parsedBody: unknown): Promise<void> {
+    if (!this.#guarded(req, res)) return;
     const method = req.method ?? 'GET';
     if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
       sendJsonRpcError(res, 405, -32000, 'Method not allowed', { allow: 'GET, POST, DELETE' });
@@ -163,6 +186,12 @@ export class McpSessionHandler {
       return;
     }
     const principal = await this.#options.principal?.(req);
+    if (principal === undefined && this.#options.requirePrincipal === true) {
+      sendJsonRpcError(res, 401, -32001, 'Unauthorized: credentials required', {
+        'www-authenticate': this.#options.wwwAuthenticate ?? 'Bearer',
+      });
+      return;
+    }
     const body = method === 'POST'
       ? (parsedBody ?? (await readJson(req, this.#options.maxBodyBytes ?? 4 * 1024 * 1024)))
       : undefined;
@@ -267,10 +296,42 @@ export class McpSessionHandler {
     return n;
   }
 
-  /** A read-only view for operators. */
+  /** Host and Origin checks (DNS rebinding): false once a 403 has been sent. */
+  #guarded(req: IncomingMessage, res: ServerResponse): boolean {
+    const refused = refusal(req, this.#options);
+    if (refused === undefined) return true;
+    const error = new SessionError('INVALID_ARGUMENT', `Forbidden: ${refused} not allowed`, 403, -32000);
+    this.#options.onError?.(error, req);
+    sendJsonRpcError(res, 403, -32000, error.message);
+    return false;
+  }
+
+  /**
+   * The operator view (`summary()` as JSON, plus `extra()`), for a read-only
+   * endpoint such as `GET /sessions`: behind the same Host and Origin checks as the
+   * MCP endpoint, and only for operators (`operatorAuth`; default, requests from a
+   * loopback address). It shows session IDs shortened, never whole: an anonymous
+   * session can be used by anyone who knows its ID.
+   */
+  handleOperator = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    extra: () => Record<string, unknown> = () => ({}),
+  ): Promise<void> => {
+    if (!this.#guarded(req, res)) return;
+    const allowed = await (this.#options.operatorAuth ?? ((r) => isLoopbackAddress(r.socket.remoteAddress)))(req);
+    if (!allowed) {
+      sendJsonRpcError(res, 403, -32000, 'Forbidden: operators only');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify({ ...this.summary(), stats: this.sessions.stats(), ...extra() }));
+  };
+
+  /** A read-only view for operators. Session IDs are shortened (`1a2b3c4d…`). */
   summary(): { sessions: SessionSummary[]; transports: number; bufferedEvents: number } {
     const sessions = this.sessions.getAllSessions().map((s) => ({
-      id: s.id,
+      id: shortId(s.id),
       phase: s.status as SessionView['phase'],
       principal: s.principal,
       protocolVersion: s.protocolVersion,

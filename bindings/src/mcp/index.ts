@@ -6,6 +6,9 @@ import '../platform';
 
 export { McpSessionHandler } from './handler';
 export type { McpSessionHandlerOptions, SessionSummary } from './handler';
+export { jsonRpcErrorHandler } from './express-errors';
+export { isLoopbackAddress } from './request-guard';
+export type { RequestGuardOptions } from './request-guard';
 export { SessionEventStore } from './event-store';
 export type { SessionEventStoreOptions } from './event-store';
 export { FileSessionStore } from '../file-store';
