@@ -1,0 +1,423 @@
+// The HTTP surface as an attacker meets it (docs/SECURITY.md): every protection is
+// driven by real HTTP requests, against the package's handler mounted on Express
+// and on plain node:http alike.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, request } from 'node:http';
+import { connect as netConnect } from 'node:net';
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import express from 'express';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import { FileSessionStore, McpSessionHandler, jsonRpcErrorHandler } from 'mcp-session-core/mcp';
+import { SessionManager } from 'mcp-session-core';
+import { startServer, dataDir } from './mcp-server.mjs';
+
+const INIT = {
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'probe', version: '1' } },
+};
+const INITIALIZED = { jsonrpc: '2.0', method: 'notifications/initialized' };
+const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+
+function buildServer() {
+  const server = new McpServer({ name: 'security', version: '1.0.0' });
+  server.registerTool(
+    'emit',
+    { description: 'Sends progress notifications carrying a marker', inputSchema: { marker: z.string() } },
+    async ({ marker }, { sendNotification, _meta }) => {
+      for (let i = 1; i <= 3; i++) {
+        await sendNotification({
+          method: 'notifications/progress',
+          params: { progressToken: _meta?.progressToken ?? 'p', progress: i, total: 3, message: marker },
+        });
+      }
+      return { content: [{ type: 'text', text: marker }] };
+    },
+  );
+  return server;
+}
+
+/** The two ways a server mounts the handler, with the same options. Express reads
+ * bodies through the handler; `expressJson` parses them with express.json() and
+ * answers parse errors with the package's error middleware. */
+const STACKS = {
+  express: (mcp) => {
+    const app = express();
+    app.all('/mcp', (req, res) => mcp.handle(req, res));
+    app.get('/sessions', (req, res) => mcp.handleOperator(req, res));
+    return createServer(app);
+  },
+  expressJson: (mcp) => {
+    const app = express();
+    app.use(express.json());
+    app.all('/mcp', (req, res) => mcp.handle(req, res, req.body));
+    app.use(jsonRpcErrorHandler());
+    return createServer(app);
+  },
+  'node:http': (mcp) =>
+    createServer((req, res) => {
+      if (new URL(req.url, 'http://localhost').pathname === '/sessions') void mcp.handleOperator(req, res);
+      else void mcp.handle(req, res);
+    }),
+};
+
+async function listen(stack, options = {}) {
+  const mcp = new McpSessionHandler({ createServer: buildServer, enableJsonResponse: true, ...options });
+  const http = STACKS[stack](mcp);
+  await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${http.address().port}`;
+  return {
+    mcp,
+    base,
+    url: new URL(`${base}/mcp`),
+    close: async () => {
+      await mcp.close();
+      http.closeAllConnections();
+      await new Promise((resolve) => http.close(resolve));
+    },
+  };
+}
+
+/** A request with exactly these headers (`host` included, which fetch will not set). */
+function raw(url, { method = 'POST', headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers: { host: url.host, ...headers } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(typeof body === 'string' ? body : JSON.stringify(body));
+    req.end();
+  });
+}
+
+async function initialize(url, headers = {}) {
+  const res = await raw(url, { headers: { ...MCP_HEADERS, ...headers }, body: INIT });
+  const id = res.headers['mcp-session-id'];
+  if (id !== undefined) {
+    await raw(url, { headers: { ...MCP_HEADERS, 'mcp-session-id': id, ...headers }, body: INITIALIZED });
+  }
+  return { res, id };
+}
+
+function jsonRpcError(res) {
+  assert.match(res.headers['content-type'], /application\/json/);
+  const body = JSON.parse(res.text);
+  assert.equal(body.jsonrpc, '2.0');
+  return body.error;
+}
+
+for (const stack of ['express', 'node:http']) {
+  test(`${stack}: an Origin that is not this machine's is refused with 403 and creates nothing`, async () => {
+    const server = await listen(stack);
+    try {
+      const { res, id } = await initialize(server.url, { origin: 'http://evil.example' });
+      assert.equal(res.status, 403);
+      assert.equal(id, undefined);
+      assert.equal(jsonRpcError(res).code, -32000);
+      assert.equal(server.mcp.sessions.stats().live, 0, 'no session was created');
+      for (const origin of ['null', 'not a url', 'http://127.0.0.1.evil.example']) {
+        assert.equal((await initialize(server.url, { origin })).res.status, 403, origin);
+      }
+      const inspector = await initialize(server.url, { origin: 'http://localhost:6274' });
+      assert.equal(inspector.res.status, 200, 'a loopback page (the MCP Inspector) is allowed');
+      const noOrigin = await initialize(server.url);
+      assert.equal(noOrigin.res.status, 200, 'non-browser clients send no Origin');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test(`${stack}: a Host that is not this machine's is refused with 403; allowedHosts/allowedOrigins override`, async () => {
+    const server = await listen(stack);
+    try {
+      const { res } = await initialize(server.url, { host: 'evil.example' });
+      assert.equal(res.status, 403);
+      assert.match(jsonRpcError(res).message, /host/);
+      assert.equal((await initialize(server.url, { host: `evil.example:${server.url.port}` })).res.status, 403);
+      assert.equal((await initialize(server.url, { host: `localhost:${server.url.port}` })).res.status, 200);
+      assert.equal(server.mcp.sessions.stats().live, 1);
+    } finally {
+      await server.close();
+    }
+    const named = await listen(stack, { allowedHosts: ['mcp.example.com'], allowedOrigins: ['https://app.example.com'] });
+    try {
+      const ok = await initialize(named.url, { host: 'mcp.example.com', origin: 'https://app.example.com' });
+      assert.equal(ok.res.status, 200);
+      assert.equal((await initialize(named.url, { host: 'mcp.example.com', origin: 'http://localhost:6274' })).res.status, 403);
+      assert.equal((await initialize(named.url)).res.status, 403, 'only the listed hosts');
+    } finally {
+      await named.close();
+    }
+  });
+
+  test(`${stack}: a body that is not JSON gets a JSON-RPC parse error (400, -32700) with nothing internal in it`, async () => {
+    const stacks = stack === 'express' ? ['express', 'expressJson'] : [stack];
+    for (const mount of stacks) {
+      const server = await listen(mount);
+      try {
+        for (const body of ['{"jsonrpc":', '{not json', '\u0000\u0001']) {
+          const res = await raw(server.url, { headers: MCP_HEADERS, body });
+          assert.equal(res.status, 400, `${mount}: ${JSON.stringify(body)}`);
+          assert.equal(jsonRpcError(res).code, -32700);
+          assert.doesNotMatch(res.text, /node_modules|at |\.js:|<html|stack/i, 'no stack trace, no file paths');
+        }
+        assert.equal(server.mcp.sessions.stats().live, 0);
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
+  test(`${stack}: the operator view is for loopback operators only, never lists whole IDs`, async () => {
+    const server = await listen(stack);
+    try {
+      const { id } = await initialize(server.url);
+      const sessions = new URL(`${server.base}/sessions`);
+      const res = await raw(sessions, { method: 'GET' });
+      assert.equal(res.status, 200);
+      const view = JSON.parse(res.text);
+      assert.equal(view.sessions.length, 1);
+      assert.equal(view.sessions[0].id, `${id.slice(0, 8)}…`);
+      assert.doesNotMatch(res.text, new RegExp(id), 'the whole ID appears nowhere');
+      assert.equal(view.stats.live, 1);
+      for (const headers of [{ host: 'evil.example' }, { origin: 'http://evil.example' }]) {
+        assert.equal((await raw(sessions, { method: 'GET', headers })).status, 403, JSON.stringify(headers));
+      }
+    } finally {
+      await server.close();
+    }
+    const guarded = await listen(stack, { operatorAuth: (req) => req.headers.authorization === 'Bearer ops-secret' });
+    try {
+      const sessions = new URL(`${guarded.base}/sessions`);
+      const refused = await raw(sessions, { method: 'GET' });
+      assert.equal(refused.status, 403, "the operator's own auth hook decides");
+      assert.equal(jsonRpcError(refused).code, -32000);
+      const allowed = await raw(sessions, { method: 'GET', headers: { authorization: 'Bearer ops-secret' } });
+      assert.equal(allowed.status, 200);
+    } finally {
+      await guarded.close();
+    }
+  });
+
+  test(`${stack}: requirePrincipal answers 401 with WWW-Authenticate to a request without credentials`, async () => {
+    const server = await listen(stack, {
+      requirePrincipal: true,
+      principal: (req) => (req.headers.authorization === 'Bearer alice' ? 'alice' : undefined),
+    });
+    try {
+      const { res } = await initialize(server.url);
+      assert.equal(res.status, 401);
+      assert.equal(res.headers['www-authenticate'], 'Bearer');
+      assert.equal(server.mcp.sessions.stats().live, 0);
+      assert.equal((await initialize(server.url, { authorization: 'Bearer alice' })).res.status, 200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test(`${stack}: half-open initialize handshakes are bounded by the cap and end at the init timeout`, async () => {
+    const server = await listen(stack, { sessions: { maxSessions: 3, initTimeoutMs: 300 } });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await raw(server.url, { headers: MCP_HEADERS, body: INIT });
+        assert.equal(res.status, 200);
+      }
+      const full = await raw(server.url, { headers: MCP_HEADERS, body: INIT });
+      assert.equal(full.status, 503);
+      assert.ok(Number(full.headers['retry-after']) >= 1, 'Retry-After says when');
+      await new Promise((resolve) => setTimeout(resolve, 450));
+      assert.equal(server.mcp.sessions.stats().live, 0, 'never initialized: ended at the init timeout');
+      assert.equal((await raw(server.url, { headers: MCP_HEADERS, body: INIT })).status, 200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test(`${stack}: one GET stream per session; Last-Event-ID never replays another session's events`, async () => {
+    const server = await listen(stack, { enableJsonResponse: false });
+    try {
+      const a = await initialize(server.url);
+      const b = await initialize(server.url);
+      // Session b streams events carrying its marker (they are stored for resumption).
+      const call = await raw(server.url, {
+        headers: { ...MCP_HEADERS, 'mcp-session-id': b.id },
+        body: { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'emit', arguments: { marker: 'B-SECRET' }, _meta: { progressToken: 't' } } },
+      });
+      assert.match(call.text, /B-SECRET/);
+      const ids = [...call.text.matchAll(/^id: (.+)$/gm)].map((m) => m[1]);
+      assert.ok(ids.length > 0, 'the events had IDs');
+      // Session a asks to resume from b's event IDs: nothing of b's comes back.
+      for (const lastEventId of ids) {
+        const text = await firstBytes(server.url, { 'mcp-session-id': a.id, 'last-event-id': lastEventId });
+        assert.doesNotMatch(text, /B-SECRET/, `Last-Event-ID ${lastEventId}`);
+      }
+      // A second standalone GET stream on one session is refused while one is open.
+      const first = openStream(server.url, { 'mcp-session-id': a.id });
+      await first.opened;
+      const second = await raw(server.url, { method: 'GET', headers: { accept: 'text/event-stream', 'mcp-session-id': a.id } });
+      assert.equal(second.status, 409);
+      first.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  test(`${stack}: a duplicated Mcp-Session-Id header is refused as malformed`, async () => {
+    const server = await listen(stack);
+    try {
+      const { id } = await initialize(server.url);
+      const body = JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' });
+      const reply = await rawSocket(server.url, [
+        `POST /mcp HTTP/1.1`,
+        `Host: ${server.url.host}`,
+        'Content-Type: application/json',
+        'Accept: application/json, text/event-stream',
+        `Mcp-Session-Id: ${id}`,
+        `Mcp-Session-Id: ${id}`,
+        `Content-Length: ${Buffer.byteLength(body)}`,
+        'Connection: close',
+        '',
+        body,
+      ].join('\r\n'));
+      assert.match(reply, /^HTTP\/1\.1 400 /);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test(`${stack}: another user's session ID answers exactly as an unknown one, and not measurably slower`, async () => {
+    const server = await listen(stack, { principal: (req) => req.headers.authorization?.slice('Bearer '.length) });
+    try {
+      const alice = await initialize(server.url, { authorization: 'Bearer alice' });
+      const unknown = 'f'.repeat(32);
+      const ask = (id) =>
+        raw(server.url, {
+          headers: { ...MCP_HEADERS, authorization: 'Bearer mallory', 'mcp-session-id': id },
+          body: { jsonrpc: '2.0', id: 9, method: 'tools/list' },
+        });
+      const [theirs, nobodys] = [await ask(alice.id), await ask(unknown)];
+      assert.equal(theirs.status, 404);
+      assert.equal(theirs.status, nobodys.status);
+      assert.equal(theirs.text, nobodys.text, 'the same body');
+      const times = { theirs: [], nobodys: [] };
+      for (let i = 0; i < 150; i++) {
+        for (const [kind, id] of i % 2 === 0 ? [['theirs', alice.id], ['nobodys', unknown]] : [['nobodys', unknown], ['theirs', alice.id]]) {
+          const start = process.hrtime.bigint();
+          await ask(id);
+          times[kind].push(Number(process.hrtime.bigint() - start));
+        }
+      }
+      const median = (xs) => [...xs].sort((x, y) => x - y)[xs.length >> 1];
+      const ratio = median(times.theirs) / median(times.nobodys);
+      console.log(`# ${stack}: median latency, another user's ID / an unknown ID = ${ratio.toFixed(3)}`);
+      // The figure is printed; the bound here only catches a gross leak on a noisy machine.
+      assert.ok(ratio > 0.67 && ratio < 1.5, `ratio ${ratio}`);
+    } finally {
+      await server.close();
+    }
+  });
+}
+
+/** Opens a GET stream and answers the first bytes it sends (or '' after 300 ms). */
+async function firstBytes(url, headers) {
+  const stream = openStream(url, headers);
+  const text = await Promise.race([stream.text, new Promise((resolve) => setTimeout(() => resolve(stream.sofar()), 300))]);
+  stream.close();
+  return text;
+}
+
+function openStream(url, headers) {
+  let sofar = '';
+  let req;
+  let opened;
+  const text = new Promise((resolve) => {
+    opened = new Promise((resolveOpened) => {
+      req = request(url, { method: 'GET', headers: { accept: 'text/event-stream', ...headers } }, (res) => {
+        resolveOpened(res.statusCode);
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (sofar += chunk));
+        res.on('end', () => resolve(sofar));
+        res.on('error', () => resolve(sofar));
+      });
+      req.on('error', () => resolve(sofar));
+      req.end();
+    });
+  });
+  return { text, opened, sofar: () => sofar, close: () => req.destroy() };
+}
+
+function rawSocket(url, payload) {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(Number(url.port), url.hostname, () => socket.write(payload));
+    let reply = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk) => (reply += chunk));
+    socket.on('end', () => resolve(reply));
+    socket.on('close', () => resolve(reply));
+    socket.on('error', reject);
+  });
+}
+
+test('the file store keeps its directory 0700 and its files 0600, across compaction and on files made wider before', () => {
+  const parent = fs.mkdtempSync(join(tmpdir(), 'mcp-private-'));
+  const dir = join(parent, 'data');
+  const store = new FileSessionStore({ dir, compactAfter: 2 });
+  const m = new SessionManager();
+  store.attach(m);
+  const id = m.createSession({ state: { secret: 1 } });
+  for (let i = 0; i < 5; i++) m.updateSessionState(id, { n: i }); // compacts twice
+  const mode = (path) => fs.statSync(path).mode & 0o777;
+  assert.equal(mode(dir), 0o700);
+  assert.equal(mode(join(dir, 'snapshot.json')), 0o600);
+  assert.equal(mode(join(dir, 'journal.log')), 0o600);
+  store.close();
+  m.dispose();
+  // Files left world-readable by an older version, and a leftover temporary file.
+  for (const name of ['snapshot.json', 'journal.log']) fs.chmodSync(join(dir, name), 0o644);
+  fs.writeFileSync(join(dir, 'snapshot.json.tmp'), '');
+  fs.chmodSync(join(dir, 'snapshot.json.tmp'), 0o666);
+  const again = new FileSessionStore({ dir });
+  const m2 = new SessionManager();
+  again.attach(m2);
+  assert.equal(m2.getSession(id).state.n, 4, 'the data came back');
+  assert.equal(mode(join(dir, 'snapshot.json')), 0o600);
+  assert.equal(mode(join(dir, 'journal.log')), 0o600);
+  again.close();
+  m2.dispose();
+});
+
+test('the example server: 401 with WWW-Authenticate without credentials unless ALLOW_ANONYMOUS=1; slow headers are cut off', async () => {
+  const server = await startServer({ DATA_DIR: dataDir(), ALLOW_ANONYMOUS: '0', HEADERS_TIMEOUT_MS: '500' });
+  try {
+    const res = await raw(server.url, { headers: MCP_HEADERS, body: INIT });
+    assert.equal(res.status, 401);
+    assert.match(res.headers['www-authenticate'], /^Bearer/);
+    const ok = await raw(server.url, { headers: { ...MCP_HEADERS, authorization: 'Bearer alice' }, body: INIT });
+    assert.equal(ok.status, 200);
+    const truncated = await raw(server.url, { headers: { ...MCP_HEADERS, authorization: 'Bearer alice' }, body: '{"jsonrpc":' });
+    assert.equal(truncated.status, 400);
+    assert.equal(jsonRpcError(truncated).code, -32700);
+    assert.doesNotMatch(truncated.text, /node_modules|\.js:|<html/i);
+    // A client that sends half its headers and stalls is answered 408 and dropped.
+    const started = Date.now();
+    const reply = await rawSocket(server.url, `POST /mcp HTTP/1.1\r\nHost: ${server.url.host}\r\nX-Slow: `);
+    assert.match(reply, /^HTTP\/1\.1 408 /);
+    assert.ok(Date.now() - started < 5_000, 'within the headers timeout and one check interval');
+  } finally {
+    await server.kill('SIGTERM');
+  }
+  const open = await startServer({ DATA_DIR: dataDir(), ALLOW_ANONYMOUS: '1' });
+  try {
+    assert.equal((await raw(open.url, { headers: MCP_HEADERS, body: INIT })).status, 200);
+  } finally {
+    await open.kill('SIGTERM');
+  }
+});
