@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import express from 'express';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import { FileSessionStore, McpSessionHandler, jsonRpcErrorHandler } from 'mcp-session-core/mcp';
+import { FileSessionStore, McpSessionHandler, isLoopbackAddress, jsonRpcErrorHandler } from 'mcp-session-core/mcp';
 import { SessionManager } from 'mcp-session-core';
 import { startServer, dataDir } from './mcp-server.mjs';
 
@@ -419,5 +419,12 @@ test('the example server: 401 with WWW-Authenticate without credentials unless A
     assert.equal((await raw(open.url, { headers: MCP_HEADERS, body: INIT })).status, 200);
   } finally {
     await open.kill('SIGTERM');
+  }
+});
+
+test('the operator view\'s default: only peers on the loopback interface count as operators', () => {
+  for (const address of ['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1']) assert.ok(isLoopbackAddress(address), address);
+  for (const address of ['10.0.0.1', '192.168.1.2', '::ffff:10.0.0.1', 'fe80::1', '::', '0.0.0.0', '', undefined]) {
+    assert.ok(!isLoopbackAddress(address), String(address));
   }
 });
