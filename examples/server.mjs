@@ -90,7 +90,7 @@ function buildServer() {
 const mcp = new McpSessionHandler({
   createServer: buildServer,
   principal: principalOf,
-  requirePrincipal: process.env.ALLOW_ANONYMOUS !== '1',
+  allowAnonymous: process.env.ALLOW_ANONYMOUS === '1',
   store: new FileSessionStore({
     dir: dataDir,
     activityFlushMs: number('ACTIVITY_FLUSH_MS', 1_000),

@@ -9,6 +9,7 @@ import { connect, post } from './mcp-server.mjs';
 async function listen(options) {
   const mcp = new McpSessionHandler({
     createServer: () => new McpServer({ name: 'plain-http', version: '1.0.0' }),
+    allowAnonymous: true,
     ...options,
   });
   const http = createServer((req, res) => mcp.handle(req, res));

@@ -67,7 +67,7 @@ const STACKS = {
 };
 
 async function listen(stack, options = {}) {
-  const mcp = new McpSessionHandler({ createServer: buildServer, enableJsonResponse: true, ...options });
+  const mcp = new McpSessionHandler({ createServer: buildServer, enableJsonResponse: true, allowAnonymous: true, ...options });
   const http = STACKS[stack](mcp);
   await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${http.address().port}`;
@@ -207,9 +207,9 @@ for (const stack of ['express', 'node:http']) {
     }
   });
 
-  test(`${stack}: requirePrincipal answers 401 with WWW-Authenticate to a request without credentials`, async () => {
+  test(`${stack}: without allowAnonymous, a request without credentials gets 401 with WWW-Authenticate`, async () => {
     const server = await listen(stack, {
-      requirePrincipal: true,
+      allowAnonymous: false,
       principal: (req) => (req.headers.authorization === 'Bearer alice' ? 'alice' : undefined),
     });
     try {

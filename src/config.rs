@@ -67,6 +67,10 @@ pub struct Config {
     /// rest in later turns of the event loop. A due session that is used before its
     /// turn ends when it is used.
     pub sweep_batch_size: usize,
+    /// Requests (and streams) one session may have in flight at once; one more is
+    /// refused with `TOO_MANY_REQUESTS` (429), so one client cannot tie up the server
+    /// with slow calls on one session.
+    pub max_in_flight_per_session: u32,
 }
 
 impl Default for Config {
@@ -88,6 +92,7 @@ impl Default for Config {
             max_ended_remembered: 10_000,
             max_pending_events: 65_536,
             sweep_batch_size: 10_000,
+            max_in_flight_per_session: 32,
         }
     }
 }
@@ -189,6 +194,12 @@ impl Config {
                     "is listed twice",
                 ));
             }
+        }
+        if self.max_in_flight_per_session == 0 {
+            return Err(SessionError::invalid_config(
+                "maxInFlightPerSession",
+                "must be at least 1",
+            ));
         }
         if self.sweep_batch_size == 0 {
             return Err(SessionError::invalid_config(

@@ -100,8 +100,18 @@ pub enum SessionError {
     InvalidState { reason: String },
     /// The store is full and nothing could be evicted.
     CapacityExceeded { limit: usize, retry_after_ms: u64 },
-    /// This principal already holds its maximum number of sessions.
-    PrincipalLimitExceeded { limit: usize },
+    /// This principal (or, together, every anonymous client) already holds its
+    /// maximum number of sessions.
+    PrincipalLimitExceeded { limit: usize, retry_after_ms: u64 },
+    /// The session already has its maximum number of requests in flight.
+    TooManyRequests { limit: u32, retry_after_ms: u64 },
+    /// An `initialize` POST that does not accept both `application/json` and
+    /// `text/event-stream` (what the Streamable HTTP transport answers with).
+    NotAcceptable,
+    /// An `initialize` POST whose body is not `application/json`.
+    UnsupportedMediaType,
+    /// An `initialize` POST whose body is not one well-formed `initialize` request.
+    InvalidRequest { reason: String },
     /// A snapshot could not be restored; `record` and `field` say where.
     InvalidSnapshot {
         record: Option<String>,
@@ -135,6 +145,10 @@ impl SessionError {
             SessionError::InvalidState { .. } => "INVALID_STATE",
             SessionError::CapacityExceeded { .. } => "CAPACITY_EXCEEDED",
             SessionError::PrincipalLimitExceeded { .. } => "PRINCIPAL_LIMIT_EXCEEDED",
+            SessionError::TooManyRequests { .. } => "TOO_MANY_REQUESTS",
+            SessionError::NotAcceptable => "NOT_ACCEPTABLE",
+            SessionError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            SessionError::InvalidRequest { .. } => "INVALID_REQUEST",
             SessionError::InvalidSnapshot { .. } => "INVALID_SNAPSHOT",
             SessionError::InvalidConfig { .. } => "INVALID_CONFIG",
             SessionError::InvalidArgument { .. } => "INVALID_ARGUMENT",
@@ -151,7 +165,11 @@ impl SessionError {
             | SessionError::PrincipalMismatch { .. } => 404,
             SessionError::VersionConflict { .. } => 409,
             SessionError::StateTooLarge { .. } => 413,
-            SessionError::PrincipalLimitExceeded { .. } => 429,
+            SessionError::PrincipalLimitExceeded { .. } | SessionError::TooManyRequests { .. } => {
+                429
+            }
+            SessionError::NotAcceptable => 406,
+            SessionError::UnsupportedMediaType => 415,
             SessionError::CapacityExceeded { .. } => 503,
             SessionError::InvalidConfig { .. } | SessionError::IdSourceFailed { .. } => 500,
             SessionError::MissingSessionId
@@ -161,6 +179,7 @@ impl SessionError {
             | SessionError::UnsupportedProtocolVersion { .. }
             | SessionError::InvalidState { .. }
             | SessionError::InvalidSnapshot { .. }
+            | SessionError::InvalidRequest { .. }
             | SessionError::InvalidArgument { .. } => 400,
         }
     }
@@ -174,7 +193,7 @@ impl SessionError {
             | SessionError::SessionExpired { .. }
             | SessionError::SessionClosed { .. }
             | SessionError::PrincipalMismatch { .. } => -32001,
-            SessionError::AlreadyInitialized { .. } => -32600,
+            SessionError::AlreadyInitialized { .. } | SessionError::InvalidRequest { .. } => -32600,
             SessionError::StateTooLarge { .. }
             | SessionError::InvalidState { .. }
             | SessionError::InvalidSnapshot { .. }
@@ -186,14 +205,19 @@ impl SessionError {
             | SessionError::UnsupportedProtocolVersion { .. }
             | SessionError::VersionConflict { .. }
             | SessionError::CapacityExceeded { .. }
-            | SessionError::PrincipalLimitExceeded { .. } => -32000,
+            | SessionError::PrincipalLimitExceeded { .. }
+            | SessionError::TooManyRequests { .. }
+            | SessionError::NotAcceptable
+            | SessionError::UnsupportedMediaType => -32000,
         }
     }
 
-    /// For `CAPACITY_EXCEEDED`: how long a client should wait (HTTP `Retry-After`).
+    /// For the 429 and 503 answers: how long a client should wait (HTTP `Retry-After`).
     pub fn retry_after_ms(&self) -> Option<u64> {
         match self {
-            SessionError::CapacityExceeded { retry_after_ms, .. } => Some(*retry_after_ms),
+            SessionError::CapacityExceeded { retry_after_ms, .. }
+            | SessionError::PrincipalLimitExceeded { retry_after_ms, .. }
+            | SessionError::TooManyRequests { retry_after_ms, .. } => Some(*retry_after_ms),
             _ => None,
         }
     }
@@ -270,9 +294,29 @@ impl fmt::Display for SessionError {
                 f,
                 "Too many sessions (limit {limit}); retry after {retry_after_ms} ms"
             ),
-            SessionError::PrincipalLimitExceeded { limit } => {
-                write!(f, "Too many sessions for this user (limit {limit})")
-            }
+            SessionError::PrincipalLimitExceeded {
+                limit,
+                retry_after_ms,
+            } => write!(
+                f,
+                "Too many sessions for this user (limit {limit}); retry after {retry_after_ms} ms"
+            ),
+            SessionError::TooManyRequests {
+                limit,
+                retry_after_ms,
+            } => write!(
+                f,
+                "Too many requests in flight on this session (limit {limit}); retry after {retry_after_ms} ms"
+            ),
+            SessionError::NotAcceptable => write!(
+                f,
+                "Not Acceptable: the client must accept both application/json and text/event-stream"
+            ),
+            SessionError::UnsupportedMediaType => write!(
+                f,
+                "Unsupported Media Type: the body must be application/json"
+            ),
+            SessionError::InvalidRequest { reason } => write!(f, "Invalid Request: {reason}"),
             SessionError::InvalidSnapshot {
                 record,
                 field,
@@ -340,7 +384,19 @@ mod tests {
                 limit: 1,
                 retry_after_ms: 500,
             },
-            SessionError::PrincipalLimitExceeded { limit: 1 },
+            SessionError::PrincipalLimitExceeded {
+                limit: 1,
+                retry_after_ms: 500,
+            },
+            SessionError::TooManyRequests {
+                limit: 2,
+                retry_after_ms: 1_000,
+            },
+            SessionError::NotAcceptable,
+            SessionError::UnsupportedMediaType,
+            SessionError::InvalidRequest {
+                reason: "two initialize requests".into(),
+            },
             SessionError::InvalidSnapshot {
                 record: Some("sessions[0]".into()),
                 field: "id".into(),
@@ -377,6 +433,10 @@ mod tests {
                 ("INVALID_STATE", 400, -32602),
                 ("CAPACITY_EXCEEDED", 503, -32000),
                 ("PRINCIPAL_LIMIT_EXCEEDED", 429, -32000),
+                ("TOO_MANY_REQUESTS", 429, -32000),
+                ("NOT_ACCEPTABLE", 406, -32000),
+                ("UNSUPPORTED_MEDIA_TYPE", 415, -32000),
+                ("INVALID_REQUEST", 400, -32600),
                 ("INVALID_SNAPSHOT", 400, -32602),
                 ("INVALID_CONFIG", 500, -32603),
                 ("INVALID_ARGUMENT", 400, -32602),
@@ -417,11 +477,13 @@ mod tests {
     }
 
     #[test]
-    fn only_capacity_has_retry_after() {
+    fn every_429_and_503_has_retry_after_and_nothing_else_does() {
         for e in every_variant() {
             assert_eq!(
                 e.retry_after_ms().is_some(),
-                e.code() == "CAPACITY_EXCEEDED"
+                matches!(e.http_status(), 429 | 503),
+                "{}",
+                e.code()
             );
         }
     }

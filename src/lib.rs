@@ -26,6 +26,7 @@ mod heap;
 pub mod ids;
 mod intern;
 mod patch;
+mod principals;
 pub mod record;
 pub mod request;
 pub mod session;
@@ -43,7 +44,10 @@ pub use events::{Event, EventKind};
 pub use ids::{check_session_id, IdSource, InsecureSeededIds, SecureIds, MAX_SESSION_ID_BYTES};
 pub use patch::{MAX_DEPTH, MAX_METADATA_BYTES};
 pub use record::{Record, SessionRef, Status};
-pub use request::{Admission, CreateParams, RequestHead, RequestKind, MAX_PRINCIPAL_BYTES};
+pub use request::{
+    admit_initialize, Admission, CreateParams, Handshake, InitializePost, RequestHead, RequestKind,
+    MAX_PRINCIPAL_BYTES,
+};
 pub use session::{Phase, SessionView};
 pub use snapshot::{overlay, RestoreReport, SNAPSHOT_FORMAT, SNAPSHOT_VERSION};
 pub use store::{Expiry, Named, SessionStore, Stats};

@@ -87,3 +87,149 @@ pub(crate) fn check_principal(principal: &str) -> Result<(), SessionError> {
     }
     Ok(())
 }
+
+/// An `initialize` POST as the transport received it: what the core checks before
+/// anything is allocated for it (see [`admit_initialize`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InitializePost<'a> {
+    /// The `Accept` header, as received.
+    pub accept: Option<&'a str>,
+    /// The `Content-Type` header, as received.
+    pub content_type: Option<&'a str>,
+    /// The body, as JSON text.
+    pub body: &'a str,
+}
+
+/// What a session keeps of a well-formed `initialize` request: what a restarted
+/// server needs to rebuild it, and no more.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Handshake {
+    pub protocol_version: String,
+    pub client_info: Value,
+    pub capabilities: Value,
+}
+
+/// Admission before allocation: an `initialize` POST creates a session only if the
+/// Streamable HTTP transport would serve it, so a request it would refuse costs
+/// nothing (no session, no transport, no server). The rules are the transport's:
+/// the client accepts both `application/json` and `text/event-stream` (else 406),
+/// the body is `application/json` (else 415), and the body is one JSON-RPC request
+/// `initialize` with an ID, a string `protocolVersion`, an object `capabilities` and
+/// a `clientInfo` with a string `name` and `version` (else 400). Answers the parts a
+/// session keeps.
+pub fn admit_initialize(post: &InitializePost<'_>) -> Result<Handshake, SessionError> {
+    let accept = post.accept.unwrap_or("");
+    if !accept.contains("application/json") || !accept.contains("text/event-stream") {
+        return Err(SessionError::NotAcceptable);
+    }
+    if !post
+        .content_type
+        .is_some_and(|t| t.contains("application/json"))
+    {
+        return Err(SessionError::UnsupportedMediaType);
+    }
+    let invalid = |reason: &str| SessionError::InvalidRequest {
+        reason: reason.to_owned(),
+    };
+    let body: Value =
+        serde_json::from_str(post.body).map_err(|_| invalid("the body is not JSON"))?;
+    let message = match body {
+        Value::Array(mut batch) if batch.len() == 1 => batch.pop().unwrap_or(Value::Null),
+        Value::Array(_) => return Err(invalid("initialize must be the only message")),
+        message => message,
+    };
+    let Value::Object(mut message) = message else {
+        return Err(invalid("not a JSON-RPC request"));
+    };
+    if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0")
+        || message.get("method").and_then(Value::as_str) != Some("initialize")
+        || !message
+            .get("id")
+            .is_some_and(|id| id.is_string() || id.is_number())
+    {
+        return Err(invalid("not a JSON-RPC initialize request with an id"));
+    }
+    let Some(Value::Object(mut params)) = message.remove("params") else {
+        return Err(invalid("initialize has no params object"));
+    };
+    let protocol_version = match params.remove("protocolVersion") {
+        Some(Value::String(v)) => v,
+        _ => return Err(invalid("params.protocolVersion must be a string")),
+    };
+    let capabilities = params.remove("capabilities").unwrap_or(Value::Null);
+    if !capabilities.is_object() {
+        return Err(invalid("params.capabilities must be an object"));
+    }
+    let client_info = params.remove("clientInfo").unwrap_or(Value::Null);
+    let named = |field: &str| client_info.get(field).is_some_and(Value::is_string);
+    if !client_info.is_object() || !named("name") || !named("version") {
+        return Err(invalid(
+            "params.clientInfo must have a string name and version",
+        ));
+    }
+    Ok(Handshake {
+        protocol_version,
+        client_info,
+        capabilities,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}"#;
+    const BOTH: Option<&str> = Some("application/json, text/event-stream");
+    const JSON: Option<&str> = Some("application/json");
+
+    fn post<'a>(
+        accept: Option<&'a str>,
+        content_type: Option<&'a str>,
+        body: &'a str,
+    ) -> InitializePost<'a> {
+        InitializePost {
+            accept,
+            content_type,
+            body,
+        }
+    }
+
+    #[test]
+    fn a_well_formed_initialize_is_admitted_with_what_a_session_keeps() {
+        let handshake = admit_initialize(&post(BOTH, JSON, INIT)).unwrap();
+        assert_eq!(handshake.protocol_version, "2025-11-25");
+        assert_eq!(handshake.client_info["name"], "c");
+        let batch = format!("[{INIT}]");
+        assert!(
+            admit_initialize(&post(BOTH, Some("application/json; charset=utf-8"), &batch)).is_ok()
+        );
+    }
+
+    #[test]
+    fn what_the_transport_would_refuse_is_refused_first() {
+        let code = |p: InitializePost<'_>| admit_initialize(&p).unwrap_err().code();
+        assert_eq!(code(post(JSON, JSON, INIT)), "NOT_ACCEPTABLE");
+        assert_eq!(code(post(None, JSON, INIT)), "NOT_ACCEPTABLE");
+        assert_eq!(
+            code(post(BOTH, Some("text/plain"), INIT)),
+            "UNSUPPORTED_MEDIA_TYPE"
+        );
+        assert_eq!(code(post(BOTH, None, INIT)), "UNSUPPORTED_MEDIA_TYPE");
+        let two = format!("[{INIT},{INIT}]");
+        for body in [
+            two.as_str(),
+            "[]",
+            "{",
+            "null",
+            r#"{"jsonrpc":"2.0","method":"initialize","params":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":1,"capabilities":{},"clientInfo":{"name":"c","version":"1"}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"x","capabilities":[],"clientInfo":{"name":"c","version":"1"}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"x","capabilities":{},"clientInfo":{"name":"c"}}}"#,
+            r#"{"jsonrpc":"1.0","id":1,"method":"initialize","params":{}}"#,
+        ] {
+            assert_eq!(code(post(BOTH, JSON, body)), "INVALID_REQUEST", "{body}");
+        }
+    }
+}

@@ -15,7 +15,6 @@
 //!    whether or not the host has swept.
 //! 3. The operation runs. If it fails, it changes nothing itself.
 
-use std::collections::HashMap;
 use std::mem::size_of;
 use std::sync::Arc;
 
@@ -30,6 +29,7 @@ use crate::expiry::{phase_deadline, DeadlineIndex};
 use crate::ids::{check_session_id, IdSource, SecureIds};
 use crate::intern::Interner;
 use crate::patch::{check_metadata, check_state, json_size, merge_into};
+use crate::principals::PrincipalCounts;
 use crate::record::{Record, SessionRef};
 use crate::request::{check_principal, Admission, CreateParams, RequestHead, RequestKind};
 use crate::session::{empty_state, Ending, Phase, Session, SessionData, SessionView};
@@ -81,7 +81,7 @@ pub struct SessionStore {
     /// The store's sequence: the next session's `order`, and the number a deadline
     /// takes when it is set (ties end in the order deadlines were set).
     taken: u64,
-    per_principal: HashMap<Arc<str>, usize>,
+    per_principal: PrincipalCounts,
     /// One shared copy of each distinct client info, and of capabilities (apart:
     /// they are checked differently), by JSON text; and by client ID and by
     /// NUL-separated names for `create_id_named`.
@@ -141,7 +141,7 @@ impl SessionStore {
             index: DeadlineIndex::default(),
             ended: EndedOrder::default(),
             taken: 0,
-            per_principal: HashMap::new(),
+            per_principal: PrincipalCounts::default(),
             client_infos: Interner::default(),
             capabilities: Interner::default(),
             client_names: Interner::default(),
@@ -438,12 +438,15 @@ impl SessionStore {
             }),
             (Phase::Active, _) => None,
         };
-        let Some(in_flight) = session.in_flight.checked_add(1) else {
-            return Err(SessionError::invalid_argument(
-                "request",
-                "too many requests in flight on this session",
-            ));
-        };
+        let limit = self.settings.config.max_in_flight_per_session;
+        if session.in_flight >= limit {
+            // Requests end in seconds: a second is a fair first wait.
+            return Err(SessionError::TooManyRequests {
+                limit,
+                retry_after_ms: 1_000,
+            });
+        }
+        let in_flight = session.in_flight + 1;
         session.phase = Phase::Active;
         session.in_flight = in_flight;
         session.last_activity = now;
@@ -1227,10 +1230,13 @@ impl SessionStore {
         principal: Option<&str>,
         now: u64,
     ) -> Result<Option<Handle>, SessionError> {
-        let config = &self.settings.config;
-        if let (Some(p), Some(limit)) = (principal, config.max_sessions_per_principal) {
-            if self.per_principal.get(p).copied().unwrap_or(0) >= limit {
-                return Err(SessionError::PrincipalLimitExceeded { limit });
+        if let Some(limit) = self.settings.config.max_sessions_per_principal {
+            if self.per_principal.held(principal) >= limit {
+                let retry_after_ms = self.retry_after(now);
+                return Err(SessionError::PrincipalLimitExceeded {
+                    limit,
+                    retry_after_ms,
+                });
             }
         }
         // Sessions left due by a bounded sweep make room first, as expired.
@@ -1250,15 +1256,21 @@ impl SessionStore {
             Some(victim) => Ok(Some(victim)),
             None => {
                 let limit = config.max_sessions;
-                let retry_after_ms = match self.next_deadline() {
-                    Some(at) => at.saturating_sub(now).max(1),
-                    None => self.settings.config.idle_timeout_ms,
-                };
+                let retry_after_ms = self.retry_after(now);
                 Err(SessionError::CapacityExceeded {
                     limit,
                     retry_after_ms,
                 })
             }
+        }
+    }
+
+    /// How long a refused client should wait: until the next session ends (room may
+    /// free up then), or an idle timeout if none has a deadline.
+    fn retry_after(&mut self, now: u64) -> u64 {
+        match self.next_deadline() {
+            Some(at) => at.saturating_sub(now).max(1),
+            None => self.settings.config.idle_timeout_ms,
         }
     }
 
@@ -1306,13 +1318,13 @@ impl SessionStore {
     fn insert_unfiled(&mut self, mut session: Session) -> Handle {
         session.order = self.taken;
         self.taken += 1;
-        if let Some(p) = &session.data.principal {
-            *self.per_principal.entry(p.clone()).or_insert(0) += 1;
-        }
+        self.per_principal.add(session.data.principal.as_ref());
         self.sessions.insert(session)
     }
 
-    /// Ends a live session: it stays stored, remembered as ended.
+    /// Ends a live session: it stays stored, remembered as ended. One that never
+    /// finished its handshake keeps nothing but what its 404 needs (its principal):
+    /// there is nothing to renew.
     fn end(&mut self, handle: Handle, reason: EndReason, at: u64) {
         let Some(session) = self.sessions.get_mut(handle) else {
             return;
@@ -1321,12 +1333,21 @@ impl SessionStore {
             return;
         }
         self.index.remove(handle);
-        mark_ended(
-            &mut self.sessions,
-            &mut self.per_principal,
+        self.per_principal.remove(session.data.principal.as_deref());
+        if session.phase == Phase::Initializing {
+            let data = &mut session.data;
+            data.client_info = None;
+            data.capabilities = None;
+            data.state = empty_state();
+            data.state_bytes = 2;
+        }
+        self.sessions.mark_ended(
             handle,
-            reason,
-            at,
+            Ending {
+                reason,
+                at,
+                renewed_to: None,
+            },
         );
         self.ended.remember(
             &mut self.sessions,
@@ -1356,35 +1377,6 @@ impl SessionStore {
             },
         }
     }
-}
-
-/// The live session `id`, or the 404 it answers. Called after `advance`, so nothing
-/// stored is past its deadline or retention.
-/// Marks a live session ended in place and releases its place in its principal's
-/// count; filing it among the ended is the caller's next step.
-fn mark_ended(
-    sessions: &mut SessionTable,
-    per_principal: &mut HashMap<Arc<str>, usize>,
-    handle: Handle,
-    reason: EndReason,
-    at: u64,
-) {
-    if let Some(p) = sessions.get(handle).and_then(|s| s.data.principal.as_ref()) {
-        if let Some(count) = per_principal.get_mut(p) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                per_principal.remove(p);
-            }
-        }
-    }
-    sessions.mark_ended(
-        handle,
-        Ending {
-            reason,
-            at,
-            renewed_to: None,
-        },
-    );
 }
 
 /// The live session `id` for a request on behalf of `principal`. Another

@@ -43,6 +43,8 @@ export interface CoreConfig {
   /** The most sessions one call ends for their deadlines (10,000); the manager's
    * timer ends the rest in later turns of the event loop. */
   sweepBatchSize?: number;
+  /** Requests one session may have in flight at once (32); one more is 429. */
+  maxInFlightPerSession?: number;
 }
 
 export type Phase = "initializing" | "active" | "disconnected";
@@ -158,7 +160,15 @@ export type SessionErrorCode =
   | "SESSION_CLOSED" | "PRINCIPAL_MISMATCH" | "NOT_INITIALIZED" | "ALREADY_INITIALIZED"
   | "UNSUPPORTED_PROTOCOL_VERSION" | "VERSION_CONFLICT" | "STATE_TOO_LARGE" | "INVALID_STATE"
   | "CAPACITY_EXCEEDED" | "PRINCIPAL_LIMIT_EXCEEDED" | "INVALID_SNAPSHOT" | "INVALID_CONFIG"
-  | "INVALID_ARGUMENT" | "ID_SOURCE_FAILED";
+  | "INVALID_ARGUMENT" | "ID_SOURCE_FAILED" | "TOO_MANY_REQUESTS" | "NOT_ACCEPTABLE"
+  | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_REQUEST";
+
+/** What a session keeps of a well-formed `initialize` request. */
+export interface Handshake {
+  protocolVersion: string;
+  clientInfo: JsonObject;
+  capabilities: JsonObject;
+}
 "#;
 
 /// The error thrown to JS: an `Error` named `SessionError` carrying the code, the
@@ -882,6 +892,22 @@ pub fn max_session_id_bytes() -> u32 {
 #[wasm_bindgen(js_name = wasmMemory, unchecked_return_type = "{ readonly buffer: ArrayBuffer }")]
 pub fn wasm_memory() -> JsValue {
     wasm_bindgen::memory()
+}
+
+/// Admission before allocation for an `initialize` POST: the parts a session keeps,
+/// or the 406, 415 or 400 the transport would answer (see `admit_initialize`).
+#[wasm_bindgen(js_name = admitInitialize, unchecked_return_type = "Handshake")]
+pub fn admit_initialize_js(
+    accept: Option<String>,
+    content_type: Option<String>,
+    body: &str,
+) -> JsResult<JsValue> {
+    let post = crate::InitializePost {
+        accept: accept.as_deref(),
+        content_type: content_type.as_deref(),
+        body,
+    };
+    output(&crate::admit_initialize(&post).map_err(js_error)?)
 }
 
 #[wasm_bindgen(js_name = overlaySnapshots)]

@@ -234,7 +234,13 @@ impl Model {
 
     fn end(&mut self, id: &str, reason: EndReason, at: u64) {
         let i = self.sessions.iter().position(|s| s.id == id).unwrap();
-        let s = self.sessions.remove(i);
+        let mut s = self.sessions.remove(i);
+        // A session that never finished its handshake keeps nothing to renew.
+        if s.phase == Phase::Initializing {
+            s.data.client_info = None;
+            s.data.capabilities = None;
+            s.data.state = json!({});
+        }
         self.remember(MEnded {
             id: s.id,
             data: s.data,
@@ -367,15 +373,26 @@ impl Model {
             .min()
     }
 
+    fn retry_after(&self) -> u64 {
+        match self.next_deadline() {
+            Some(at) => at.saturating_sub(self.clock).max(1),
+            None => self.config.idle_timeout_ms,
+        }
+    }
+
     fn make_room(&mut self, principal: Option<&str>) -> R<Option<String>> {
-        if let (Some(p), Some(limit)) = (principal, self.config.max_sessions_per_principal) {
+        // Anonymous sessions count together, as one principal.
+        if let Some(limit) = self.config.max_sessions_per_principal {
             let held = self
                 .sessions
                 .iter()
-                .filter(|s| s.data.principal.as_deref() == Some(p))
+                .filter(|s| s.data.principal.as_deref() == principal)
                 .count();
             if held >= limit {
-                return Err(SessionError::PrincipalLimitExceeded { limit });
+                return Err(SessionError::PrincipalLimitExceeded {
+                    limit,
+                    retry_after_ms: self.retry_after(),
+                });
             }
         }
         while self.sessions.len() >= self.config.max_sessions && self.backlog {
@@ -400,10 +417,7 @@ impl Model {
             Some(v) => Ok(Some(v)),
             None => Err(SessionError::CapacityExceeded {
                 limit: self.config.max_sessions,
-                retry_after_ms: match self.next_deadline() {
-                    Some(at) => at.saturating_sub(self.clock).max(1),
-                    None => self.config.idle_timeout_ms,
-                },
+                retry_after_ms: self.retry_after(),
             }),
         }
     }
@@ -567,6 +581,13 @@ impl Model {
             }),
             (Phase::Active, _) => None,
         };
+        let limit = self.config.max_in_flight_per_session;
+        if self.sessions[i].in_flight >= limit {
+            return Err(SessionError::TooManyRequests {
+                limit,
+                retry_after_ms: 1_000,
+            });
+        }
         let s = &mut self.sessions[i];
         s.phase = Phase::Active;
         s.in_flight += 1;
@@ -998,10 +1019,18 @@ fn config() -> impl Strategy<Value = Config> {
             prop_oneof![Just(3usize), Just(10_000usize)],
         ),
         // Small batches make sweeps stop with sessions still due.
-        prop_oneof![Just(1usize), Just(2usize), Just(10_000usize)],
+        (
+            prop_oneof![Just(1usize), Just(2usize), Just(10_000usize)],
+            prop_oneof![Just(2u32), Just(32u32)],
+        ),
     )
         .prop_map(
-            |((init, idle, life), (max, evict, per), (state, retention, ended, events), batch)| {
+            |(
+                (init, idle, life),
+                (max, evict, per),
+                (state, retention, ended, events),
+                (batch, in_flight),
+            )| {
                 Config {
                     init_timeout_ms: init,
                     idle_timeout_ms: idle,
@@ -1022,6 +1051,7 @@ fn config() -> impl Strategy<Value = Config> {
                     max_ended_remembered: ended,
                     max_pending_events: events,
                     sweep_batch_size: batch,
+                    max_in_flight_per_session: in_flight,
                 }
             },
         )

@@ -1,6 +1,12 @@
-import { SessionCore as WasmCore, maxSessionIdBytes, wasmMemory } from '../generated/mcp_session_core';
+import {
+  SessionCore as WasmCore,
+  admitInitialize as wasmAdmitInitialize,
+  maxSessionIdBytes,
+  wasmMemory,
+} from '../generated/mcp_session_core';
 import type {
   CoreConfig,
+  Handshake,
   CoreEvent,
   CreateParams,
   Expiry,
@@ -65,6 +71,17 @@ function jsonText(value: unknown): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Admission before allocation for an `initialize` POST (headers as received, the
+ * body as parsed): the handshake a session keeps, or the typed error (406, 415,
+ * 400) that the Streamable HTTP transport would answer, before anything exists.
+ */
+export function admitInitialize(accept: string | undefined, contentType: string | undefined, body: unknown): Handshake {
+  const text = jsonText(body);
+  if (text === undefined) throw new SessionError('INVALID_REQUEST', 'Invalid Request: the body is not JSON', 400, -32600);
+  return wasmAdmitInitialize(optionalStr(accept, 'accept'), optionalStr(contentType, 'contentType'), text);
 }
 
 /**

@@ -21,7 +21,7 @@ export { SessionError, isNotFound } from './errors';
 export type { HostErrorCode } from './errors';
 export { FileSessionStore } from './file-store';
 export type { FileSessionStoreOptions, FileStoreIo, LoadReport } from './file-store';
-export { SessionCore } from './core';
+export { SessionCore, admitInitialize } from './core';
 export { wasmMemoryBytes } from '../generated/mcp_session_core';
 export type {
   Admission,
@@ -33,6 +33,7 @@ export type {
   EndReason,
   EndedView,
   Expiry,
+  Handshake,
   ExpiryReason,
   Json,
   JsonObject,

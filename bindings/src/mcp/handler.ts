@@ -6,6 +6,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 
 import type { RequestKind, SessionView } from '../../generated/mcp_session_core';
+import { admitInitialize } from '../core';
 import { SessionError } from '../errors';
 import type { FileSessionStore, LoadReport } from '../file-store';
 import { SessionManager, type SessionInfo, type SessionManagerOptions } from '../manager';
@@ -23,11 +24,13 @@ export interface McpSessionHandlerOptions extends RequestGuardOptions {
    */
   principal?: (req: IncomingMessage) => string | undefined | Promise<string | undefined>;
   /**
-   * Refuse requests without a principal: 401 with `WWW-Authenticate`, as the MCP
-   * authorization spec expects. Default false (anonymous sessions allowed: anyone
-   * who knows such a session's ID can use it).
+   * Serve requests without a principal (`principal` answered undefined, or there is
+   * no `principal`): anonymous sessions, usable by anyone who knows their ID, and
+   * counted together as one principal for `maxSessionsPerPrincipal`. Default false:
+   * such a request gets 401 with `WWW-Authenticate`, as the MCP authorization spec
+   * expects.
    */
-  requirePrincipal?: boolean;
+  allowAnonymous?: boolean;
   /** The `WWW-Authenticate` value of that 401 (default `Bearer`; a server with
    * OAuth adds its `resource_metadata` URL here). */
   wwwAuthenticate?: string;
@@ -72,6 +75,9 @@ export interface SessionSummary {
 }
 
 type JsonRpcMessage = { method?: unknown; params?: unknown; id?: unknown };
+
+/** How long a client is told to wait after a storage failure. */
+const STORAGE_RETRY_MS = 1_000;
 
 function shortId(id: string): string {
   return `${id.slice(0, 8)}…`;
@@ -162,12 +168,15 @@ export class McpSessionHandler {
     } catch (error) {
       this.#options.onError?.(error, req);
       if (error instanceof SessionError) {
-        const retry = error.retryAfterMs;
+        // Storage failures say nothing of the disk to clients (the detail went to
+        // onError); they may retry.
+        const storage = error.code === 'STORAGE_FAILED';
+        const retry = storage ? STORAGE_RETRY_MS : error.retryAfterMs;
         // Another user's session reads exactly like one that does not exist.
         const hidden = error.code === 'PRINCIPAL_MISMATCH' || error.code === 'SESSION_NOT_FOUND';
-        const body = hidden ? 'Session not found' : error.message;
+        const body = hidden ? 'Session not found' : storage ? 'Session storage is unavailable; retry later' : error.message;
         sendJsonRpcError(res, error.httpStatus, error.jsonRpcCode, body,
-          retry === undefined ? {} : { 'retry-after': String(Math.ceil(retry / 1000)) });
+          retry === undefined ? {} : { 'retry-after': String(Math.max(1, Math.ceil(retry / 1000))) });
       } else {
         sendJsonRpcError(res, 500, -32603, 'Internal error');
       }
@@ -186,7 +195,7 @@ export class McpSessionHandler {
       return;
     }
     const principal = await this.#options.principal?.(req);
-    if (principal === undefined && this.#options.requirePrincipal === true) {
+    if (principal === undefined && this.#options.allowAnonymous !== true) {
       sendJsonRpcError(res, 401, -32001, 'Unauthorized: credentials required', {
         'www-authenticate': this.#options.wwwAuthenticate ?? 'Bearer',
       });
@@ -205,15 +214,14 @@ export class McpSessionHandler {
     });
 
     if (admission.outcome === 'initialize') {
-      const params = ((body as JsonRpcMessage).params ?? {}) as Record<string, unknown>;
-      const session = this.sessions.initialize({
-        protocolVersion: typeof params['protocolVersion'] === 'string' ? params['protocolVersion'] : '',
-        clientInfo: params['clientInfo'] as SessionInfo['clientInfo'] ?? undefined,
-        capabilities: params['capabilities'] as SessionInfo['capabilities'] ?? undefined,
-        principal,
-      });
+      // Admission before allocation: what the transport would refuse creates nothing.
+      const handshake = admitInitialize(header(req, 'accept'), header(req, 'content-type'), body);
+      const session = this.sessions.initialize({ ...handshake, principal });
       const runtime = await this.#open(session);
       await runtime.transport.handleRequest(req, res, body);
+      // Refused all the same (the SDK has checks of its own): the session ends at
+      // once and, never initialized, keeps nothing.
+      if (res.statusCode >= 300) this.sessions.closeSession(session.id);
       return;
     }
 
