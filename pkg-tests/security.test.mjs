@@ -3,116 +3,14 @@
 // and on plain node:http alike.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, request } from 'node:http';
-import { connect as netConnect } from 'node:net';
+import { request } from 'node:http';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import express from 'express';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { z } from 'zod';
-import { FileSessionStore, McpSessionHandler, isLoopbackAddress, jsonRpcErrorHandler } from 'mcp-session-core/mcp';
+import { FileSessionStore, isLoopbackAddress } from 'mcp-session-core/mcp';
 import { SessionManager } from 'mcp-session-core';
 import { startServer, dataDir } from './mcp-server.mjs';
-
-const INIT = {
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'probe', version: '1' } },
-};
-const INITIALIZED = { jsonrpc: '2.0', method: 'notifications/initialized' };
-const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-
-function buildServer() {
-  const server = new McpServer({ name: 'security', version: '1.0.0' });
-  server.registerTool(
-    'emit',
-    { description: 'Sends progress notifications carrying a marker', inputSchema: { marker: z.string() } },
-    async ({ marker }, { sendNotification, _meta }) => {
-      for (let i = 1; i <= 3; i++) {
-        await sendNotification({
-          method: 'notifications/progress',
-          params: { progressToken: _meta?.progressToken ?? 'p', progress: i, total: 3, message: marker },
-        });
-      }
-      return { content: [{ type: 'text', text: marker }] };
-    },
-  );
-  return server;
-}
-
-/** The two ways a server mounts the handler, with the same options. Express reads
- * bodies through the handler; `expressJson` parses them with express.json() and
- * answers parse errors with the package's error middleware. */
-const STACKS = {
-  express: (mcp) => {
-    const app = express();
-    app.all('/mcp', (req, res) => mcp.handle(req, res));
-    app.get('/sessions', (req, res) => mcp.handleOperator(req, res));
-    return createServer(app);
-  },
-  expressJson: (mcp) => {
-    const app = express();
-    app.use(express.json());
-    app.all('/mcp', (req, res) => mcp.handle(req, res, req.body));
-    app.use(jsonRpcErrorHandler());
-    return createServer(app);
-  },
-  'node:http': (mcp) =>
-    createServer((req, res) => {
-      if (new URL(req.url, 'http://localhost').pathname === '/sessions') void mcp.handleOperator(req, res);
-      else void mcp.handle(req, res);
-    }),
-};
-
-async function listen(stack, options = {}) {
-  const mcp = new McpSessionHandler({ createServer: buildServer, enableJsonResponse: true, allowAnonymous: true, ...options });
-  const http = STACKS[stack](mcp);
-  await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${http.address().port}`;
-  return {
-    mcp,
-    base,
-    url: new URL(`${base}/mcp`),
-    close: async () => {
-      await mcp.close();
-      http.closeAllConnections();
-      await new Promise((resolve) => http.close(resolve));
-    },
-  };
-}
-
-/** A request with exactly these headers (`host` included, which fetch will not set). */
-function raw(url, { method = 'POST', headers = {}, body } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers: { host: url.host, ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
-    });
-    req.on('error', reject);
-    if (body !== undefined) req.write(typeof body === 'string' ? body : JSON.stringify(body));
-    req.end();
-  });
-}
-
-async function initialize(url, headers = {}) {
-  const res = await raw(url, { headers: { ...MCP_HEADERS, ...headers }, body: INIT });
-  const id = res.headers['mcp-session-id'];
-  if (id !== undefined) {
-    await raw(url, { headers: { ...MCP_HEADERS, 'mcp-session-id': id, ...headers }, body: INITIALIZED });
-  }
-  return { res, id };
-}
-
-function jsonRpcError(res) {
-  assert.match(res.headers['content-type'], /application\/json/);
-  const body = JSON.parse(res.text);
-  assert.equal(body.jsonrpc, '2.0');
-  return body.error;
-}
+import { INIT, MCP_HEADERS, initialize, jsonRpcError, listen, raw, rawSocket } from './http.mjs';
 
 for (const stack of ['express', 'node:http']) {
   test(`${stack}: an Origin that is not this machine's is refused with 403 and creates nothing`, async () => {
@@ -354,17 +252,6 @@ function openStream(url, headers) {
   return { text, opened, sofar: () => sofar, close: () => req.destroy() };
 }
 
-function rawSocket(url, payload) {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect(Number(url.port), url.hostname, () => socket.write(payload));
-    let reply = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk) => (reply += chunk));
-    socket.on('end', () => resolve(reply));
-    socket.on('close', () => resolve(reply));
-    socket.on('error', reject);
-  });
-}
 
 test('the file store keeps its directory 0700 and its files 0600, across compaction and on files made wider before', () => {
   const parent = fs.mkdtempSync(join(tmpdir(), 'mcp-private-'));

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 
@@ -45,20 +45,37 @@ export interface FileSessionStoreOptions {
  * here rather than taken from `node:fs`, so the package's types need no Node types.
  */
 export interface FileStoreIo {
-  openSync(path: string, flags: string, mode?: number): number;
+  openSync(path: string, flags: string | number, mode?: number): number;
   fchmodSync(fd: number, mode: number): void;
+  lstatSync(path: string): { isSymbolicLink(): boolean; isDirectory(): boolean; mode: number };
+  readdirSync(path: string): string[];
+  unlinkSync(path: string): void;
   closeSync(fd: number): void;
   writeSync(fd: number, buffer: Uint8Array, offset: number, length: number): number;
   fsyncSync(fd: number): void;
   ftruncateSync(fd: number, length: number): void;
   renameSync(from: string, to: string): void;
-  readFileSync(path: string, encoding: 'utf8'): string;
+  readFileSync(file: string | number, encoding: 'utf8'): string;
   existsSync(path: string): boolean;
   mkdirSync(path: string, options: { recursive: true; mode?: number }): unknown;
 }
 /** Files only their owner can read or write; a directory only its owner can enter. */
 const PRIVATE_FILE = 0o600;
 const PRIVATE_DIR = 0o700;
+
+/** Every open refuses a symbolic link in the last path component: a local attacker
+ * who plants one cannot make the store read or write another file. */
+const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+const READ = O_RDONLY | O_NOFOLLOW;
+const APPEND = O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW;
+/** A temporary snapshot: a fresh file with a random name, never an existing one. */
+const CREATE_NEW = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
+const TEMPORARY = /^snapshot\.json(\.[0-9a-f]+)?\.tmp$/;
+
+/** A refusal to use the data directory, as `STORAGE_FAILED` carries it. */
+function unsafe(message: string): Error {
+  return Object.assign(new Error(message), { code: 'EUNSAFE' });
+}
 
 export interface LoadReport {
   /** Journal records replayed over the snapshot. */
@@ -144,10 +161,9 @@ export class FileSessionStore {
     if (this.#manager !== undefined) throw new Error('FileSessionStore is already attached');
     const { doc, replayed, tornRecord } = this.#storage(() => {
       // Session state can hold user data: the directory and files are the owner's
-      // alone. A directory that already existed keeps its mode (it may be shared on
-      // purpose); files made before with wider modes are narrowed.
-      this.#io.mkdirSync(this.dir, { recursive: true, mode: PRIVATE_DIR });
-      this.#journal = this.#io.openSync(this.#journalPath, 'a', PRIVATE_FILE);
+      // alone. Files made before with wider modes are narrowed.
+      this.#prepareDirectory();
+      this.#journal = this.#io.openSync(this.#journalPath, APPEND, PRIVATE_FILE);
       this.#io.fchmodSync(this.#journal, PRIVATE_FILE);
       const loaded = this.#load();
       this.#writeSnapshot(loaded.doc === null ? manager.snapshot() : loaded.doc);
@@ -283,11 +299,9 @@ export class FileSessionStore {
   /** Writes `snapshot` to a temporary file, fsyncs, renames it over the snapshot, then empties the journal. */
   #writeSnapshot(snapshot: string): void {
     const io = this.#io;
-    const temporary = `${this.#snapshotPath}.tmp`;
-    const fd = io.openSync(temporary, 'w', PRIVATE_FILE);
+    const temporary = `${this.#snapshotPath}.${randomBytes(8).toString('hex')}.tmp`;
+    const fd = io.openSync(temporary, CREATE_NEW, PRIVATE_FILE);
     try {
-      // A leftover temporary file keeps the mode it had: narrowed before writing.
-      io.fchmodSync(fd, PRIVATE_FILE);
       this.#writeAll(fd, Buffer.from(frame(this.#seq, snapshot)));
       io.fsyncSync(fd);
     } finally {
@@ -316,6 +330,38 @@ export class FileSessionStore {
     return this.#manager;
   }
 
+  /**
+   * Makes the data directory (0700), or checks the one that is there: a symbolic
+   * link, or a directory that others may write to (where they could plant files),
+   * is refused with a clear error rather than used. Temporary snapshots a crash
+   * left behind are removed.
+   */
+  #prepareDirectory(): void {
+    const io = this.#io;
+    if (!io.existsSync(this.dir)) {
+      io.mkdirSync(this.dir, { recursive: true, mode: PRIVATE_DIR });
+    }
+    const dir = io.lstatSync(this.dir);
+    if (dir.isSymbolicLink()) throw unsafe(`the data directory ${this.dir} is a symbolic link`);
+    if (!dir.isDirectory()) throw unsafe(`the data directory ${this.dir} is not a directory`);
+    if ((dir.mode & 0o022) !== 0) {
+      throw unsafe(`the data directory ${this.dir} is writable by others (mode ${(dir.mode & 0o777).toString(8)})`);
+    }
+    for (const name of io.readdirSync(this.dir)) {
+      if (TEMPORARY.test(name)) io.unlinkSync(join(this.dir, name));
+    }
+  }
+
+  /** A file's text, opened without following a symbolic link. */
+  #read(path: string): string {
+    const fd = this.#io.openSync(path, READ);
+    try {
+      return this.#io.readFileSync(fd, 'utf8');
+    } finally {
+      this.#io.closeSync(fd);
+    }
+  }
+
   #syncDir(): void {
     const fd = this.#io.openSync(this.dir, 'r');
     try {
@@ -330,14 +376,14 @@ export class FileSessionStore {
     let base: string | undefined;
     let tornRecord = false;
     if (this.#io.existsSync(this.#snapshotPath)) {
-      const stored = unframe(this.#io.readFileSync(this.#snapshotPath, 'utf8').replace(/\n$/, ''));
+      const stored = unframe(this.#read(this.#snapshotPath).replace(/\n$/, ''));
       if (stored === null) throw new Error(`${this.#snapshotPath} is corrupt`);
       this.#seq = stored.seq;
       base = stored.json;
     }
     const changes: string[] = [];
     if (this.#io.existsSync(this.#journalPath)) {
-      const lines = this.#io.readFileSync(this.#journalPath, 'utf8').split('\n');
+      const lines = this.#read(this.#journalPath).split('\n');
       tornRecord = (lines.at(-1) ?? '') !== ''; // the text after the last newline is torn
       for (const line of lines.slice(0, -1)) {
         const record = unframe(line);

@@ -1,0 +1,147 @@
+// Resource exhaustion (issue 14; docs/BAD-INPUTS.md): what an attacker's requests
+// can make the server hold, through real HTTP on Express and node:http.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileSessionStore } from 'mcp-session-core/mcp';
+import { SessionManager } from 'mcp-session-core';
+import { INIT, MCP_HEADERS, initialize, jsonRpcError, listen, raw } from './http.mjs';
+
+const privateDir = () => fs.mkdtempSync(join(tmpdir(), 'mcp-exhaustion-'));
+
+for (const stack of ['express', 'node:http']) {
+  test(`${stack}: initialize requests the transport would refuse create nothing`, async () => {
+    const server = await listen(stack);
+    try {
+      const refusals = [
+        [{ 'content-type': 'application/json', accept: 'application/json' }, INIT, 406],
+        [{ 'content-type': 'application/json', accept: 'text/event-stream' }, INIT, 406],
+        [{ 'content-type': 'text/plain', accept: MCP_HEADERS.accept }, INIT, 415],
+        [MCP_HEADERS, [INIT, { ...INIT, id: 2 }], 400],
+        [MCP_HEADERS, { ...INIT, id: undefined }, 400],
+        [MCP_HEADERS, { ...INIT, params: { ...INIT.params, clientInfo: { name: 'no version' } } }, 400],
+        [MCP_HEADERS, { ...INIT, params: { ...INIT.params, protocolVersion: 7 } }, 400],
+      ];
+      for (let round = 0; round < 3; round++) {
+        for (const [headers, body, status] of refusals) {
+          const res = await raw(server.url, { headers, body });
+          assert.equal(res.status, status, JSON.stringify(headers) + JSON.stringify(body));
+          jsonRpcError(res);
+        }
+      }
+      assert.equal(server.mcp.sessions.stats().live, 0, 'no refused initialize left a session');
+      assert.equal(server.mcp.transports, 0, 'nor a transport');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test(`${stack}: anonymous sessions share one per-principal cap; a named user still gets in`, async () => {
+    const server = await listen(stack, {
+      principal: (req) => req.headers.authorization?.slice('Bearer '.length),
+      sessions: { maxSessionsPerPrincipal: 3, maxSessions: 50 },
+    });
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await initialize(server.url)).res.status, 200);
+      const flood = (await initialize(server.url)).res;
+      assert.equal(flood.status, 429);
+      assert.ok(Number(flood.headers['retry-after']) >= 1, '429 carries Retry-After');
+      assert.equal(server.mcp.sessions.stats().live, 3);
+      assert.equal((await initialize(server.url, { authorization: 'Bearer alice' })).res.status, 200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test(`${stack}: requests in flight on one session are capped (429 with Retry-After)`, async () => {
+    const server = await listen(stack, { sessions: { maxInFlightPerSession: 2 } });
+    try {
+      const { id } = await initialize(server.url);
+      const call = (ms, n) =>
+        raw(server.url, {
+          headers: { ...MCP_HEADERS, 'mcp-session-id': id },
+          body: { jsonrpc: '2.0', id: 10 + n, method: 'tools/call', params: { name: 'wait', arguments: { ms } } },
+        });
+      const slow = [call(400, 1), call(400, 2)];
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const third = await call(0, 3);
+      assert.equal(third.status, 429);
+      assert.equal(jsonRpcError(third).code, -32000);
+      assert.ok(Number(third.headers['retry-after']) >= 1);
+      for (const res of await Promise.all(slow)) assert.equal(res.status, 200);
+      assert.equal((await call(0, 4)).status, 200, 'room again once they finished');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test(`${stack}: a storage failure reaches the client as a generic 503 with Retry-After, no path`, async () => {
+    const dir = privateDir();
+    let failing = false;
+    const io = {
+      ...fs,
+      writeSync: (fd, buffer, offset, length) => {
+        if (failing) throw Object.assign(new Error(`ENOSPC: no space left on device, write '${dir}/journal.log'`), { code: 'ENOSPC' });
+        return fs.writeSync(fd, buffer, offset, length);
+      },
+    };
+    const seen = [];
+    const server = await listen(stack, { store: new FileSessionStore({ dir, io }), onError: (e) => seen.push(e) });
+    try {
+      failing = true;
+      const res = (await initialize(server.url)).res;
+      assert.equal(res.status, 503);
+      assert.ok(Number(res.headers['retry-after']) >= 1);
+      assert.equal(jsonRpcError(res).message, 'Session storage is unavailable; retry later');
+      assert.ok(!res.text.includes(dir) && !res.text.includes('ENOSPC'), 'nothing of the disk reaches the client');
+      assert.ok(seen.some((e) => e.code === 'STORAGE_FAILED' && String(e.message).includes('ENOSPC')), 'the detail went to onError');
+    } finally {
+      failing = false;
+      await server.close();
+    }
+  });
+}
+
+test('the file store refuses a data directory that is a symbolic link or writable by others, and never follows a planted link', () => {
+  const parent = privateDir();
+  const real = join(parent, 'real');
+  fs.mkdirSync(real, { mode: 0o700 });
+  const link = join(parent, 'link');
+  fs.symlinkSync(real, link);
+  const refused = (dir, why) => {
+    const m = new SessionManager();
+    assert.throws(() => new FileSessionStore({ dir }).attach(m), (e) => e.code === 'STORAGE_FAILED' && why.test(e.message), dir);
+    assert.equal(m.stats().live, 0);
+    m.dispose();
+  };
+  refused(link, /symbolic link/);
+  const open = join(parent, 'open');
+  fs.mkdirSync(open);
+  fs.chmodSync(open, 0o777);
+  refused(open, /writable by others/);
+
+  // A link planted where the journal goes (to a file the attacker wants written).
+  const victim = join(parent, 'victim.txt');
+  fs.writeFileSync(victim, 'precious');
+  const dir = join(parent, 'data');
+  fs.mkdirSync(dir, { mode: 0o700 });
+  fs.symlinkSync(victim, join(dir, 'journal.log'));
+  refused(dir, /ELOOP|symbolic|link/i);
+  assert.equal(fs.readFileSync(victim, 'utf8'), 'precious', 'the link was not followed');
+
+  // A link planted at the old fixed temporary name is removed, not written through.
+  const dir2 = join(parent, 'data2');
+  fs.mkdirSync(dir2, { mode: 0o700 });
+  fs.symlinkSync(victim, join(dir2, 'snapshot.json.tmp'));
+  const store = new FileSessionStore({ dir: dir2 });
+  const m = new SessionManager();
+  store.attach(m);
+  m.createSession();
+  store.compact();
+  store.close();
+  m.dispose();
+  assert.equal(fs.readFileSync(victim, 'utf8'), 'precious');
+  assert.ok(!fs.readdirSync(dir2).some((name) => name.endsWith('.tmp')), 'no temporary file is left');
+});
