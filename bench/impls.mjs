@@ -21,7 +21,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function wasmManager(capacity) {
   let now = T0;
-  const m = new SessionManager({ clock: () => now, maxSessions: capacity, maxEndedRemembered: 100_000 });
+  const m = new SessionManager({ clock: () => now, maxSessions: capacity, maxEndedRemembered: 100_000, maxTotalBytes: null });
   return {
     create: (state, shortLived) =>
       m.createSession({ state, ...(shortLived ? { idleTimeoutMs: SHORT_MS } : {}) }),
@@ -36,7 +36,7 @@ function wasmManager(capacity) {
     sweep: () => m.cleanupExpiredSessions().length,
     snapshot: () => m.snapshot(),
     restore: (text) => {
-      const fresh = new SessionManager({ clock: () => now, maxSessions: capacity });
+      const fresh = new SessionManager({ clock: () => now, maxSessions: capacity, maxTotalBytes: null });
       const n = fresh.restore(text).restored;
       fresh.dispose();
       return n;
@@ -49,7 +49,7 @@ function wasmCore(capacity) {
   let now = T0;
   // The raw facade as a host that does not listen to events uses it: no events
   // recorded, and `createId` (the ID alone) rather than `create` (the whole view).
-  const core = new SessionCore({ maxSessions: capacity, maxEndedRemembered: 100_000 });
+  const core = new SessionCore({ maxSessions: capacity, maxEndedRemembered: 100_000, maxTotalBytes: null });
   core.setEventFilter([]);
   return {
     create: (state, shortLived) =>
@@ -65,7 +65,7 @@ function wasmCore(capacity) {
     sweep: () => core.sweepIds(now).length,
     snapshot: () => core.snapshot(now),
     restore: (text) => {
-      const fresh = new SessionCore({ maxSessions: capacity });
+      const fresh = new SessionCore({ maxSessions: capacity, maxTotalBytes: null });
       const n = fresh.restore(text, now).restored;
       fresh.free();
       return n;

@@ -20,7 +20,7 @@ export const MANUAL_CLOCK = new Set(['wasm-manager', 'seed']);
 
 /** The package's manager as it is: its methods already have the seed's names. */
 function wasmManager({ capacity, clock }) {
-  return new SessionManager({ clock, maxSessions: capacity, maxEndedRemembered: 100_000 });
+  return new SessionManager({ clock, maxSessions: capacity, maxEndedRemembered: 100_000, maxTotalBytes: null });
 }
 
 /** The seed-style manager (bench/seed-manager.mjs) on the injected clock. */

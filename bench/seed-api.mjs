@@ -300,7 +300,7 @@ async function expiry() {
 
 async function massExpiry(count) {
   now = T0;
-  const m = new SessionManager({ clock, maxSessions: 2 * count, maxEndedRemembered: 100_000 });
+  const m = new SessionManager({ clock, maxSessions: 2 * count, maxEndedRemembered: 100_000, maxTotalBytes: null });
   const { create } = seedCreate(m);
   for (let i = 0; i < count; i++) create();
   const pausedAt = [];

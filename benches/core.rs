@@ -28,6 +28,7 @@ fn sizes() -> Vec<usize> {
 fn populated(n: usize) -> (SessionStore, Vec<String>) {
     let config = Config {
         max_sessions: n * 2,
+        max_total_bytes: None,
         max_ended_remembered: n,
         max_pending_events: 1,
         ..Config::default()

@@ -71,6 +71,16 @@ pub struct Config {
     /// refused with `TOO_MANY_REQUESTS` (429), so one client cannot tie up the server
     /// with slow calls on one session.
     pub max_in_flight_per_session: u32,
+    /// The largest `clientInfo`, and the largest `capabilities`, a new session keeps
+    /// (serialized JSON; 8 KiB each, at most 64 KiB): what a rebuild after a restart
+    /// needs, and no more. A bigger one refuses the session (`INVALID_ARGUMENT`).
+    pub max_client_metadata_bytes: usize,
+    /// If set, the most bytes every session, live or remembered as ended, may hold
+    /// together: the size of their snapshot records, state and metadata included
+    /// (default 256 MiB, so a snapshot stays far below the 512 MB a JS string can
+    /// hold). Past it the oldest ended records are forgotten first; then a create or
+    /// a state change that needs room is refused with `STORAGE_LIMIT_EXCEEDED` (503).
+    pub max_total_bytes: Option<usize>,
 }
 
 impl Default for Config {
@@ -93,6 +103,8 @@ impl Default for Config {
             max_pending_events: 65_536,
             sweep_batch_size: 10_000,
             max_in_flight_per_session: 32,
+            max_client_metadata_bytes: 8 * 1024,
+            max_total_bytes: Some(256 * 1024 * 1024),
         }
     }
 }
@@ -194,6 +206,20 @@ impl Config {
                     "is listed twice",
                 ));
             }
+        }
+        if self.max_client_metadata_bytes < 2
+            || self.max_client_metadata_bytes > crate::MAX_METADATA_BYTES
+        {
+            return Err(SessionError::invalid_config(
+                "maxClientMetadataBytes",
+                format!("must be 2 to {}", crate::MAX_METADATA_BYTES),
+            ));
+        }
+        if self.max_total_bytes == Some(0) {
+            return Err(SessionError::invalid_config(
+                "maxTotalBytes",
+                "must be at least 1 when set",
+            ));
         }
         if self.max_in_flight_per_session == 0 {
             return Err(SessionError::invalid_config(

@@ -103,6 +103,9 @@ pub enum SessionError {
     /// This principal (or, together, every anonymous client) already holds its
     /// maximum number of sessions.
     PrincipalLimitExceeded { limit: usize, retry_after_ms: u64 },
+    /// The sessions together hold `max_total_bytes`: no room for a new session or a
+    /// larger state until some end.
+    StorageLimitExceeded { limit: usize, retry_after_ms: u64 },
     /// The session already has its maximum number of requests in flight.
     TooManyRequests { limit: u32, retry_after_ms: u64 },
     /// An `initialize` POST that does not accept both `application/json` and
@@ -146,6 +149,7 @@ impl SessionError {
             SessionError::CapacityExceeded { .. } => "CAPACITY_EXCEEDED",
             SessionError::PrincipalLimitExceeded { .. } => "PRINCIPAL_LIMIT_EXCEEDED",
             SessionError::TooManyRequests { .. } => "TOO_MANY_REQUESTS",
+            SessionError::StorageLimitExceeded { .. } => "STORAGE_LIMIT_EXCEEDED",
             SessionError::NotAcceptable => "NOT_ACCEPTABLE",
             SessionError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             SessionError::InvalidRequest { .. } => "INVALID_REQUEST",
@@ -170,7 +174,9 @@ impl SessionError {
             }
             SessionError::NotAcceptable => 406,
             SessionError::UnsupportedMediaType => 415,
-            SessionError::CapacityExceeded { .. } => 503,
+            SessionError::CapacityExceeded { .. } | SessionError::StorageLimitExceeded { .. } => {
+                503
+            }
             SessionError::InvalidConfig { .. } | SessionError::IdSourceFailed { .. } => 500,
             SessionError::MissingSessionId
             | SessionError::InvalidSessionId { .. }
@@ -207,6 +213,7 @@ impl SessionError {
             | SessionError::CapacityExceeded { .. }
             | SessionError::PrincipalLimitExceeded { .. }
             | SessionError::TooManyRequests { .. }
+            | SessionError::StorageLimitExceeded { .. }
             | SessionError::NotAcceptable
             | SessionError::UnsupportedMediaType => -32000,
         }
@@ -217,7 +224,8 @@ impl SessionError {
         match self {
             SessionError::CapacityExceeded { retry_after_ms, .. }
             | SessionError::PrincipalLimitExceeded { retry_after_ms, .. }
-            | SessionError::TooManyRequests { retry_after_ms, .. } => Some(*retry_after_ms),
+            | SessionError::TooManyRequests { retry_after_ms, .. }
+            | SessionError::StorageLimitExceeded { retry_after_ms, .. } => Some(*retry_after_ms),
             _ => None,
         }
     }
@@ -308,6 +316,13 @@ impl fmt::Display for SessionError {
                 f,
                 "Too many requests in flight on this session (limit {limit}); retry after {retry_after_ms} ms"
             ),
+            SessionError::StorageLimitExceeded {
+                limit,
+                retry_after_ms,
+            } => write!(
+                f,
+                "Session storage is full ({limit} bytes); retry after {retry_after_ms} ms"
+            ),
             SessionError::NotAcceptable => write!(
                 f,
                 "Not Acceptable: the client must accept both application/json and text/event-stream"
@@ -392,6 +407,10 @@ mod tests {
                 limit: 2,
                 retry_after_ms: 1_000,
             },
+            SessionError::StorageLimitExceeded {
+                limit: 1 << 20,
+                retry_after_ms: 500,
+            },
             SessionError::NotAcceptable,
             SessionError::UnsupportedMediaType,
             SessionError::InvalidRequest {
@@ -434,6 +453,7 @@ mod tests {
                 ("CAPACITY_EXCEEDED", 503, -32000),
                 ("PRINCIPAL_LIMIT_EXCEEDED", 429, -32000),
                 ("TOO_MANY_REQUESTS", 429, -32000),
+                ("STORAGE_LIMIT_EXCEEDED", 503, -32000),
                 ("NOT_ACCEPTABLE", 406, -32000),
                 ("UNSUPPORTED_MEDIA_TYPE", 415, -32000),
                 ("INVALID_REQUEST", 400, -32600),

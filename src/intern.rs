@@ -3,18 +3,35 @@
 //! Every session keeps its client's `clientInfo` and `capabilities`, and nearly all
 //! sessions of a server hold the same few values (one per client program and
 //! version). Each distinct value is stored once and sessions point at it, so the
-//! metadata costs a pointer per session instead of a JSON tree.
+//! metadata costs a pointer per session instead of a JSON tree, and its size (what
+//! `max_total_bytes` counts) is measured once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::patch::json_size;
+
+/// One shared value and its size as JSON text (counted once, not per session).
+#[derive(Debug, PartialEq)]
+pub(crate) struct Shared {
+    pub value: Value,
+    pub bytes: usize,
+}
+
+impl Shared {
+    pub fn new(value: Value) -> Arc<Shared> {
+        let bytes = json_size(&value);
+        Arc::new(Shared { value, bytes })
+    }
+}
+
 /// Distinct values seen, by their JSON text; values no session holds any more are
 /// dropped each time the table has doubled, so it stays proportional to what is in use.
 #[derive(Debug, Default)]
 pub(crate) struct Interner {
-    by_text: BTreeMap<String, Arc<Value>>,
+    by_text: BTreeMap<String, Arc<Shared>>,
     prune_at: usize,
 }
 
@@ -28,25 +45,26 @@ impl Interner {
         &mut self,
         text: &str,
         make: impl FnOnce() -> Result<Value, E>,
-    ) -> Result<Arc<Value>, E> {
+    ) -> Result<Arc<Shared>, E> {
         if let Some(shared) = self.by_text.get(text) {
             return Ok(shared.clone());
         }
-        let shared = Arc::new(make()?);
+        let shared = Shared::new(make()?);
         self.prune();
         self.by_text.insert(text.to_owned(), shared.clone());
         Ok(shared)
     }
 
     /// The shared copy of `value`.
-    pub fn intern(&mut self, value: Arc<Value>) -> Arc<Value> {
+    pub fn intern(&mut self, value: Value) -> Arc<Shared> {
         let text = value.to_string();
         if let Some(shared) = self.by_text.get(&text) {
             return shared.clone();
         }
+        let shared = Shared::new(value);
         self.prune();
-        self.by_text.insert(text, value.clone());
-        value
+        self.by_text.insert(text, shared.clone());
+        shared
     }
 
     /// Drops the values no session holds, each time the table has doubled.
@@ -67,12 +85,13 @@ mod tests {
     #[test]
     fn equal_values_share_one_copy_and_unused_ones_go() {
         let mut interner = Interner::default();
-        let a = interner.intern(Arc::new(json!({"name": "x", "v": 1})));
-        let b = interner.intern(Arc::new(json!({"v": 1, "name": "x"})));
+        let a = interner.intern(json!({"name": "x", "v": 1}));
+        let b = interner.intern(json!({"v": 1, "name": "x"}));
         assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(a.bytes, r#"{"name":"x","v":1}"#.len());
         drop((a, b));
         for i in 0..MIN_PRUNE_AT + 1 {
-            interner.intern(Arc::new(json!(i)));
+            interner.intern(json!(i));
         }
         assert!(interner.by_text.len() <= 2, "unheld values were dropped");
     }

@@ -14,9 +14,8 @@ use crate::error::SessionError;
 /// The deepest nesting of arrays and objects accepted in state and metadata.
 pub const MAX_DEPTH: usize = 64;
 
-/// The largest client info or capabilities object accepted, serialized. Fixed rather
-/// than tied to the state limit: a server that keeps little state still has to
-/// accept what clients declare in `initialize`.
+/// The largest client info or capabilities object a snapshot may hold, serialized
+/// (what a store accepts at creation is `max_client_metadata_bytes`, at most this).
 pub const MAX_METADATA_BYTES: usize = 64 * 1024;
 
 /// Checks nesting without recursion: true if no container is nested deeper than `max`.
@@ -147,10 +146,13 @@ fn merge_owned(target: &mut Value, patch: Value) {
 }
 
 /// Checks client metadata (client info, capabilities): an object within the depth
-/// bound and [`MAX_METADATA_BYTES`]. Capabilities may also be a list of names, as
+/// bound and `limit` bytes. Capabilities may also be a list of names, as
 /// the seed brief passes them (`['tools', 'resources']`): they are kept as given.
-pub(crate) fn check_metadata(argument: &str, value: &Value) -> Result<(), SessionError> {
-    let limit = MAX_METADATA_BYTES;
+pub(crate) fn check_metadata(
+    argument: &str,
+    value: &Value,
+    limit: usize,
+) -> Result<(), SessionError> {
     let names = |v: &Value| v.as_array().is_some_and(|a| a.iter().all(Value::is_string));
     if argument == "capabilities" && !(value.is_object() || names(value)) {
         return Err(SessionError::invalid_argument(
@@ -285,12 +287,17 @@ mod tests {
 
     #[test]
     fn metadata_must_be_a_bounded_object() {
-        assert!(check_metadata("clientInfo", &json!({"name": "x"})).is_ok());
-        assert!(check_metadata("capabilities", &json!(["tools", "resources"])).is_ok());
-        assert!(check_metadata("capabilities", &json!(["tools", 1])).is_err());
-        assert!(check_metadata("clientInfo", &json!(["x"])).is_err());
+        assert!(check_metadata("clientInfo", &json!({"name": "x"}), MAX_METADATA_BYTES).is_ok());
+        assert!(check_metadata(
+            "capabilities",
+            &json!(["tools", "resources"]),
+            MAX_METADATA_BYTES
+        )
+        .is_ok());
+        assert!(check_metadata("capabilities", &json!(["tools", 1]), MAX_METADATA_BYTES).is_err());
+        assert!(check_metadata("clientInfo", &json!(["x"]), MAX_METADATA_BYTES).is_err());
         assert_eq!(
-            check_metadata("clientInfo", &json!("x"))
+            check_metadata("clientInfo", &json!("x"), MAX_METADATA_BYTES)
                 .unwrap_err()
                 .code(),
             "INVALID_ARGUMENT"
@@ -298,7 +305,8 @@ mod tests {
         assert_eq!(
             check_metadata(
                 "capabilities",
-                &json!({"k": "x".repeat(MAX_METADATA_BYTES)})
+                &json!({"k": "x".repeat(MAX_METADATA_BYTES)}),
+                MAX_METADATA_BYTES
             )
             .unwrap_err()
             .code(),

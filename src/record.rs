@@ -61,10 +61,10 @@ impl<'a> Record<'a> {
         self.session.data.state_bytes
     }
     pub fn client_info(&self) -> Option<&'a Value> {
-        self.session.data.client_info.as_deref()
+        self.session.data.client_info.as_ref().map(|m| &m.value)
     }
     pub fn capabilities(&self) -> Option<&'a Value> {
-        self.session.data.capabilities.as_deref()
+        self.session.data.capabilities.as_ref().map(|m| &m.value)
     }
     pub fn principal(&self) -> Option<&'a str> {
         self.session.data.principal.as_deref()

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use crate::config::Config;
 use crate::ended::{EndReason, EndedView};
 use crate::error::ExpiryReason;
+use crate::intern::Shared;
 use crate::session_id::SessionId;
 
 /// The phase of a live session.
@@ -29,8 +30,8 @@ pub(crate) struct SessionData {
     pub principal: Option<Arc<str>>,
     pub protocol_version: Arc<str>,
     /// Shared with every session that has the same value (see `intern`).
-    pub client_info: Option<Arc<Value>>,
-    pub capabilities: Option<Arc<Value>>,
+    pub client_info: Option<Arc<Shared>>,
+    pub capabilities: Option<Arc<Shared>>,
     pub state: Value,
     pub state_bytes: usize,
     pub version: u64,
@@ -126,8 +127,8 @@ impl Session {
             id: self.id.to_string(),
             principal: self.data.principal.as_deref().map(str::to_owned),
             protocol_version: self.data.protocol_version.to_string(),
-            client_info: self.data.client_info.as_deref().cloned(),
-            capabilities: self.data.capabilities.as_deref().cloned(),
+            client_info: self.data.client_info.as_ref().map(|m| m.value.clone()),
+            capabilities: self.data.capabilities.as_ref().map(|m| m.value.clone()),
             state: self.data.state.clone(),
             version: self.data.version,
             created_at: self.created_at,
@@ -143,8 +144,8 @@ impl Session {
             id: self.id.to_string(),
             principal: self.data.principal.as_deref().map(str::to_owned),
             protocol_version: self.data.protocol_version.to_string(),
-            client_info: self.data.client_info.as_deref().cloned(),
-            capabilities: self.data.capabilities.as_deref().cloned(),
+            client_info: self.data.client_info.as_ref().map(|m| m.value.clone()),
+            capabilities: self.data.capabilities.as_ref().map(|m| m.value.clone()),
             phase: self.phase,
             state: self.data.state.clone(),
             version: self.data.version,

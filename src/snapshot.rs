@@ -28,7 +28,8 @@ use crate::config::{check_protocol_version, Settings, MAX_TIME_MS};
 use crate::ended::EndReason;
 use crate::error::SessionError;
 use crate::ids::check_session_id;
-use crate::patch::{check_metadata, check_state};
+use crate::intern::Shared;
+use crate::patch::{check_metadata, check_state, MAX_METADATA_BYTES};
 use crate::request::check_principal;
 use crate::session::{Ending, Phase, Session, SessionData};
 use crate::session_id::SessionId;
@@ -115,8 +116,8 @@ impl SessionRecord {
             id: session.id.to_string(),
             principal: session.data.principal.as_deref().map(str::to_owned),
             protocol_version: session.data.protocol_version.to_string(),
-            client_info: session.data.client_info.as_deref().cloned(),
-            capabilities: session.data.capabilities.as_deref().cloned(),
+            client_info: session.data.client_info.as_ref().map(|m| m.value.clone()),
+            capabilities: session.data.capabilities.as_ref().map(|m| m.value.clone()),
             phase: session.phase,
             state: session.data.state.clone(),
             version: session.data.version,
@@ -315,7 +316,8 @@ fn session(name: &str, r: &SessionRecord, settings: &Settings) -> Result<Session
         ("capabilities", &r.capabilities),
     ] {
         if let Some(v) = value {
-            check_metadata(field, v).map_err(|e| invalid(record, field, e.to_string()))?;
+            check_metadata(field, v, MAX_METADATA_BYTES)
+                .map_err(|e| invalid(record, field, e.to_string()))?;
         }
     }
     let state_bytes =
@@ -339,8 +341,8 @@ fn session(name: &str, r: &SessionRecord, settings: &Settings) -> Result<Session
         data: SessionData {
             principal: r.principal.as_deref().map(Arc::from),
             protocol_version: settings.intern(&r.protocol_version),
-            client_info: r.client_info.clone().map(Arc::new),
-            capabilities: r.capabilities.clone().map(Arc::new),
+            client_info: r.client_info.clone().map(Shared::new),
+            capabilities: r.capabilities.clone().map(Shared::new),
             state: r.state.clone(),
             state_bytes,
             version: r.version,

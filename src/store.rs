@@ -27,15 +27,15 @@ use crate::error::{ExpiryReason, SessionError};
 use crate::events::{Event, EventKind, EventQueue};
 use crate::expiry::{phase_deadline, DeadlineIndex};
 use crate::ids::{check_session_id, IdSource, SecureIds};
-use crate::intern::Interner;
-use crate::patch::{check_metadata, check_state, json_size, merge_into};
+use crate::intern::{Interner, Shared};
+use crate::patch::{check_metadata, check_state, merge_into};
 use crate::principals::PrincipalCounts;
 use crate::record::{Record, SessionRef};
 use crate::request::{check_principal, Admission, CreateParams, RequestHead, RequestKind};
 use crate::session::{empty_state, Ending, Phase, Session, SessionData, SessionView};
 use crate::session_id::SessionId;
 use crate::snapshot::{self, document, EndedRecord, RestoreReport, SessionRecord};
-use crate::table::{Handle, SessionTable};
+use crate::table::{footprint_of, Handle, SessionTable};
 
 /// How many times `create` draws a new ID after a collision before giving up.
 const ID_ATTEMPTS: usize = 8;
@@ -66,6 +66,9 @@ pub struct Stats {
     pub dropped_events: u64,
     /// An estimate of the memory the sessions and records take, in bytes.
     pub approximate_bytes: usize,
+    /// What every stored session (live or remembered) holds, as `max_total_bytes`
+    /// counts it: about the size of their snapshot records.
+    pub total_bytes: usize,
 }
 
 /// All sessions of one server. Synchronous, no I/O, no clock: see the module docs.
@@ -194,16 +197,14 @@ impl SessionStore {
             ("capabilities", &params.capabilities),
         ] {
             if let Some(v) = value {
-                check_metadata(name, v)?;
+                check_metadata(name, v, self.settings.config.max_client_metadata_bytes)?;
             }
         }
         let fresh = Fresh {
             principal: params.principal.as_deref().map(Arc::from),
             requested_protocol_version: params.requested_protocol_version.as_deref(),
-            client_info: client_info.map(|v| self.client_infos.intern(Arc::new(v))),
-            capabilities: params
-                .capabilities
-                .map(|v| self.capabilities.intern(Arc::new(v))),
+            client_info: client_info.map(|v| self.client_infos.intern(v)),
+            capabilities: params.capabilities.map(|v| self.capabilities.intern(v)),
             idle_timeout_ms,
             state,
             state_bytes,
@@ -234,10 +235,11 @@ impl SessionStore {
                 (state, size)
             }
         };
+        let limit = self.settings.config.max_client_metadata_bytes;
         let client_info = match (raw.client_info, raw.client_id) {
             (Some(info), _) => Some(
                 self.client_infos
-                    .intern_text(info.get(), || metadata("clientInfo", info.get()))?,
+                    .intern_text(info.get(), || metadata("clientInfo", info.get(), limit))?,
             ),
             (None, Some(name)) => {
                 let text = format!("{{\"name\":{}}}", name.get());
@@ -247,6 +249,7 @@ impl SessionStore {
                     metadata(
                         "clientInfo",
                         &serde_json::json!({ "name": name }).to_string(),
+                        limit,
                     )
                 })?)
             }
@@ -255,7 +258,7 @@ impl SessionStore {
         let capabilities = match raw.capabilities {
             Some(caps) => Some(
                 self.capabilities
-                    .intern_text(caps.get(), || metadata("capabilities", caps.get()))?,
+                    .intern_text(caps.get(), || metadata("capabilities", caps.get(), limit))?,
             ),
             None => None,
         };
@@ -279,11 +282,13 @@ impl SessionStore {
         check_now(now)?;
         check_optional_principal(named.principal)?;
         check_idle_timeout(named.idle_timeout_ms)?;
+        let limit = self.settings.config.max_client_metadata_bytes;
         let client_info = match named.client_id {
             Some(name) => Some(self.client_names.intern_text(name, || {
                 metadata(
                     "clientInfo",
                     &serde_json::json!({ "name": name }).to_string(),
+                    limit,
                 )
             })?),
             None => None,
@@ -291,7 +296,7 @@ impl SessionStore {
         let capabilities = match named.capability_names {
             Some(names) => Some(self.capability_lists.intern_text(names, || {
                 let list: Vec<&str> = names.split('\0').collect();
-                metadata("capabilities", &serde_json::json!(list).to_string())
+                metadata("capabilities", &serde_json::json!(list).to_string(), limit)
             })?),
             None => None,
         };
@@ -318,23 +323,25 @@ impl SessionStore {
             }
             None => (Phase::Active, self.settings.newest_version()),
         };
+        let data = SessionData {
+            principal: fresh.principal,
+            protocol_version,
+            client_info: fresh.client_info,
+            capabilities: fresh.capabilities,
+            state: fresh.state,
+            state_bytes: fresh.state_bytes,
+            version: 0,
+        };
         let now = self.advance(now);
-        let victim = self.make_room(fresh.principal.as_deref(), now)?;
+        let need = footprint_of(&data);
+        let victim = self.make_room(data.principal.as_deref(), need, now)?;
         let (id, text) = self.fresh_id()?;
         if let Some(victim) = victim {
             self.evict(victim, now);
         }
         let session = Session {
             id,
-            data: SessionData {
-                principal: fresh.principal,
-                protocol_version,
-                client_info: fresh.client_info,
-                capabilities: fresh.capabilities,
-                state: fresh.state,
-                state_bytes: fresh.state_bytes,
-                version: 0,
-            },
+            data,
             phase,
             created_at: now,
             last_activity: now,
@@ -576,6 +583,7 @@ impl SessionStore {
         check_now(now)?;
         let now = now.max(self.clock);
         let mut stats = Stats {
+            total_bytes: self.sessions.bytes(),
             pending_events: self.events.len(),
             dropped_events: self.events.dropped(),
             ..Stats::default()
@@ -589,11 +597,11 @@ impl SessionStore {
                 Phase::Disconnected => stats.disconnected += 1,
             }
             stats.in_flight += u64::from(s.in_flight);
-            stats.approximate_bytes += entry + s.id.len() + data_bytes(&s.data);
+            stats.approximate_bytes += entry + s.id.len() + footprint_of(&s.data);
         }
         for (s, _) in self.ended_at(now) {
             stats.ended_remembered += 1;
-            stats.approximate_bytes += entry + s.id.len() + data_bytes(&s.data);
+            stats.approximate_bytes += entry + s.id.len() + footprint_of(&s.data);
         }
         Ok(stats)
     }
@@ -623,13 +631,40 @@ impl SessionStore {
         now: u64,
     ) -> Result<u64, SessionError> {
         let now = self.enter(id, now)?;
-        let limit = self.settings.config.max_state_bytes;
+        let max_state = self.settings.config.max_state_bytes;
+        let room = self.room();
         let (handle, session) = live_mut(&mut self.sessions, id)?;
         check_version(session, expected_version)?;
         next_version(session)?;
         let data = &mut session.data;
-        data.state_bytes = merge_into(&mut data.state, data.state_bytes, patch, limit)?;
+        let before = data.state_bytes;
+        // The state may grow to its own limit, and by no more than the room left.
+        let limit = max_state.min(before.saturating_add(room));
+        data.state_bytes = match merge_into(&mut data.state, before, patch, limit) {
+            Err(SessionError::StateTooLarge { size, .. }) if size <= max_state => {
+                return Err(self.storage_full(now));
+            }
+            result => result?,
+        };
+        let after = data.state_bytes;
+        self.sessions.resized(before, after);
         self.commit_state(handle, id, now)
+    }
+
+    /// Bytes left under `max_total_bytes` (unbounded without it).
+    fn room(&self) -> usize {
+        self.settings
+            .config
+            .max_total_bytes
+            .map_or(usize::MAX, |max| max.saturating_sub(self.sessions.bytes()))
+    }
+
+    /// The refusal when `max_total_bytes` leaves no room.
+    fn storage_full(&mut self, now: u64) -> SessionError {
+        SessionError::StorageLimitExceeded {
+            limit: self.settings.config.max_total_bytes.unwrap_or(usize::MAX),
+            retry_after_ms: self.retry_after(now),
+        }
     }
 
     /// Replaces the whole state, with the same compare-and-set as `update_state`.
@@ -645,11 +680,17 @@ impl SessionStore {
         let size = check_state(&state, self.settings.config.max_state_bytes)?;
         let now = self.advance(now);
         self.expire_if_due(id);
+        let room = self.room();
         let (handle, session) = live_mut(&mut self.sessions, id)?;
         check_version(session, expected_version)?;
         next_version(session)?;
+        let before = session.data.state_bytes;
+        if size > before.saturating_add(room) {
+            return Err(self.storage_full(now));
+        }
         session.data.state = state;
         session.data.state_bytes = size;
+        self.sessions.resized(before, size);
         self.commit_state(handle, id, now)
     }
 
@@ -837,7 +878,8 @@ impl SessionStore {
             Phase::Initializing => Phase::Initializing,
             Phase::Active | Phase::Disconnected => Phase::Active,
         };
-        let victim = self.make_room(data.principal.as_deref(), now)?;
+        let need = footprint_of(&data);
+        let victim = self.make_room(data.principal.as_deref(), need, now)?;
         let (new_id, _) = self.fresh_id()?;
         if let Some(victim) = victim {
             self.evict(victim, now);
@@ -1045,11 +1087,14 @@ impl SessionStore {
             } else {
                 let id = session.id.to_string();
                 let data = &mut session.data;
-                data.client_info = data.client_info.take().map(|v| self.client_infos.intern(v));
+                data.client_info = data
+                    .client_info
+                    .take()
+                    .map(|m| self.client_infos.intern(m.value.clone()));
                 data.capabilities = data
                     .capabilities
                     .take()
-                    .map(|v| self.capabilities.intern(v));
+                    .map(|m| self.capabilities.intern(m.value.clone()));
                 taken.push(self.insert_unfiled(session));
                 self.emit(Event::Restored {
                     session_id: id,
@@ -1106,6 +1151,16 @@ impl SessionStore {
                 self.index.file_lifetime(handle, session, config, order);
             }
         }
+    }
+
+    /// `stats().total_bytes` counted again from every stored session, for tests
+    /// that check the running count. O(sessions).
+    #[doc(hidden)]
+    pub fn recount_bytes(&self) -> usize {
+        self.sessions
+            .iter()
+            .map(|(_, s)| footprint_of(&s.data))
+            .sum()
     }
 
     // ----- internals -----
@@ -1228,8 +1283,12 @@ impl SessionStore {
     fn make_room(
         &mut self,
         principal: Option<&str>,
+        need: usize,
         now: u64,
     ) -> Result<Option<Handle>, SessionError> {
+        if need > self.room() {
+            return Err(self.storage_full(now));
+        }
         if let Some(limit) = self.settings.config.max_sessions_per_principal {
             if self.per_principal.held(principal) >= limit {
                 let retry_after_ms = self.retry_after(now);
@@ -1334,12 +1393,18 @@ impl SessionStore {
         }
         self.index.remove(handle);
         self.per_principal.remove(session.data.principal.as_deref());
+        let mut dropped = None;
         if session.phase == Phase::Initializing {
+            let before = footprint_of(&session.data);
             let data = &mut session.data;
             data.client_info = None;
             data.capabilities = None;
             data.state = empty_state();
             data.state_bytes = 2;
+            dropped = Some((before, footprint_of(&session.data)));
+        }
+        if let Some((before, after)) = dropped {
+            self.sessions.resized(before, after);
         }
         self.sessions.mark_ended(
             handle,
@@ -1441,13 +1506,6 @@ fn check_version(session: &Session, expected: Option<u64>) -> Result<(), Session
     }
 }
 
-fn data_bytes(data: &SessionData) -> usize {
-    data.state_bytes
-        + data.principal.as_deref().map_or(0, str::len)
-        + data.client_info.as_deref().map_or(0, json_size)
-        + data.capabilities.as_deref().map_or(0, json_size)
-}
-
 fn ended_record(session: &Session, end: &Ending) -> EndedRecord {
     EndedRecord {
         session: SessionRecord::from_ended(session),
@@ -1461,8 +1519,8 @@ fn ended_record(session: &Session, end: &Ending) -> EndedRecord {
 struct Fresh<'a> {
     principal: Option<Arc<str>>,
     requested_protocol_version: Option<&'a str>,
-    client_info: Option<Arc<Value>>,
-    capabilities: Option<Arc<Value>>,
+    client_info: Option<Arc<Shared>>,
+    capabilities: Option<Arc<Shared>>,
     idle_timeout_ms: Option<u64>,
     state: Value,
     state_bytes: usize,
@@ -1489,10 +1547,10 @@ struct RawCreateParams<'a> {
 }
 
 /// Client metadata from its JSON text, checked.
-fn metadata(argument: &str, text: &str) -> Result<Value, SessionError> {
+fn metadata(argument: &str, text: &str, limit: usize) -> Result<Value, SessionError> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| SessionError::invalid_argument(argument, e.to_string()))?;
-    check_metadata(argument, &value)?;
+    check_metadata(argument, &value, limit)?;
     Ok(value)
 }
 

@@ -12,7 +12,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
-use crate::session::Session;
+use crate::session::{Session, SessionData};
 use crate::session_id::SessionId;
 
 /// A session's slot in the table; stable for as long as the session is stored.
@@ -42,6 +42,8 @@ pub(crate) struct SessionTable {
     by_id: HashTable<Handle>,
     hasher: IdHasher,
     ended: usize,
+    /// What the stored sessions hold, as `footprint` counts it.
+    bytes: usize,
 }
 
 impl Default for SessionTable {
@@ -52,6 +54,7 @@ impl Default for SessionTable {
             by_id: HashTable::new(),
             hasher: id_hasher(),
             ended: 0,
+            bytes: 0,
         }
     }
 }
@@ -69,6 +72,25 @@ impl SessionTable {
         table.by_id.reserve(expected.min(RESERVED_IDS), |_| 0);
         table
     }
+}
+
+/// The fixed part of a session's snapshot record (keys, ID, times, phase, version).
+pub(crate) const RECORD_BYTES: usize = 256;
+
+/// What a session holds, in bytes: about the size of its snapshot record (its
+/// state and client metadata as JSON, its principal, and the fixed part). What
+/// `max_total_bytes` bounds, so that the snapshot's size is bounded.
+pub(crate) fn footprint(session: &Session) -> usize {
+    footprint_of(&session.data)
+}
+
+/// `footprint` of a session's data.
+pub(crate) fn footprint_of(data: &SessionData) -> usize {
+    RECORD_BYTES
+        + data.state_bytes
+        + data.principal.as_deref().map_or(0, str::len)
+        + data.client_info.as_ref().map_or(0, |m| m.bytes)
+        + data.capabilities.as_ref().map_or(0, |m| m.bytes)
 }
 
 fn slot(chunks: &[Vec<Option<Session>>], handle: Handle) -> Option<&Session> {
@@ -113,6 +135,7 @@ impl SessionTable {
 
     /// Stores a session whose ID is not stored yet (the caller checks).
     pub fn insert(&mut self, session: Session) -> Handle {
+        self.bytes += footprint(&session);
         let hash = self.hasher.hash_one(&session.id);
         if session.end.is_some() {
             self.ended += 1;
@@ -166,6 +189,7 @@ impl SessionTable {
         if session.end.is_some() {
             self.ended -= 1;
         }
+        self.bytes = self.bytes.saturating_sub(footprint(&session));
         self.free.push(handle);
         Some(session)
     }
@@ -178,6 +202,17 @@ impl SessionTable {
                 self.ended += 1;
             }
         }
+    }
+
+    /// What every stored session holds, in bytes (see `footprint`).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Records that a stored session's footprint went from `before` to `after` bytes
+    /// (its state changed, or it dropped its data when it ended).
+    pub fn resized(&mut self, before: usize, after: usize) {
+        self.bytes = self.bytes.saturating_sub(before).saturating_add(after);
     }
 
     /// Every stored session with its handle, in slot order.

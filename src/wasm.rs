@@ -45,6 +45,10 @@ export interface CoreConfig {
   sweepBatchSize?: number;
   /** Requests one session may have in flight at once (32); one more is 429. */
   maxInFlightPerSession?: number;
+  /** The largest clientInfo, and the largest capabilities, a session keeps (8 KiB). */
+  maxClientMetadataBytes?: number;
+  /** The most bytes all sessions may hold together (256 MiB; null: no limit). */
+  maxTotalBytes?: number | null;
 }
 
 export type Phase = "initializing" | "active" | "disconnected";
@@ -131,6 +135,8 @@ export interface Stats {
   pendingEvents: number;
   droppedEvents: number;
   approximateBytes: number;
+  /** What the stored sessions hold, as `maxTotalBytes` counts it. */
+  totalBytes: number;
 }
 
 export interface RestoreReport {
@@ -161,7 +167,7 @@ export type SessionErrorCode =
   | "UNSUPPORTED_PROTOCOL_VERSION" | "VERSION_CONFLICT" | "STATE_TOO_LARGE" | "INVALID_STATE"
   | "CAPACITY_EXCEEDED" | "PRINCIPAL_LIMIT_EXCEEDED" | "INVALID_SNAPSHOT" | "INVALID_CONFIG"
   | "INVALID_ARGUMENT" | "ID_SOURCE_FAILED" | "TOO_MANY_REQUESTS" | "NOT_ACCEPTABLE"
-  | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_REQUEST";
+  | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_REQUEST" | "STORAGE_LIMIT_EXCEEDED";
 
 /** What a session keeps of a well-formed `initialize` request. */
 export interface Handshake {

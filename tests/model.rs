@@ -667,6 +667,7 @@ impl Model {
             pending_events: self.events.len(),
             dropped_events: self.dropped,
             approximate_bytes: 0,
+            total_bytes: 0,
         }
     }
 
@@ -1052,6 +1053,7 @@ fn config() -> impl Strategy<Value = Config> {
                     max_pending_events: events,
                     sweep_batch_size: batch,
                     max_in_flight_per_session: in_flight,
+                    ..Config::default()
                 }
             },
         )
@@ -1274,8 +1276,14 @@ impl Run {
         let list = self.store.list(now).unwrap();
         prop_assert_eq!(&list, &self.model.list(now));
         prop_assert_eq!(
+            stats.total_bytes,
+            self.store.recount_bytes(),
+            "the running byte count agrees with a recount"
+        );
+        prop_assert_eq!(
             Stats {
                 approximate_bytes: 0,
+                total_bytes: 0,
                 ..stats
             },
             Stats {

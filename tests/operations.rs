@@ -872,3 +872,73 @@ fn next_deadline_before_answers_only_an_earlier_deadline() {
     assert_eq!(s.next_deadline_before(Some(T0 + 1_200)), None);
     assert_eq!(s.next_deadline(), Some(T0 + 1_500));
 }
+
+#[test]
+fn max_total_bytes_refuses_what_does_not_fit_and_counts_every_change() {
+    let mut s = store(Config {
+        max_total_bytes: Some(4_000),
+        max_sessions: 100,
+        ..Config::default()
+    });
+    let big = json!({ "blob": "x".repeat(1_000) });
+    let mut ids = vec![];
+    let refused = loop {
+        let params = CreateParams {
+            state: Some(big.clone()),
+            ..plain()
+        };
+        match s.create(params, T0) {
+            Ok(v) => ids.push(v.id),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(refused.code(), "STORAGE_LIMIT_EXCEEDED");
+    assert_eq!(refused.http_status(), 503);
+    assert!(refused.retry_after_ms().is_some());
+    assert_eq!(ids.len(), 3, "three sessions of ~1.3 KB fit in 4,000 bytes");
+    let total = s.stats(T0).unwrap().total_bytes;
+    assert!(total <= 4_000 && total == s.recount_bytes());
+    let before = s.snapshot(T0).unwrap();
+    let grow = s.update_state(&ids[0], &json!({ "more": "y".repeat(2_000) }), None, T0);
+    assert_eq!(grow.unwrap_err().code(), "STORAGE_LIMIT_EXCEEDED");
+    let replace = s.replace_state(&ids[0], json!({ "more": "y".repeat(2_000) }), None, T0);
+    assert_eq!(replace.unwrap_err().code(), "STORAGE_LIMIT_EXCEEDED");
+    assert_eq!(s.snapshot(T0).unwrap(), before, "a refusal changes nothing");
+    // Shrinking makes room again; every change is counted.
+    s.replace_state(&ids[0], json!({}), None, T0).unwrap();
+    s.update_state(&ids[1], &json!({ "blob": null }), None, T0)
+        .unwrap();
+    assert_eq!(s.stats(T0).unwrap().total_bytes, s.recount_bytes());
+    assert!(s
+        .create(
+            CreateParams {
+                state: Some(big),
+                ..plain()
+            },
+            T0
+        )
+        .is_ok());
+}
+
+#[test]
+fn a_session_that_never_initialized_keeps_nothing_once_ended() {
+    let mut s = store(Config::default());
+    let v = s
+        .create(
+            CreateParams {
+                requested_protocol_version: Some("2025-11-25".into()),
+                client_info: Some(json!({ "name": "c", "version": "1", "pad": "z".repeat(4_000) })),
+                capabilities: Some(json!({})),
+                state: Some(json!({ "k": 1 })),
+                ..plain()
+            },
+            T0,
+        )
+        .unwrap();
+    let live = s.stats(T0).unwrap().total_bytes;
+    s.close(&v.id, T0).unwrap();
+    let ended = s.stats(T0).unwrap().total_bytes;
+    assert!(ended + 4_000 < live, "{ended} vs {live}: its data is gone");
+    assert_eq!(ended, s.recount_bytes());
+    assert_eq!(s.renew(&v.id, None, T0).unwrap().state, json!({}));
+}
