@@ -145,3 +145,61 @@ test('the file store refuses a data directory that is a symbolic link or writabl
   assert.equal(fs.readFileSync(victim, 'utf8'), 'precious');
   assert.ok(!fs.readdirSync(dir2).some((name) => name.endsWith('.tmp')), 'no temporary file is left');
 });
+
+for (const stack of ['express', 'node:http']) {
+  test(`${stack}: a store at maxTotalBytes refuses new sessions with 503 and Retry-After, and keeps what it has`, async () => {
+    const dir = privateDir();
+    const big = { name: 'probe', version: '1', pad: 'p'.repeat(7_000) };
+    const server = await listen(stack, { store: new FileSessionStore({ dir }), sessions: { maxTotalBytes: 100_000 } });
+    let live = 0;
+    try {
+      for (let i = 0; i < 40; i++) {
+        const res = await raw(server.url, { headers: MCP_HEADERS, body: { ...INIT, params: { ...INIT.params, clientInfo: big } } });
+        if (res.status === 200) {
+          live += 1;
+          continue;
+        }
+        assert.equal(res.status, 503);
+        assert.ok(Number(res.headers['retry-after']) >= 1);
+        assert.match(jsonRpcError(res).message, /storage is full/i);
+        break;
+      }
+      assert.ok(live > 3 && live < 40, `${live} sessions fit`);
+      const stats = server.mcp.sessions.stats();
+      assert.equal(stats.live, live);
+      assert.ok(stats.totalBytes <= 100_000);
+      const oversized = { ...INIT, params: { ...INIT.params, clientInfo: { name: 'x', version: '1', pad: 'q'.repeat(9_000) } } };
+      assert.equal((await raw(server.url, { headers: MCP_HEADERS, body: oversized })).status, 400, 'clientInfo over 8 KiB');
+    } finally {
+      await server.close();
+    }
+    const restarted = new SessionManager();
+    const store = new FileSessionStore({ dir });
+    assert.equal(store.attach(restarted).restore.restored, live, 'everything kept restarts');
+    store.close();
+    restarted.dispose();
+  });
+}
+
+test('a store past the 512 MB a JS string can hold is written and restarted line by line', () => {
+  const dir = privateDir();
+  const limits = { maxSessions: 20_000, maxTotalBytes: 2 ** 31 };
+  const m = new SessionManager(limits);
+  const blob = 'x'.repeat(60_000);
+  const ids = [];
+  for (let i = 0; i < 9_300; i++) ids.push(m.createSession({ state: { i, blob } }));
+  assert.ok(m.stats().totalBytes > 0x1fffffe8, 'more than the longest JS string');
+  const store = new FileSessionStore({ dir });
+  store.attach(m); // compacts: the whole store goes to disk as it is read out
+  store.close();
+  m.dispose();
+  assert.ok(fs.statSync(join(dir, 'snapshot.json')).size > 0x1fffffe8, 'the snapshot is that large too');
+  const again = new SessionManager(limits);
+  const reopened = new FileSessionStore({ dir });
+  const report = reopened.attach(again);
+  assert.equal(report.restore.restored, ids.length);
+  for (const k of [0, 4_650, 9_299]) assert.equal(again.getSession(ids[k]).state.i, k);
+  reopened.close();
+  again.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+});

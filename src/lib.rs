@@ -49,5 +49,5 @@ pub use request::{
     MAX_PRINCIPAL_BYTES,
 };
 pub use session::{Phase, SessionView};
-pub use snapshot::{overlay, RestoreReport, SNAPSHOT_FORMAT, SNAPSHOT_VERSION};
+pub use snapshot::{RestoreReport, Staging, RECORDS_VERSION, SNAPSHOT_FORMAT, SNAPSHOT_VERSION};
 pub use store::{Expiry, Named, SessionStore, Stats};

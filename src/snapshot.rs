@@ -38,6 +38,10 @@ use crate::session_id::SessionId;
 pub const SNAPSHOT_FORMAT: &str = "mcp-session-core/snapshot";
 /// The newest snapshot version this crate writes and reads.
 pub const SNAPSHOT_VERSION: u32 = 1;
+/// The version of a snapshot written as records, one per line (see [`Staging`]):
+/// a header, then one line per session, so that neither writing nor reading a
+/// store ever holds its whole snapshot as one string.
+pub const RECORDS_VERSION: u32 = 2;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -129,6 +133,170 @@ impl SessionRecord {
     }
 }
 
+/// One line of a snapshot written as records: its header (`format`, `version` 2,
+/// `takenAt`), a live session (`session`) or an ended one (`endedSession`). A whole
+/// version 1 document (`sessions` and `ended` arrays, as `snapshot` and `export`
+/// write) reads as one line too.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RecordLine {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    taken_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sessions: Option<Vec<SessionRecord>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ended: Option<Vec<EndedRecord>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session: Option<SessionRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ended_session: Option<EndedRecord>,
+}
+
+/// The header line of a snapshot written as records.
+pub(crate) fn records_header(taken_at: u64) -> Result<String, SessionError> {
+    line(RecordLine {
+        format: Some(SNAPSHOT_FORMAT.to_owned()),
+        version: Some(RECORDS_VERSION),
+        taken_at: Some(taken_at),
+        ..RecordLine::default()
+    })
+}
+
+/// The line of a live session.
+pub(crate) fn session_line(record: SessionRecord) -> Result<String, SessionError> {
+    line(RecordLine {
+        session: Some(record),
+        ..RecordLine::default()
+    })
+}
+
+/// The line of an ended session.
+pub(crate) fn ended_line(record: EndedRecord) -> Result<String, SessionError> {
+    line(RecordLine {
+        ended_session: Some(record),
+        ..RecordLine::default()
+    })
+}
+
+fn line(record: RecordLine) -> Result<String, SessionError> {
+    serde_json::to_string(&record).map_err(|e| SessionError::InvalidState {
+        reason: format!("snapshot could not be written: {e}"),
+    })
+}
+
+/// A restore read one line at a time: a snapshot's records, then (newest winning)
+/// the journal records written since, without ever holding them as one string.
+/// Nothing is validated against a store or applied until
+/// [`crate::SessionStore::restore_staged`], which refuses the whole if one record is
+/// invalid, as `restore` does.
+#[derive(Debug, Default)]
+pub struct Staging {
+    taken_at: u64,
+    sessions: BTreeMap<String, SessionRecord>,
+    ended: BTreeMap<String, EndedRecord>,
+    lines: usize,
+}
+
+impl Staging {
+    /// Adds one line (see `RecordLine`). With `newest_wins` (journal records replayed
+    /// over a snapshot) a later image of a session replaces an earlier one, live or
+    /// ended; without it, a session that appears twice is refused.
+    pub fn add(&mut self, text: &str, newest_wins: bool) -> Result<(), SessionError> {
+        self.lines += 1;
+        let name = format!("line {}", self.lines);
+        let record = Some(name.as_str());
+        let line: RecordLine =
+            serde_json::from_str(text).map_err(|e| invalid(record, "", e.to_string()))?;
+        if let Some(format) = &line.format {
+            if format != SNAPSHOT_FORMAT {
+                return Err(invalid(
+                    record,
+                    "format",
+                    format!("expected {SNAPSHOT_FORMAT:?}"),
+                ));
+            }
+            let taken_at = line.taken_at.unwrap_or(0);
+            time(record, "takenAt", taken_at)?;
+            self.taken_at = self.taken_at.max(taken_at);
+            return match (line.version, line.sessions, line.ended) {
+                (Some(RECORDS_VERSION), None, None) => Ok(()),
+                (Some(SNAPSHOT_VERSION), Some(sessions), Some(ended)) => {
+                    for s in sessions {
+                        self.put_session(s, newest_wins, record)?;
+                    }
+                    for e in ended {
+                        self.put_ended(e, newest_wins, record)?;
+                    }
+                    Ok(())
+                }
+                (version, _, _) => Err(invalid(
+                    record,
+                    "version",
+                    format!("{version:?} is not a snapshot version this build reads (1 or 2)"),
+                )),
+            };
+        }
+        match (line.session, line.ended_session) {
+            (Some(s), None) => self.put_session(s, newest_wins, record),
+            (None, Some(e)) => self.put_ended(e, newest_wins, record),
+            _ => Err(invalid(
+                record,
+                "",
+                "expected a header, a session or an ended session",
+            )),
+        }
+    }
+
+    fn put_session(
+        &mut self,
+        s: SessionRecord,
+        newest_wins: bool,
+        record: Option<&str>,
+    ) -> Result<(), SessionError> {
+        let seen = self.ended.remove(&s.id).is_some() | self.sessions.contains_key(&s.id);
+        if seen && !newest_wins {
+            return Err(invalid(record, "id", "appears twice in the snapshot"));
+        }
+        self.sessions.insert(s.id.clone(), s);
+        Ok(())
+    }
+
+    fn put_ended(
+        &mut self,
+        e: EndedRecord,
+        newest_wins: bool,
+        record: Option<&str>,
+    ) -> Result<(), SessionError> {
+        let id = e.session.id.clone();
+        let seen = self.sessions.remove(&id).is_some() | self.ended.contains_key(&id);
+        if seen && !newest_wins {
+            return Err(invalid(
+                record,
+                "session.id",
+                "appears twice in the snapshot",
+            ));
+        }
+        self.ended.insert(id, e);
+        Ok(())
+    }
+
+    /// Validates every staged record against `settings`.
+    pub(crate) fn validate(self, settings: &Settings) -> Result<ValidSnapshot, SessionError> {
+        let doc = SnapshotDoc {
+            format: SNAPSHOT_FORMAT.to_owned(),
+            version: SNAPSHOT_VERSION,
+            taken_at: self.taken_at,
+            sessions: self.sessions.into_values().collect(),
+            ended: self.ended.into_values().collect(),
+        };
+        validate(doc, settings)
+    }
+}
+
 /// A snapshot that passed validation, ready to apply.
 pub(crate) struct ValidSnapshot {
     pub sessions: Vec<Session>,
@@ -157,43 +325,6 @@ pub(crate) fn document(
     })
 }
 
-/// A snapshot with journal records applied over it, oldest first: each record is an
-/// export (a snapshot document holding the sessions one change touched), and the
-/// newest image of each session wins, live or ended. This is how a durable store
-/// rebuilds what it had from a snapshot plus the changes made since; the result is
-/// validated when it is restored, not here.
-pub fn overlay(base: Option<&str>, changes: &[String]) -> Result<String, SessionError> {
-    let read = |text: &str, record: Option<&str>| {
-        serde_json::from_str::<SnapshotDoc>(text).map_err(|e| invalid(record, "", e.to_string()))
-    };
-    let mut taken_at = 0;
-    let mut sessions: BTreeMap<String, SessionRecord> = BTreeMap::new();
-    let mut ended: BTreeMap<String, EndedRecord> = BTreeMap::new();
-    let docs = base.map(|text| read(text, None)).into_iter().chain(
-        changes
-            .iter()
-            .enumerate()
-            .map(|(i, text)| read(text, Some(&format!("changes[{i}]")))),
-    );
-    for doc in docs {
-        let doc = doc?;
-        taken_at = taken_at.max(doc.taken_at);
-        for s in doc.sessions {
-            ended.remove(&s.id);
-            sessions.insert(s.id.clone(), s);
-        }
-        for e in doc.ended {
-            sessions.remove(&e.session.id);
-            ended.insert(e.session.id.clone(), e);
-        }
-    }
-    document(
-        taken_at,
-        sessions.into_values().collect(),
-        ended.into_values().collect(),
-    )
-}
-
 fn invalid(record: Option<&str>, field: &str, reason: impl Into<String>) -> SessionError {
     SessionError::InvalidSnapshot {
         record: record.map(str::to_owned),
@@ -204,6 +335,11 @@ fn invalid(record: Option<&str>, field: &str, reason: impl Into<String>) -> Sess
 
 /// Parses and validates a snapshot against the store's settings. Nothing is applied.
 pub(crate) fn parse(text: &str, settings: &Settings) -> Result<ValidSnapshot, SessionError> {
+    validate(parse_doc(text)?, settings)
+}
+
+/// Parses a snapshot document (format version 1) without validating its records.
+fn parse_doc(text: &str) -> Result<SnapshotDoc, SessionError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let doc: SnapshotDoc = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -233,7 +369,11 @@ pub(crate) fn parse(text: &str, settings: &Settings) -> Result<ValidSnapshot, Se
         ));
     }
     time(None, "takenAt", doc.taken_at)?;
+    Ok(doc)
+}
 
+/// Validates every record of a parsed snapshot: nothing invalid reaches a store.
+fn validate(doc: SnapshotDoc, settings: &Settings) -> Result<ValidSnapshot, SessionError> {
     let mut seen: HashSet<&str> = HashSet::new();
     let mut sessions = Vec::with_capacity(doc.sessions.len());
     for (i, record) in doc.sessions.iter().enumerate() {

@@ -34,7 +34,9 @@ use crate::record::{Record, SessionRef};
 use crate::request::{check_principal, Admission, CreateParams, RequestHead, RequestKind};
 use crate::session::{empty_state, Ending, Phase, Session, SessionData, SessionView};
 use crate::session_id::SessionId;
-use crate::snapshot::{self, document, EndedRecord, RestoreReport, SessionRecord};
+use crate::snapshot::{
+    self, document, EndedRecord, RestoreReport, SessionRecord, Staging, ValidSnapshot,
+};
 use crate::table::{footprint_of, Handle, SessionTable};
 
 /// How many times `create` draws a new ID after a collision before giving up.
@@ -1065,6 +1067,67 @@ impl SessionStore {
     pub fn restore(&mut self, text: &str, now: u64) -> Result<RestoreReport, SessionError> {
         check_now(now)?;
         let valid = snapshot::parse(text, &self.settings)?;
+        Ok(self.apply(valid, now))
+    }
+
+    /// `restore` from lines read one at a time (a snapshot written by
+    /// `snapshot_records`, then journal records): the same validation, all or
+    /// nothing, and the same rules.
+    pub fn restore_staged(
+        &mut self,
+        staging: Staging,
+        now: u64,
+    ) -> Result<RestoreReport, SessionError> {
+        check_now(now)?;
+        let valid = staging.validate(&self.settings)?;
+        Ok(self.apply(valid, now))
+    }
+
+    /// A snapshot as lines, `max_bytes` or so at a time, starting at the session in
+    /// slot `from` (0 starts with the header line): the lines joined by newlines, and
+    /// where the next call starts (`None`: done). The host writes each piece as it
+    /// comes, so a store of any size is written without one string holding it all.
+    /// Called again and again with no change between, the pieces make one snapshot.
+    pub fn snapshot_records(
+        &self,
+        now: u64,
+        from: usize,
+        max_bytes: usize,
+    ) -> Result<(String, Option<usize>), SessionError> {
+        check_now(now)?;
+        let now = now.max(self.clock);
+        let config = &self.settings.config;
+        let mut out = if from == 0 {
+            snapshot::records_header(now)?
+        } else {
+            String::new()
+        };
+        // Each piece holds at least one session, so the pieces always move on.
+        let mut added = false;
+        for (slot, session) in self.sessions.iter_from(from) {
+            if added && out.len() >= max_bytes {
+                return Ok((out, Some(slot)));
+            }
+            let line = match &session.end {
+                None if !session.is_due(config, now) => snapshot::session_line(
+                    SessionRecord::from_session(session, &self.settings, now),
+                )?,
+                Some(end) if self.remembered(end, now) => {
+                    snapshot::ended_line(ended_record(session, end))?
+                }
+                _ => continue,
+            };
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&line);
+            added = true;
+        }
+        Ok((out, None))
+    }
+
+    /// Applies a validated snapshot (see `restore`).
+    fn apply(&mut self, valid: ValidSnapshot, now: u64) -> RestoreReport {
         let now = self.advance(now);
         let max_sessions = self.settings.config.max_sessions;
         let mut report = RestoreReport::default();
@@ -1120,7 +1183,7 @@ impl SessionStore {
                 report.ended_restored += 1;
             }
         }
-        Ok(report)
+        report
     }
 
     /// Files restored sessions' deadlines in deadline order, each kind of deadline

@@ -215,6 +215,23 @@ impl SessionTable {
         self.bytes = self.bytes.saturating_sub(before).saturating_add(after);
     }
 
+    /// Every stored session in slot `from` or after, with its slot, in slot order.
+    pub fn iter_from(&self, from: usize) -> impl Iterator<Item = (usize, &Session)> {
+        let (first, skip) = (from >> CHUNK_BITS, from & (CHUNK - 1));
+        self.chunks
+            .iter()
+            .enumerate()
+            .skip(first)
+            .flat_map(move |(c, chunk)| {
+                let skip = if c == first { skip } else { 0 };
+                chunk
+                    .iter()
+                    .enumerate()
+                    .skip(skip)
+                    .filter_map(move |(i, s)| s.as_ref().map(|s| ((c << CHUNK_BITS) | i, s)))
+            })
+    }
+
     /// Every stored session with its handle, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (Handle, &Session)> {
         self.chunks.iter().enumerate().flat_map(|(c, chunk)| {

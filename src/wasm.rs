@@ -333,6 +333,10 @@ pub struct WasmSessionStore {
     /// Strings JS registered once and then names by number (client IDs, capability
     /// lists): a create in the seed's shape passes no string at all.
     texts: Vec<String>,
+    /// A restore read line by line (`restoreBegin` .. `restoreCommit`).
+    staging: Option<crate::Staging>,
+    /// Where the next `snapshotRecords` piece starts; none when the last was the end.
+    snapshot_next: Option<usize>,
 }
 
 /// How many strings one store registers; past that, JS passes them as strings.
@@ -858,6 +862,68 @@ impl WasmSessionStore {
         self.store.export(&ids, now).map_err(js_error)
     }
 
+    /// Starts a restore read line by line (see `Staging`); a restore already
+    /// started is dropped.
+    #[wasm_bindgen(js_name = restoreBegin)]
+    pub fn restore_begin(&mut self) {
+        self.staging = Some(crate::Staging::default());
+    }
+
+    /// Adds one line to the restore begun; with `newestWins` (journal records) a
+    /// later image of a session replaces an earlier one.
+    #[wasm_bindgen(js_name = restoreAdd)]
+    pub fn restore_add(&mut self, line: &str, newest_wins: bool) -> JsResult<()> {
+        match self.staging.as_mut() {
+            Some(staging) => staging.add(line, newest_wins).map_err(js_error),
+            None => fail(SessionError::invalid_argument(
+                "restore",
+                "restoreBegin was not called",
+            )),
+        }
+    }
+
+    /// Validates and applies the lines added (all or nothing), as `restore` does.
+    #[wasm_bindgen(js_name = restoreCommit, unchecked_return_type = "RestoreReport")]
+    pub fn restore_commit(&mut self, now: f64) -> JsResult<JsValue> {
+        let now = time(now)?;
+        let Some(staging) = self.staging.take() else {
+            return fail(SessionError::invalid_argument(
+                "restore",
+                "restoreBegin was not called",
+            ));
+        };
+        output(&self.store.restore_staged(staging, now).map_err(js_error)?)
+    }
+
+    /// Drops a restore begun.
+    #[wasm_bindgen(js_name = restoreAbort)]
+    pub fn restore_abort(&mut self) {
+        self.staging = None;
+    }
+
+    /// A piece of the snapshot as lines (see `SessionStore::snapshot_records`),
+    /// starting at slot `from` (0: the first piece, with the header); where the
+    /// next starts is then `snapshotNext()`.
+    #[wasm_bindgen(js_name = snapshotRecords)]
+    pub fn snapshot_records(&mut self, now: f64, from: f64, max_bytes: f64) -> JsResult<String> {
+        let now = time(now)?;
+        let from = usize::try_from(whole(from, "from", f64::from(u32::MAX))?).unwrap_or(usize::MAX);
+        let max_bytes = usize::try_from(whole(max_bytes, "maxBytes", f64::from(u32::MAX))?)
+            .unwrap_or(usize::MAX);
+        let (piece, next) = self
+            .store
+            .snapshot_records(now, from, max_bytes)
+            .map_err(js_error)?;
+        self.snapshot_next = next;
+        Ok(piece)
+    }
+
+    /// Where the next `snapshotRecords` piece starts, or -1 after the last.
+    #[wasm_bindgen(js_name = snapshotNext)]
+    pub fn snapshot_next(&self) -> f64 {
+        self.snapshot_next.map_or(-1.0, |n| n as f64)
+    }
+
     #[wasm_bindgen(unchecked_return_type = "RestoreReport")]
     pub fn restore(&mut self, text: &str, now: f64) -> JsResult<JsValue> {
         let now = time(now)?;
@@ -865,8 +931,6 @@ impl WasmSessionStore {
     }
 }
 
-/// A snapshot with journal records (exports, oldest first) applied over it: see
-/// `snapshot::overlay`. For durable stores rebuilding what they had.
 impl WasmSessionStore {
     /// Leaves `id` at `idTextPtr` and answers its length.
     fn id_out(&mut self, id: &str) -> u32 {
@@ -884,6 +948,8 @@ impl WasmSessionStore {
             scratch: Box::default(),
             id_text: Box::new([0; crate::MAX_SESSION_ID_BYTES]),
             texts: Vec::new(),
+            staging: None,
+            snapshot_next: None,
         }
     }
 }
@@ -914,11 +980,6 @@ pub fn admit_initialize_js(
         body,
     };
     output(&crate::admit_initialize(&post).map_err(js_error)?)
-}
-
-#[wasm_bindgen(js_name = overlaySnapshots)]
-pub fn overlay_snapshots(base: Option<String>, changes: Vec<String>) -> JsResult<String> {
-    crate::snapshot::overlay(base.as_deref(), &changes).map_err(js_error)
 }
 
 /// The size of this module's linear memory in bytes: what a leak check watches.

@@ -14,7 +14,7 @@ mod common;
 use common::*;
 use mcp_session_core::{
     Config, Event, ExpiryReason, InsecureSeededIds, Phase, RequestKind, RestoreReport,
-    SessionError, SessionStore,
+    SessionError, SessionStore, Staging,
 };
 use serde_json::{json, Value};
 
@@ -362,10 +362,39 @@ fn a_snapshot_from_a_clock_ahead_is_brought_back_to_this_store_time() {
     assert_eq!(copy.snapshot(T0).unwrap(), again);
 }
 
+/// The lines of `s`'s snapshot as `snapshot_records` writes them, in pieces of
+/// about `max_bytes`.
+fn record_lines(s: &SessionStore, now: u64, max_bytes: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut from = Some(0);
+    while let Some(start) = from {
+        let (piece, next) = s.snapshot_records(now, start, max_bytes).unwrap();
+        lines.extend(piece.lines().map(str::to_owned));
+        from = next;
+    }
+    lines
+}
+
 #[test]
-fn overlay_applies_exports_over_a_snapshot_newest_image_winning() {
+fn a_snapshot_written_as_records_restores_the_same_store_with_journal_records_over_it() {
     let (mut s, ids) = populated();
-    let base = s.snapshot(T0 + 8).unwrap();
+    for max_bytes in [1, 200, 1 << 20] {
+        let lines = record_lines(&s, T0 + 8, max_bytes);
+        assert!(lines[0].contains("\"version\":2"), "a header first");
+        let mut staging = Staging::default();
+        for line in &lines {
+            staging.add(line, false).unwrap();
+        }
+        let mut copy = store(s.config().clone());
+        copy.restore_staged(staging, T0 + 8).unwrap();
+        assert_eq!(
+            copy.snapshot(T0 + 8).unwrap(),
+            s.snapshot(T0 + 8).unwrap(),
+            "pieces of {max_bytes}"
+        );
+    }
+    // Journal records (exports) replayed over the snapshot: the newest image wins.
+    let base = record_lines(&s, T0 + 8, 64);
     let mut changes = Vec::new();
     s.update_state(&ids[0], &json!({"n": 2}), None, T0 + 10)
         .unwrap();
@@ -377,14 +406,70 @@ fn overlay_applies_exports_over_a_snapshot_newest_image_winning() {
     s.update_state(&ids[0], &json!({"n": 3}), None, T0 + 10)
         .unwrap();
     changes.push(s.export(&[ids[0].clone()], T0 + 10).unwrap());
-    let rebuilt = mcp_session_core::overlay(Some(&base), &changes).unwrap();
-    assert_eq!(rebuilt, s.snapshot(T0 + 10).unwrap());
+    let mut staging = Staging::default();
+    for line in &base {
+        staging.add(line, false).unwrap();
+    }
+    for change in &changes {
+        staging.add(change, true).unwrap();
+    }
+    let mut rebuilt = store(s.config().clone());
+    rebuilt.restore_staged(staging, T0 + 10).unwrap();
     assert_eq!(
-        mcp_session_core::overlay(None, &changes[2..3]).unwrap(),
-        s.export(&[e], T0 + 10).unwrap()
+        rebuilt.snapshot(T0 + 10).unwrap(),
+        s.snapshot(T0 + 10).unwrap()
     );
-    let err = mcp_session_core::overlay(Some(&base), &["{".to_owned()]).unwrap_err();
-    assert_eq!(invalid_at(err).0.as_deref(), Some("changes[0]"));
+}
+
+#[test]
+fn staged_lines_are_checked_and_a_bad_one_is_named() {
+    let (s, _) = populated();
+    let lines = record_lines(&s, T0 + 8, 1 << 20);
+    let mut twice = Staging::default();
+    twice.add(&lines[1], false).unwrap();
+    let err = twice.add(&lines[1], false).unwrap_err();
+    assert_eq!(
+        invalid_at(err).0.as_deref(),
+        Some("line 2"),
+        "an ID twice in one snapshot"
+    );
+    for bad in [
+        "{",
+        r#"{"format":"other","version":2,"takenAt":1}"#,
+        r#"{"format":"mcp-session-core/snapshot","version":3,"takenAt":1}"#,
+        r#"{"unknown":1}"#,
+        "{}",
+    ] {
+        let mut staging = Staging::default();
+        assert_eq!(
+            staging.add(bad, false).unwrap_err().code(),
+            "INVALID_SNAPSHOT",
+            "{bad}"
+        );
+    }
+    // A record that parses but is invalid is refused at the restore, whole.
+    let mut staging = Staging::default();
+    staging.add(&lines[0], false).unwrap();
+    staging
+        .add(&lines[1].replace("\"version\":", "\"version\":-"), false)
+        .unwrap_err();
+    let mut bad_state = Staging::default();
+    bad_state
+        .add(
+            &lines[1].replace("\"state\":{", "\"state\":[{").replacen(
+                "},\"version",
+                "}],\"version",
+                1,
+            ),
+            false,
+        )
+        .unwrap();
+    let mut target = store(s.config().clone());
+    assert_eq!(
+        target.restore_staged(bad_state, T0).unwrap_err().code(),
+        "INVALID_SNAPSHOT"
+    );
+    assert_eq!(target.stats(T0).unwrap().live, 0, "nothing was applied");
 }
 
 #[test]

@@ -293,6 +293,31 @@ export class SessionCore {
   export(ids: string[], now: number): string {
     return this.#wasm.export(ids, num(now, 'now'));
   }
+  /** Starts a restore read line by line (`restoreAdd`, then `restoreCommit`). */
+  restoreBegin(): void {
+    this.#wasm.restoreBegin();
+  }
+  /** One line of a snapshot written as records, a whole snapshot, or (with
+   * `newestWins`) a journal record, whose images replace earlier ones. */
+  restoreAdd(line: string, newestWins: boolean): void {
+    this.#wasm.restoreAdd(str(line, 'line'), newestWins === true);
+  }
+  /** Validates and applies the lines added, all or nothing. */
+  restoreCommit(now: number): RestoreReport {
+    return this.#wasm.restoreCommit(num(now, 'now'));
+  }
+  restoreAbort(): void {
+    this.#wasm.restoreAbort();
+  }
+  /** The snapshot as pieces of lines (about `maxBytes` each), the first with the
+   * header, for a host that writes it as it comes: see `SessionStore::snapshot_records`. */
+  *snapshotRecords(now: number, maxBytes: number): Generator<string> {
+    let from = 0;
+    do {
+      yield this.#wasm.snapshotRecords(num(now, 'now'), from, num(maxBytes, 'maxBytes'));
+      from = this.#wasm.snapshotNext();
+    } while (from >= 0);
+  }
   restore(snapshot: string, now: number): RestoreReport {
     return this.#wasm.restore(str(snapshot, 'snapshot'), num(now, 'now'));
   }

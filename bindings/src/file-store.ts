@@ -2,7 +2,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 
-import { overlaySnapshots } from '../generated/mcp_session_core';
 import type { CoreEvent, RestoreReport } from '../generated/mcp_session_core';
 import { SessionError } from './errors';
 import type { SessionManager } from './manager';
@@ -55,7 +54,7 @@ export interface FileStoreIo {
   fsyncSync(fd: number): void;
   ftruncateSync(fd: number, length: number): void;
   renameSync(from: string, to: string): void;
-  readFileSync(file: string | number, encoding: 'utf8'): string;
+  readSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null): number;
   existsSync(path: string): boolean;
   mkdirSync(path: string, options: { recursive: true; mode?: number }): unknown;
 }
@@ -70,7 +69,12 @@ const READ = O_RDONLY | O_NOFOLLOW;
 const APPEND = O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW;
 /** A temporary snapshot: a fresh file with a random name, never an existing one. */
 const CREATE_NEW = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
-const TEMPORARY = /^snapshot\.json(\.[0-9a-f]+)?\.tmp$/;
+const TEMPORARY = /^(snapshot\.json|probe)(\.[0-9a-f]+)?\.tmp$/;
+/** How much of the snapshot is written, and read, at a time. */
+const PIECE_BYTES = 1 << 20;
+const READ_BYTES = 1 << 20;
+/** Separates session lines inside one framed line of the snapshot file. */
+const RS = '\u001e';
 
 /** A refusal to use the data directory, as `STORAGE_FAILED` carries it. */
 function unsafe(message: string): Error {
@@ -159,21 +163,32 @@ export class FileSessionStore {
    */
   attach(manager: SessionManager): LoadReport {
     if (this.#manager !== undefined) throw new Error('FileSessionStore is already attached');
-    const { doc, replayed, tornRecord } = this.#storage(() => {
+    let replayed = 0;
+    let tornRecord = false;
+    let found = false;
+    const restore = this.#storage(() => {
       // Session state can hold user data: the directory and files are the owner's
       // alone. Files made before with wider modes are narrowed.
       this.#prepareDirectory();
       this.#journal = this.#io.openSync(this.#journalPath, APPEND, PRIVATE_FILE);
       this.#io.fchmodSync(this.#journal, PRIVATE_FILE);
-      const loaded = this.#load();
-      this.#writeSnapshot(loaded.doc === null ? manager.snapshot() : loaded.doc);
-      return loaded;
+      this.#probeWritable();
+      found = this.#io.existsSync(this.#snapshotPath) || this.#io.existsSync(this.#journalPath);
+      if (!found) return null;
+      // Read line by line into the core, which applies it only once every line
+      // read is valid: a corrupt directory leaves the manager untouched.
+      return manager.restoreRecords((add) => ({ replayed, tornRecord } = this.#feed(add)));
     });
-    const restore = doc === null ? null : manager.restore(doc);
     this.#manager = manager;
     // What the manager holds now: the restored sessions less those that expired
-    // while the server was down, plus any it had before.
-    if (doc !== null) this.compact();
+    // while the server was down, plus any it had before. A compaction that fails
+    // here blocks nothing: the snapshot and journal read above are still there.
+    try {
+      this.compact();
+    } catch (error) {
+      this.#mustCompact = true;
+      this.#onError(error as SessionError);
+    }
     for (const kind of EVENT_KINDS) manager.on(kind, this.#onEvent);
     this.#flushTimer = setInterval(() => {
       try {
@@ -183,7 +198,7 @@ export class FileSessionStore {
       }
     }, this.#activityFlushMs);
     this.#flushTimer.unref();
-    return { replayed, tornRecord, restore };
+    return { replayed, tornRecord, restore: found ? restore : null };
   }
 
   /** Notes request activity on a session, written at the next activity flush. */
@@ -202,7 +217,7 @@ export class FileSessionStore {
   /** Writes a full snapshot and empties the journal; throws `STORAGE_FAILED`. */
   compact(): void {
     const manager = this.#requireManager();
-    this.#storage(() => this.#writeSnapshot(manager.snapshot()));
+    this.#storage(() => this.#writeSnapshot(manager));
   }
 
   /** Flushes activity, compacts, and stops journaling. */
@@ -234,7 +249,7 @@ export class FileSessionStore {
     if (journal === undefined) return;
     if (this.#mustCompact) {
       // The snapshot holds this change too, and the compaction empties the journal.
-      this.#durably(() => this.#writeSnapshot(manager.snapshot()));
+      this.#durably(() => this.#writeSnapshot(manager));
       return;
     }
     const record = Buffer.from(frame(this.#seq + 1, manager.exportSessions(ids)));
@@ -278,8 +293,7 @@ export class FileSessionStore {
       this.#mustCompact = true;
     }
     try {
-      const { doc } = this.#load();
-      if (doc !== null) this.#requireManager().reload(doc);
+      this.#requireManager().reloadRecords((add) => this.#feed(add));
     } catch {
       // The directory cannot be read either: memory keeps the change, and the next
       // change that can be written compacts (so it is written then).
@@ -296,13 +310,33 @@ export class FileSessionStore {
     }
   }
 
-  /** Writes `snapshot` to a temporary file, fsyncs, renames it over the snapshot, then empties the journal. */
-  #writeSnapshot(snapshot: string): void {
+  /**
+   * Writes `manager`'s snapshot to a temporary file as it comes (a header line, then
+   * framed pieces of session lines, then a line that counts them), fsyncs, renames
+   * it over the snapshot, then empties the journal. No string ever holds the whole.
+   */
+  #writeSnapshot(manager: SessionManager): void {
     const io = this.#io;
     const temporary = `${this.#snapshotPath}.${randomBytes(8).toString('hex')}.tmp`;
     const fd = io.openSync(temporary, CREATE_NEW, PRIVATE_FILE);
     try {
-      this.#writeAll(fd, Buffer.from(frame(this.#seq, snapshot)));
+      let pieces = 0;
+      let first = true;
+      for (const piece of manager.snapshotRecords(PIECE_BYTES)) {
+        let records = piece;
+        if (first) {
+          first = false;
+          const end = piece.indexOf('\n');
+          this.#writeAll(fd, Buffer.from(frame(this.#seq, end === -1 ? piece : piece.slice(0, end))));
+          records = end === -1 ? '' : piece.slice(end + 1);
+        }
+        if (records === '') continue;
+        // Session lines are JSON, which never holds a raw control character: a
+        // piece is one framed line with its sessions separated by RS (U+001E).
+        this.#writeAll(fd, Buffer.from(frame(this.#seq, records.replaceAll('\n', RS))));
+        pieces += 1;
+      }
+      this.#writeAll(fd, Buffer.from(frame(this.#seq, JSON.stringify({ end: pieces }))));
       io.fsyncSync(fd);
     } finally {
       io.closeSync(fd);
@@ -352,16 +386,6 @@ export class FileSessionStore {
     }
   }
 
-  /** A file's text, opened without following a symbolic link. */
-  #read(path: string): string {
-    const fd = this.#io.openSync(path, READ);
-    try {
-      return this.#io.readFileSync(fd, 'utf8');
-    } finally {
-      this.#io.closeSync(fd);
-    }
-  }
-
   #syncDir(): void {
     const fd = this.#io.openSync(this.dir, 'r');
     try {
@@ -371,32 +395,97 @@ export class FileSessionStore {
     }
   }
 
-  /** The snapshot with the journal replayed over it (by the core), as one snapshot. */
-  #load(): { doc: string | null; replayed: number; tornRecord: boolean } {
-    let base: string | undefined;
+  /**
+   * Hands what the directory holds to `add`, one line at a time: the snapshot's
+   * lines (or, from an older version, its one document), then the journal records
+   * newer than it (newest winning). A torn or corrupt journal record ends the
+   * replay (a crash can only tear the last one); a corrupt snapshot throws.
+   */
+  #feed(add: (line: string, newestWins: boolean) => void): { replayed: number; tornRecord: boolean } {
+    this.#seq = 0;
+    if (this.#io.existsSync(this.#snapshotPath)) this.#feedSnapshot(add);
+    let replayed = 0;
     let tornRecord = false;
-    if (this.#io.existsSync(this.#snapshotPath)) {
-      const stored = unframe(this.#read(this.#snapshotPath).replace(/\n$/, ''));
-      if (stored === null) throw new Error(`${this.#snapshotPath} is corrupt`);
-      this.#seq = stored.seq;
-      base = stored.json;
-    }
-    const changes: string[] = [];
     if (this.#io.existsSync(this.#journalPath)) {
-      const lines = this.#read(this.#journalPath).split('\n');
-      tornRecord = (lines.at(-1) ?? '') !== ''; // the text after the last newline is torn
-      for (const line of lines.slice(0, -1)) {
-        const record = unframe(line);
+      for (const { text, complete } of this.#lines(this.#journalPath)) {
+        const record = complete ? unframe(text) : null;
         if (record === null) {
           tornRecord = true;
           break;
         }
         if (record.seq <= this.#seq) continue; // already in the snapshot
-        changes.push(record.json);
+        add(record.json, true);
         this.#seq = record.seq;
+        replayed += 1;
       }
     }
-    const doc = base === undefined && changes.length === 0 ? null : overlaySnapshots(base, changes);
-    return { doc, replayed: changes.length, tornRecord };
+    return { replayed, tornRecord };
+  }
+
+  #feedSnapshot(add: (line: string, newestWins: boolean) => void): void {
+    const corrupt = (why: string) => new Error(`${this.#snapshotPath} is corrupt: ${why}`);
+    let seq: number | undefined;
+    let pieces = 0;
+    let ended = false;
+    for (const { text, complete } of this.#lines(this.#snapshotPath)) {
+      const line = complete ? unframe(text) : null;
+      if (line === null) throw corrupt('a torn or altered line');
+      if (ended) throw corrupt('lines after its end');
+      if (seq === undefined) {
+        seq = line.seq;
+        add(line.json, false); // the header, or a whole snapshot of an older version
+        continue;
+      }
+      if (line.seq !== seq) throw corrupt('lines of two snapshots');
+      if (line.json.startsWith('{"end":')) {
+        if ((JSON.parse(line.json) as { end: unknown }).end !== pieces) throw corrupt('lines are missing');
+        ended = true;
+        continue;
+      }
+      for (const record of line.json.split(RS)) add(record, false);
+      pieces += 1;
+    }
+    if (seq === undefined) throw corrupt('it is empty');
+    // An older version's snapshot is one line; this version's ends with its count.
+    if (!ended && pieces > 0) throw corrupt('it ends early');
+    this.#seq = seq;
+  }
+
+  /** The lines of a file, read a block at a time (never as one string); the last
+   * one is incomplete if the file does not end with a newline. */
+  *#lines(path: string): Generator<{ text: string; complete: boolean }> {
+    const fd = this.#io.openSync(path, READ);
+    try {
+      const block = Buffer.alloc(READ_BYTES);
+      let partial: Buffer[] = [];
+      for (;;) {
+        const n = this.#io.readSync(fd, block, 0, block.length, null);
+        if (n === 0) break;
+        let start = 0;
+        for (let end = block.indexOf(0x0a, start); end !== -1 && end < n; end = block.indexOf(0x0a, start)) {
+          partial.push(block.subarray(start, end));
+          yield { text: Buffer.concat(partial).toString('utf8'), complete: true };
+          partial = [];
+          start = end + 1;
+        }
+        if (start < n) partial.push(Buffer.from(block.subarray(start, n)));
+      }
+      if (partial.length > 0) yield { text: Buffer.concat(partial).toString('utf8'), complete: false };
+    } finally {
+      this.#io.closeSync(fd);
+    }
+  }
+
+  /** Fails (before anything is read or changed) if the directory cannot be written. */
+  #probeWritable(): void {
+    const probe = join(this.dir, `probe.${randomBytes(8).toString('hex')}.tmp`);
+    const fd = this.#io.openSync(probe, CREATE_NEW, PRIVATE_FILE);
+    try {
+      this.#writeAll(fd, Buffer.from('probe\n'));
+      this.#io.fsyncSync(fd);
+    } finally {
+      this.#io.closeSync(fd);
+      this.#io.unlinkSync(probe);
+    }
   }
 }

@@ -11,6 +11,7 @@ export type {
   CreateSessionConfig,
   InitializeParams,
   PrincipalOptions,
+  RecordFeed,
   SessionEvents,
   SessionInfo,
   SessionManagerOptions,

@@ -41,6 +41,21 @@ export interface SessionManagerOptions extends CoreConfig {
 
 export type SessionStatus = Phase | 'expired' | 'closed';
 
+/** Hands lines to `add` one at a time (see `SessionManager.restoreRecords`). */
+export type RecordFeed = (add: (line: string, newestWins: boolean) => void) => void;
+
+/** Stages what `feed` hands over into `core` and applies it, or drops it all. */
+function stageInto(core: SessionCore, feed: RecordFeed, now: number): RestoreReport {
+  core.restoreBegin();
+  try {
+    feed((line, newestWins) => core.restoreAdd(line, newestWins));
+  } catch (error) {
+    core.restoreAbort();
+    throw error;
+  }
+  return core.restoreCommit(now);
+}
+
 /** A session as the manager reports it (live, or ended and still remembered). */
 export interface SessionInfo {
   id: string;
@@ -323,6 +338,31 @@ export class SessionManager {
     return this.#run((core, now) => core.export(ids, now));
   }
 
+  /**
+   * The snapshot as pieces of lines (one line per session, about `maxBytes` a
+   * piece, the first starting with a header), for a store that writes it as it
+   * comes: no string ever holds the whole of a large store. Nothing may change the
+   * manager while the pieces are taken.
+   */
+  *snapshotRecords(maxBytes = 1 << 20): Generator<string> {
+    const core = this.#live();
+    yield* core.snapshotRecords(this.#now(), maxBytes);
+  }
+
+  /**
+   * Restores from lines that `feed` hands over one at a time (a snapshot's lines,
+   * then journal records with `newestWins`): validated as a whole first, so an
+   * invalid line, or `feed` throwing, changes nothing.
+   */
+  restoreRecords(feed: RecordFeed): RestoreReport {
+    return this.#run((core, now) => stageInto(core, feed, now));
+  }
+
+  /** `reload` from lines, as `restoreRecords` reads them. */
+  reloadRecords(feed: RecordFeed): RestoreReport {
+    return this.#replace((fresh, now) => stageInto(fresh, feed, now));
+  }
+
   /** Restores a snapshot (validated first: an invalid one changes nothing). */
   restore(snapshot: string): RestoreReport {
     return this.#run((core, now) => core.restore(snapshot, now));
@@ -380,12 +420,18 @@ export class SessionManager {
    * back to exactly what it holds. An invalid snapshot throws and changes nothing.
    */
   reload(snapshot: string): RestoreReport {
+    return this.#replace((fresh, now) => fresh.restore(snapshot, now));
+  }
+
+  /** A fresh core with what `fill` restores into it, in place of the current one;
+   * if `fill` throws, nothing changes. */
+  #replace(fill: (fresh: SessionCore, now: number) => RestoreReport): RestoreReport {
     const previous = this.#live();
     const fresh = new SessionCore(this.#config, { insecureSeed: this.#insecureSeed });
     let report: RestoreReport;
     try {
       fresh.setEventFilter(this.#events.eventNames() as CoreEvent['type'][]);
-      report = fresh.restore(snapshot, this.#now());
+      report = fill(fresh, this.#now());
     } catch (error) {
       fresh.free();
       throw error;
