@@ -203,3 +203,32 @@ test('a store past the 512 MB a JS string can hold is written and restarted line
   again.dispose();
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('close() never throws whatever the disk does, and a failed compaction never blocks the next start', () => {
+  const dir = privateDir();
+  let failRenames = false;
+  const io = {
+    ...fs,
+    renameSync: (from, to) => {
+      if (failRenames) throw Object.assign(new Error(`EIO: i/o error, rename '${from}'`), { code: 'EIO' });
+      return fs.renameSync(from, to);
+    },
+  };
+  const errors = [];
+  const m = new SessionManager();
+  const store = new FileSessionStore({ dir, io, onError: (e) => errors.push(e) });
+  store.attach(m);
+  const id = m.createSession({ state: { kept: true } });
+  failRenames = true;
+  assert.doesNotThrow(() => store.close(), 'a shutdown finishes');
+  assert.ok(errors.some((e) => e.code === 'STORAGE_FAILED' && e.reason === 'EIO'), 'the failure went to onError');
+  m.dispose();
+  failRenames = false;
+  const again = new SessionManager();
+  const reopened = new FileSessionStore({ dir });
+  assert.equal(reopened.attach(again).restore.restored, 1, 'the journal still had it');
+  assert.deepEqual(again.getSession(id).state, { kept: true });
+  assert.ok(!fs.readdirSync(dir).some((name) => name.endsWith('.tmp')), 'the failed compaction left nothing behind');
+  reopened.close();
+  again.dispose();
+});

@@ -221,18 +221,30 @@ export class FileSessionStore {
   }
 
   /** Flushes activity, compacts, and stops journaling. */
+  /**
+   * Flushes activity, compacts, and stops journaling. Never throws: a shutdown
+   * must finish whatever the disk does. What cannot be written goes to `onError`;
+   * every acknowledged change is already in the journal, which the next start reads.
+   */
   close(): void {
-    if (this.#manager === undefined) return;
-    try {
-      this.flushActivity();
-      this.compact();
-    } finally {
-      for (const kind of EVENT_KINDS) this.#manager.off(kind, this.#onEvent);
-      if (this.#flushTimer !== undefined) clearInterval(this.#flushTimer);
-      if (this.#journal !== undefined) this.#io.closeSync(this.#journal);
-      this.#journal = undefined;
-      this.#manager = undefined;
+    const manager = this.#manager;
+    if (manager === undefined) return;
+    for (const step of [() => this.flushActivity(), () => this.compact()]) {
+      try {
+        step();
+      } catch (error) {
+        this.#onError(error instanceof SessionError ? error : SessionError.storageFailed(error));
+      }
     }
+    for (const kind of EVENT_KINDS) manager.off(kind, this.#onEvent);
+    if (this.#flushTimer !== undefined) clearInterval(this.#flushTimer);
+    try {
+      if (this.#journal !== undefined) this.#io.closeSync(this.#journal);
+    } catch (error) {
+      this.#onError(SessionError.storageFailed(error));
+    }
+    this.#journal = undefined;
+    this.#manager = undefined;
   }
 
   readonly #onEvent = (event: CoreEvent): void => {
