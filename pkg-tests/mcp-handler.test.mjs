@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { McpSessionHandler } from 'mcp-session-core/mcp';
-import { connect, post } from './mcp-server.mjs';
+import { connect, post, until } from './mcp-server.mjs';
 
 async function listen(options) {
   const mcp = new McpSessionHandler({
@@ -45,7 +45,7 @@ test('node:http: sessions, 405 for DELETE when the host disables it, clear drops
     assert.equal(notJson.status, 400);
     assert.equal((await notJson.json()).error.code, -32700);
     assert.equal(server.mcp.sessions.clearAllSessions(), 1);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await until('the transport to be dropped', () => server.mcp.transports === 0);
     assert.equal(server.mcp.transports, 0, 'clearing the core closed and dropped the transport');
     const after = await post(server.url, { jsonrpc: '2.0', id: 3, method: 'tools/list' }, { 'mcp-session-id': id });
     assert.equal(after.status, 404);

@@ -29,11 +29,33 @@ test('the timer sweeps at the deadline and emits typed events', async () => {
   m.dispose();
 });
 
-test('a deadline beyond 2^31-1 ms is clamped and does not fire early', () => {
-  const m = new SessionManager({ idleTimeoutMs: 40 * 24 * 3600 * 1000 });
+test('a deadline beyond 2^31-1 ms is clamped: the timer wakes at the clamp, sweeps nothing, and re-arms', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const mocked = globalThis.setTimeout;
+  const delays = [];
+  globalThis.setTimeout = (fn, ms, ...rest) => {
+    delays.push(ms);
+    return mocked(fn, ms, ...rest);
+  };
+  t.after(() => {
+    globalThis.setTimeout = mocked;
+  });
+  let now = 1_700_000_000_000;
+  const idle = 40 * 24 * 3600 * 1000; // 40 days: past what one Node timer can wait
+  const m = new SessionManager({ clock: () => now, idleTimeoutMs: idle });
+  const expired = [];
+  m.on('expired', (e) => expired.push(e.sessionId));
   const id = m.createSession();
-  assert.ok(m.nextDeadline() > Date.now() + 2 ** 31);
+  assert.equal(m.nextDeadline(), now + idle);
+  now += 2 ** 31 - 1;
+  t.mock.timers.tick(2 ** 31 - 1); // the clamped timer fires long before the deadline
+  assert.deepEqual(expired, [], 'nothing expired early');
   assert.equal(m.getSession(id).status, 'active');
+  now += idle;
+  t.mock.timers.tick(2 ** 31 - 1); // re-armed: fires again, now past the deadline
+  assert.deepEqual(expired, [id]);
+  assert.ok(delays.length >= 2, 'the timer was armed again after waking early');
+  assert.ok(Math.max(...delays) <= 2 ** 31 - 1, `every delay within what Node can wait: ${delays}`);
   m.dispose();
 });
 
