@@ -2,7 +2,8 @@
 # The whole test suite, in order:
 #   1. Rust lints and native tests;
 #   2. the facade inside wasm (wasm-pack test --node);
-#   3. the built npm package, packed and installed in a scratch app, from Node;
+#   3. the built npm package, packed and installed in a scratch app, from Node, with
+#      the MCP tests run again against the oldest SDK the peer range allows;
 #   4. a short pass of every cargo-fuzz target (fuzz/), from the committed corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,19 @@ peers=$(node -e '
   printf '{ "name": "pkg-tests-app", "private": true }\n' > package.json
   npm install --silent --prefer-offline --no-audit --no-fund "$scratch"/mcp-session-core-*.tgz $peers
   TSC="$root/node_modules/.bin/tsc" node --test
+)
+
+echo "== 3b. the MCP tests against the oldest SDK the peer range allows"
+oldest=$(node -p 'require("./package.json").peerDependencies["@modelcontextprotocol/sdk"].replace(/^\^/, "")')
+mkdir "$scratch/oldest"
+cp -R pkg-tests/. "$scratch/oldest/"
+cp -R examples "$scratch/oldest/examples"
+(
+  cd "$scratch/oldest"
+  printf '{ "name": "pkg-tests-oldest-sdk", "private": true }\n' > package.json
+  npm install --silent --prefer-offline --no-audit --no-fund "$scratch"/mcp-session-core-*.tgz \
+    "@modelcontextprotocol/sdk@$oldest" $(echo "$peers" | tr ' ' '\n' | grep -v '^@modelcontextprotocol/sdk@')
+  node --test mcp.test.mjs mcp-handler.test.mjs security.test.mjs exhaustion.test.mjs
 )
 
 echo "== 4. fuzzing: a short pass of every target"

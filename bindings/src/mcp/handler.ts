@@ -12,6 +12,7 @@ import type { FileSessionStore, LoadReport } from '../file-store';
 import { SessionManager, type SessionInfo, type SessionManagerOptions } from '../manager';
 import { SessionEventStore, type SessionEventStoreOptions } from './event-store';
 import { isLoopbackAddress, refusal, type RequestGuardOptions } from './request-guard';
+import { checkSdk, replayInitialize } from './sdk-transport';
 
 export interface McpSessionHandlerOptions extends RequestGuardOptions {
   /** Builds the MCP server for a session (new, or rebuilt after a restart). */
@@ -147,6 +148,7 @@ export class McpSessionHandler {
   readonly #opening = new Map<string, Promise<Runtime>>();
 
   constructor(options: McpSessionHandlerOptions) {
+    checkSdk();
     this.#options = options;
     this.sessions =
       options.sessions instanceof SessionManager
@@ -358,36 +360,4 @@ export class McpSessionHandler {
     this.#options.store?.close();
     this.sessions.dispose();
   }
-}
-
-/**
- * Rebuilds a session's transport and server after a restart by replaying the
- * stored `initialize` into them, as rmcp restores sessions: the transport takes the
- * stored ID and the server learns the client's capabilities and version. The SDK's
- * Node transport wraps a web-standard transport; the replay goes to that one.
- */
-async function replayInitialize(transport: StreamableHTTPServerTransport, session: SessionInfo): Promise<void> {
-  const inner = (transport as unknown as { _webStandardTransport?: { handleRequest(r: Request): Promise<Response> } })
-    ._webStandardTransport;
-  if (inner === undefined) {
-    throw new Error('This @modelcontextprotocol/sdk version cannot rebuild sessions: no web-standard transport');
-  }
-  const response = await inner.handleRequest(
-    new Request('http://session-restore.invalid/mcp', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: '__mcp_session_core_restore__',
-        method: 'initialize',
-        params: {
-          protocolVersion: session.protocolVersion,
-          capabilities: session.capabilities ?? {},
-          clientInfo: session.clientInfo ?? { name: 'restored', version: '0' },
-        },
-      }),
-    }),
-  );
-  await response.text();
-  if (!response.ok) throw new Error(`Rebuilding session ${session.id} failed: HTTP ${response.status}`);
 }
