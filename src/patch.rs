@@ -20,6 +20,16 @@ pub const MAX_METADATA_BYTES: usize = 64 * 1024;
 
 /// Checks nesting without recursion: true if no container is nested deeper than `max`.
 pub(crate) fn depth_within(value: &Value, max: usize) -> bool {
+    let nested = |v: &Value| matches!(v, Value::Array(_) | Value::Object(_));
+    // The common case, a flat object or list (most patches), needs no stack.
+    let flat = match value {
+        Value::Object(map) => !map.values().any(nested),
+        Value::Array(items) => !items.iter().any(nested),
+        _ => true,
+    };
+    if flat {
+        return max >= 1 || !nested(value);
+    }
     let mut stack: Vec<(&Value, usize)> = vec![(value, 1)];
     while let Some((v, depth)) = stack.pop() {
         match v {

@@ -238,11 +238,11 @@ export class SessionManager {
   }
 
   /** Merges `patch` into the state (RFC 7396); returns the new version. */
-  updateSessionState(id: string, patch: Json, options: UpdateOptions = {}): number {
+  updateSessionState(id: string, patch: Json, options?: UpdateOptions): number {
     // A touching call (see `#touch`), written out as in `getSession`.
     const core = this.#live();
     try {
-      return core.updateState(id, patch, options.expectedVersion, this.#now());
+      return core.updateState(id, patch, options?.expectedVersion, this.#now());
     } finally {
       this.#emitPending(core);
     }
