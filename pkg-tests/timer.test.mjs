@@ -110,3 +110,22 @@ test('a due session left by a paused sweep ends when it is used, and capacity ma
   assert.equal(m.stats().live, 1);
   m.dispose();
 });
+
+test('a listener that throws on the timer path reaches onError; nothing escapes the timer and the manager goes on', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  let now = 1_700_000_000_000;
+  const errors = [];
+  const m = new SessionManager({ clock: () => now, idleTimeoutMs: 1_000, onError: (e) => errors.push(e) });
+  m.on('expired', () => {
+    throw new Error('listener failed');
+  });
+  const id = m.createSession();
+  const other = m.createSession({ idleTimeoutMs: 60_000 });
+  now += 1_000;
+  assert.doesNotThrow(() => t.mock.timers.tick(1_000), 'nothing escapes the timer');
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].message, 'listener failed');
+  assert.equal(m.getSession(id).status, 'expired', 'the sweep itself happened');
+  assert.equal(m.getSession(other).status, 'active', 'the manager goes on');
+  m.dispose();
+});

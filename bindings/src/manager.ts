@@ -37,6 +37,13 @@ export interface SessionManagerOptions extends CoreConfig {
    * anyone can guess such IDs. Without it, IDs come from `crypto.getRandomValues`.
    */
   insecureSeed?: number;
+  /**
+   * Hears what fails on the manager's own timer, where no caller could catch it (a
+   * listener that throws while the timer ends sessions, a store that cannot write
+   * an expiry): it never escapes the timer as an uncaught exception. Sessions a
+   * failed sweep left due end on the next call or turn. Default `process.emitWarning`.
+   */
+  onError?: (error: unknown) => void;
 }
 
 export type SessionStatus = Phase | 'expired' | 'closed';
@@ -186,6 +193,7 @@ export class SessionManager {
   readonly #config: CoreConfig;
   readonly #insecureSeed: number | undefined;
   readonly #clock: () => number;
+  readonly #onError: (error: unknown) => void;
   readonly #events = new EventEmitter();
   #timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   #timerIsImmediate = false;
@@ -196,8 +204,9 @@ export class SessionManager {
   #listening = false;
 
   constructor(options: SessionManagerOptions = {}) {
-    const { clock, insecureSeed, ...config } = options;
+    const { clock, insecureSeed, onError, ...config } = options;
     this.#clock = clock ?? Date.now;
+    this.#onError = onError ?? ((error) => process.emitWarning(error instanceof Error ? error : String(error)));
     this.#config = config;
     this.#insecureSeed = insecureSeed;
     this.#core = new SessionCore(config, { insecureSeed });
@@ -554,6 +563,14 @@ export class SessionManager {
     this.#timer = undefined;
     this.#armedFor = undefined;
     if (this.#core === undefined) return;
-    this.#run((core, now) => core.sweepIds(now, this.#sweepBatch));
+    try {
+      this.#run((core, now) => core.sweepIds(now, this.#sweepBatch));
+    } catch (error) {
+      try {
+        this.#onError(error);
+      } catch {
+        // An onError that throws too has nowhere left to report to.
+      }
+    }
   }
 }
