@@ -115,8 +115,7 @@ let lastNames = '';
  * list of names without NUL. */
 function capabilityNames(capabilities: unknown): string | undefined {
   if (!Array.isArray(capabilities) || capabilities.length === 0) return undefined;
-  const same = capabilities.length === lastCapabilities.length;
-  let equal = same;
+  let equal = capabilities.length === lastCapabilities.length;
   for (let i = 0; i < capabilities.length; i++) {
     const name: unknown = capabilities[i];
     if (typeof name !== 'string') return undefined;
