@@ -1,0 +1,201 @@
+//! The session store: every operation of the session lifecycle.
+//!
+//! # Time
+//! Every operation that depends on time takes `now` (ms since the Unix epoch). The
+//! store's clock never runs backwards: a `now` earlier than one already seen is taken
+//! as the latest seen, so a clock step back can neither un-expire a session nor make
+//! one live longer than its deadline.
+//!
+//! # Order of work in an operation
+//! 1. Arguments are checked. Malformed ones give an error and change nothing, not
+//!    even the clock.
+//! 2. Time advances to `now`: every session whose deadline is at or before `now`
+//!    ends (in deadline order, with an `expired` event), and ended records past their
+//!    retention are forgotten. So no live session is ever seen past its deadline,
+//!    whether or not the host has swept.
+//! 3. The operation runs. If it fails, it changes nothing itself.
+
+mod gate;
+mod lifecycle;
+mod persistence;
+mod queries;
+mod state;
+mod timeouts;
+
+pub use lifecycle::Named;
+pub use queries::Stats;
+pub use timeouts::Expiry;
+
+use crate::config::{Config, Settings, MAX_TIME_MS};
+use crate::ended::EndedOrder;
+use crate::error::SessionError;
+use crate::events::{Event, EventKind, EventQueue};
+use crate::expiry::DeadlineIndex;
+use crate::ids::{IdSource, SecureIds};
+use crate::intern::Interner;
+use crate::principals::PrincipalCounts;
+use crate::request::check_principal;
+use crate::session::Session;
+use crate::table::{Handle, SessionTable};
+
+/// All sessions of one server. Synchronous, no I/O, no clock: see the module docs.
+pub struct SessionStore {
+    settings: Settings,
+    ids: Box<dyn IdSource + Send>,
+    /// Every session, live or ended and remembered.
+    sessions: SessionTable,
+    /// Live sessions by deadline.
+    index: DeadlineIndex,
+    /// Ended sessions by the time they ended.
+    ended: EndedOrder,
+    /// The store's sequence: the next session's `order`, and the number a deadline
+    /// takes when it is set (ties end in the order deadlines were set).
+    taken: u64,
+    per_principal: PrincipalCounts,
+    /// One shared copy of each distinct client info, and of capabilities (apart:
+    /// they are checked differently), by JSON text; and by client ID and by
+    /// NUL-separated names for `create_id_named`.
+    client_infos: Interner,
+    capabilities: Interner,
+    client_names: Interner,
+    capability_lists: Interner,
+    events: EventQueue,
+    /// Set when a call ended fewer sessions than were due (see `sweep_batch_size`).
+    backlog: bool,
+    /// The event kinds recorded (a bit per [`EventKind`]); the host says which it
+    /// listens to, so no event is built that nobody reads.
+    event_filter: u32,
+    clock: u64,
+}
+
+fn check_now(now: u64) -> Result<(), SessionError> {
+    if now > MAX_TIME_MS {
+        return Err(SessionError::invalid_argument(
+            "now",
+            format!("{now} is over {MAX_TIME_MS} ms"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_optional_principal(principal: Option<&str>) -> Result<(), SessionError> {
+    principal.map_or(Ok(()), check_principal)
+}
+
+impl SessionStore {
+    /// A store with secure random IDs.
+    pub fn new(config: Config) -> Result<Self, SessionError> {
+        Self::with_id_source(config, Box::<SecureIds>::default())
+    }
+
+    /// A store whose IDs come from `ids` (a seeded source for tests and simulation).
+    pub fn with_id_source(
+        config: Config,
+        ids: Box<dyn IdSource + Send>,
+    ) -> Result<Self, SessionError> {
+        let max_sessions = config.max_sessions;
+        Ok(SessionStore {
+            settings: Settings::new(config)?,
+            ids,
+            sessions: SessionTable::with_capacity(max_sessions),
+            index: DeadlineIndex::default(),
+            ended: EndedOrder::default(),
+            taken: 0,
+            per_principal: PrincipalCounts::default(),
+            client_infos: Interner::default(),
+            capabilities: Interner::default(),
+            client_names: Interner::default(),
+            capability_lists: Interner::default(),
+            events: EventQueue::default(),
+            backlog: false,
+            event_filter: u32::MAX,
+            clock: 0,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.settings.config
+    }
+
+    /// The latest time the store has seen.
+    pub fn clock(&self) -> u64 {
+        self.clock
+    }
+
+    /// Records only these event kinds from now on (all by default). A host that
+    /// listens to a few kinds saves building the others.
+    pub fn set_event_filter(&mut self, kinds: &[EventKind]) {
+        self.event_filter = kinds.iter().fold(0, |mask, kind| mask | kind.bit());
+    }
+
+    /// How many events wait to be drained.
+    pub fn pending_events(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Takes the pending events, oldest first.
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        self.events.drain()
+    }
+
+    fn emit(&mut self, event: Event) {
+        if self.wants(event.kind()) {
+            self.events
+                .push(event, self.settings.config.max_pending_events);
+        }
+    }
+
+    fn wants(&self, kind: EventKind) -> bool {
+        self.event_filter & kind.bit() != 0
+    }
+
+    /// The 404 for an ID that is not live at `now`.
+    fn ended_error(&self, id: &str, now: u64) -> SessionError {
+        match self.sessions.lookup(id).and_then(|(_, s)| s.end.as_ref()) {
+            Some(e) if self.remembered(e, now) => e.reason.error(id),
+            _ => SessionError::SessionNotFound {
+                session_id: id.to_owned(),
+            },
+        }
+    }
+}
+
+/// The live session `id` for a request on behalf of `principal`. Another
+/// principal's session, live or ended, reads as `PRINCIPAL_MISMATCH` (which answers
+/// like an unknown ID), so nobody learns whether someone else's ID exists or how it
+/// ended.
+fn owned_mut<'a>(
+    sessions: &'a mut SessionTable,
+    id: &str,
+    principal: Option<&str>,
+) -> Result<(Handle, &'a mut Session), SessionError> {
+    let Some((handle, session)) = sessions.lookup_mut(id) else {
+        return Err(SessionError::SessionNotFound {
+            session_id: id.to_owned(),
+        });
+    };
+    if session.data.principal.as_deref() != principal {
+        return Err(SessionError::PrincipalMismatch {
+            session_id: id.to_owned(),
+        });
+    }
+    if let Some(end) = &session.end {
+        return Err(end.reason.error(id));
+    }
+    Ok((handle, session))
+}
+
+fn live_mut<'a>(
+    sessions: &'a mut SessionTable,
+    id: &str,
+) -> Result<(Handle, &'a mut Session), SessionError> {
+    let Some((handle, session)) = sessions.lookup_mut(id) else {
+        return Err(SessionError::SessionNotFound {
+            session_id: id.to_owned(),
+        });
+    };
+    if let Some(end) = &session.end {
+        return Err(end.reason.error(id));
+    }
+    Ok((handle, session))
+}

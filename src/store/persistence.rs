@@ -1,0 +1,262 @@
+//! Snapshots in and out: `snapshot` (one document), `snapshot_records` (the same as
+//! pieces of lines, for a large store), `export` (chosen sessions: a journal
+//! record), and `restore`/`restore_staged` (validated as a whole first).
+
+use crate::config::Config;
+use crate::error::SessionError;
+use crate::events::Event;
+use crate::expiry::phase_deadline;
+use crate::ids::check_session_id;
+use crate::session::{Ending, Session};
+use crate::snapshot::{
+    self, document, EndedRecord, RestoreReport, SessionRecord, Staging, ValidSnapshot,
+};
+use crate::table::{footprint_of, Handle};
+
+use super::{check_now, SessionStore};
+
+impl SessionStore {
+    /// A snapshot of the live sessions and remembered ended ones, as JSON (see
+    /// [`crate::snapshot`]). The same store gives the same bytes.
+    pub fn snapshot(&self, now: u64) -> Result<String, SessionError> {
+        check_now(now)?;
+        let now = now.max(self.clock);
+        let sessions = self
+            .live_at(now)
+            .map(|s| SessionRecord::from_session(s, &self.settings, now))
+            .collect();
+        let ended = self
+            .ended_at(now)
+            .map(|(s, e)| ended_record(s, e))
+            .collect();
+        document(now, sessions, ended)
+    }
+
+    /// A snapshot of just these sessions, live or ended (unknown IDs are left out):
+    /// what a journal appends after they change, so that replaying journal records
+    /// over a full snapshot and restoring gives the store back.
+    pub fn export(&self, ids: &[String], now: u64) -> Result<String, SessionError> {
+        check_now(now)?;
+        for id in ids {
+            check_session_id(id)?;
+        }
+        let now = now.max(self.clock);
+        let config = &self.settings.config;
+        let mut sessions = Vec::new();
+        let mut ended = Vec::new();
+        for id in ids {
+            let Some((_, s)) = self.sessions.lookup(id) else {
+                continue;
+            };
+            match &s.end {
+                None if !s.is_due(config, now) => {
+                    sessions.push(SessionRecord::from_session(s, &self.settings, now));
+                }
+                Some(e) if self.remembered(e, now) => ended.push(ended_record(s, e)),
+                _ => {}
+            }
+        }
+        document(now, sessions, ended)
+    }
+
+    /// Live sessions not past their deadline at `now` (for the read-only
+    /// operations, which do not advance the clock).
+    pub(super) fn live_at(&self, now: u64) -> impl Iterator<Item = &Session> {
+        let config = &self.settings.config;
+        self.sessions
+            .iter()
+            .map(|(_, s)| s)
+            .filter(move |s| s.end.is_none() && !s.is_due(config, now))
+    }
+
+    /// Ended sessions still remembered at `now`.
+    pub(super) fn ended_at(&self, now: u64) -> impl Iterator<Item = (&Session, &Ending)> {
+        self.sessions
+            .iter()
+            .filter_map(|(_, s)| Some((s, s.end.as_ref()?)))
+            .filter(move |(_, e)| self.remembered(e, now))
+    }
+
+    pub(super) fn remembered(&self, end: &Ending, now: u64) -> bool {
+        end.at
+            .saturating_add(self.settings.config.ended_retention_ms)
+            > now
+    }
+
+    /// Restores a snapshot. Everything is validated first: an invalid snapshot
+    /// changes nothing and the error names the record and field. Sessions past their
+    /// deadline at `now` are skipped; IDs live or remembered here are refused; when
+    /// the store fills, the most recently active sessions win. Requests in flight do
+    /// not survive: restored sessions are idle. Times later than the store's are
+    /// brought back to it.
+    pub fn restore(&mut self, text: &str, now: u64) -> Result<RestoreReport, SessionError> {
+        check_now(now)?;
+        let valid = snapshot::parse(text, &self.settings)?;
+        Ok(self.apply(valid, now))
+    }
+
+    /// `restore` from lines read one at a time (a snapshot written by
+    /// `snapshot_records`, then journal records): the same validation, all or
+    /// nothing, and the same rules.
+    pub fn restore_staged(
+        &mut self,
+        staging: Staging,
+        now: u64,
+    ) -> Result<RestoreReport, SessionError> {
+        check_now(now)?;
+        let valid = staging.validate(&self.settings)?;
+        Ok(self.apply(valid, now))
+    }
+
+    /// A snapshot as lines, `max_bytes` or so at a time, starting at the session in
+    /// slot `from` (0 starts with the header line): the lines joined by newlines, and
+    /// where the next call starts (`None`: done). The host writes each piece as it
+    /// comes, so a store of any size is written without one string holding it all.
+    /// Called again and again with no change between, the pieces make one snapshot.
+    pub fn snapshot_records(
+        &self,
+        now: u64,
+        from: usize,
+        max_bytes: usize,
+    ) -> Result<(String, Option<usize>), SessionError> {
+        check_now(now)?;
+        let now = now.max(self.clock);
+        let config = &self.settings.config;
+        let mut out = if from == 0 {
+            snapshot::records_header(now)?
+        } else {
+            String::new()
+        };
+        // Each piece holds at least one session, so the pieces always move on.
+        let mut added = false;
+        for (slot, session) in self.sessions.iter_from(from) {
+            if added && out.len() >= max_bytes {
+                return Ok((out, Some(slot)));
+            }
+            let line = match &session.end {
+                None if !session.is_due(config, now) => snapshot::session_line(
+                    SessionRecord::from_session(session, &self.settings, now),
+                )?,
+                Some(end) if self.remembered(end, now) => {
+                    snapshot::ended_line(ended_record(session, end))?
+                }
+                _ => continue,
+            };
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&line);
+            added = true;
+        }
+        Ok((out, None))
+    }
+
+    /// Applies a validated snapshot (see `restore`).
+    pub(super) fn apply(&mut self, valid: ValidSnapshot, now: u64) -> RestoreReport {
+        let now = self.advance(now);
+        let max_sessions = self.settings.config.max_sessions;
+        let mut report = RestoreReport::default();
+        let mut sessions = valid.sessions;
+        // Times after this store's (a snapshot from a machine whose clock is ahead, or
+        // from before this clock went back) are brought back to it: the store's time
+        // never goes back, and a session is never active before it was created.
+        for session in sessions.iter_mut() {
+            session.clamp_times(now);
+        }
+        sessions.sort_by(|a, b| (b.last_activity, &a.id).cmp(&(a.last_activity, &b.id)));
+        let mut taken = Vec::new();
+        for mut session in sessions {
+            if session.is_due(&self.settings.config, now) {
+                report.skipped_expired += 1;
+            } else if self.sessions.find(&session.id).is_some() {
+                report.refused_existing += 1;
+            } else if self.sessions.live() >= max_sessions {
+                report.refused_capacity += 1;
+            } else {
+                let id = session.id.to_string();
+                let data = &mut session.data;
+                data.client_info = data
+                    .client_info
+                    .take()
+                    .map(|m| self.client_infos.intern(m.value.clone()));
+                data.capabilities = data
+                    .capabilities
+                    .take()
+                    .map(|m| self.capabilities.intern(m.value.clone()));
+                taken.push(self.insert_unfiled(session));
+                self.emit(Event::Restored {
+                    session_id: id,
+                    at: now,
+                });
+                report.restored += 1;
+            }
+        }
+        self.file_restored(&taken);
+        let max = self.settings.config.max_ended_remembered;
+        let mut ended = valid.ended;
+        ended.sort_by(|a, b| a.id.cmp(&b.id));
+        for mut session in ended {
+            session.clamp_times(now);
+            let remembered = session
+                .end
+                .as_ref()
+                .is_some_and(|e| self.remembered(e, now));
+            let at = session.end.as_ref().map_or(now, |e| e.at);
+            if remembered && self.sessions.find(&session.id).is_none() {
+                let handle = self.sessions.insert(session);
+                self.ended.remember(&mut self.sessions, handle, at, max);
+                report.ended_restored += 1;
+            }
+        }
+        report
+    }
+
+    /// Files restored sessions' deadlines in deadline order, each kind of deadline
+    /// on its own, so that filing a whole snapshot into an empty store only appends.
+    pub(super) fn file_restored(&mut self, handles: &[Handle]) {
+        let config = &self.settings.config;
+        let sessions = &self.sessions;
+        let keyed = |deadline: fn(&Session, &Config) -> Option<u64>| {
+            let mut keys: Vec<(Option<u64>, u64, Handle)> = handles
+                .iter()
+                .filter_map(|&h| sessions.get(h).map(|s| (deadline(s, config), s.order, h)))
+                .collect();
+            keys.sort_unstable();
+            keys
+        };
+        let by_phase = keyed(|s, c| phase_deadline(s, c).map(|(_, at)| at));
+        let by_lifetime = keyed(|s, c| {
+            c.absolute_lifetime_ms
+                .map(|l| s.created_at.saturating_add(l))
+        });
+        for (_, order, handle) in by_phase {
+            if let Some(session) = self.sessions.get(handle) {
+                self.index.file_phase(handle, session, config, order);
+            }
+        }
+        for (_, order, handle) in by_lifetime {
+            if let Some(session) = self.sessions.get(handle) {
+                self.index.file_lifetime(handle, session, config, order);
+            }
+        }
+    }
+
+    /// `stats().total_bytes` counted again from every stored session, for tests
+    /// that check the running count. O(sessions).
+    #[doc(hidden)]
+    pub fn recount_bytes(&self) -> usize {
+        self.sessions
+            .iter()
+            .map(|(_, s)| footprint_of(&s.data))
+            .sum()
+    }
+}
+
+pub(super) fn ended_record(session: &Session, end: &Ending) -> EndedRecord {
+    EndedRecord {
+        session: SessionRecord::from_ended(session),
+        reason: end.reason,
+        ended_at: end.at,
+        renewed_to: end.renewed_to.as_ref().map(|id| id.to_string()),
+    }
+}
