@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{ExpiryReason, SessionError};
-use crate::session::SessionView;
+use crate::session::{Session, SessionView};
 use crate::table::{Handle, SessionTable};
 
 /// How a session ended.
@@ -101,10 +101,10 @@ pub(crate) struct EndedOrder {
 }
 
 impl EndedOrder {
-    /// Files an ended session, then forgets the oldest while more than `max` are
-    /// remembered. `at` is when it ended. Sessions ended together may be marked
-    /// ended before any is filed here, so the count is of filed sessions.
-    pub fn remember(&mut self, table: &mut SessionTable, handle: Handle, at: u64, max: usize) {
+    /// Files an ended session; `at` is when it ended. The store then forgets the
+    /// oldest past its limits (`forget_oldest`). Sessions ended together may be
+    /// marked ended before any is filed here, so the count is of filed sessions.
+    pub fn remember(&mut self, handle: Handle, at: u64) {
         self.recorded += 1;
         let record = (at, self.recorded, handle);
         if self.in_order.back().is_none_or(|last| last.0 <= at) {
@@ -112,17 +112,33 @@ impl EndedOrder {
         } else {
             self.late.insert(record);
         }
-        while self.in_order.len() + self.late.len() > max {
-            if !self.forget_oldest(table) {
-                break;
-            }
-        }
     }
 
-    /// Forgets every session that ended at or before `cutoff`.
-    pub fn forget_ended_by(&mut self, table: &mut SessionTable, cutoff: u64) {
-        while self.oldest().is_some_and(|(at, _, _)| at <= cutoff) {
-            self.forget_oldest(table);
+    /// How many ended sessions are remembered.
+    pub fn len(&self) -> usize {
+        self.in_order.len() + self.late.len()
+    }
+
+    /// When the oldest remembered session ended.
+    pub fn oldest_at(&self) -> Option<u64> {
+        self.oldest().map(|(at, _, _)| at)
+    }
+
+    /// Takes back the record of `handle`, which ended at `at` (an end that was
+    /// undone). Records filed since the host last persisted are at the back of the
+    /// queue, or among the late ones, so the search is short.
+    pub fn unremember(&mut self, handle: Handle, at: u64) {
+        if let Some(i) = self.in_order.iter().rposition(|r| r.2 == handle) {
+            self.in_order.remove(i);
+            return;
+        }
+        let late = self
+            .late
+            .range((at, 0, 0)..=(at, u64::MAX, Handle::MAX))
+            .find(|r| r.2 == handle)
+            .copied();
+        if let Some(record) = late {
+            self.late.remove(&record);
         }
     }
 
@@ -133,7 +149,9 @@ impl EndedOrder {
         }
     }
 
-    fn forget_oldest(&mut self, table: &mut SessionTable) -> bool {
+    /// Forgets the oldest remembered session: takes it out of the table and hands
+    /// it over (the journal keeps it until the change is durable).
+    pub fn forget_oldest(&mut self, table: &mut SessionTable) -> Option<(Handle, Session)> {
         let from_queue = match (self.in_order.front(), self.late.first()) {
             (Some(a), Some(b)) => a < b,
             (a, _) => a.is_some(),
@@ -143,20 +161,29 @@ impl EndedOrder {
         } else {
             self.late.pop_first()
         };
-        match oldest {
-            Some((_, _, handle)) => {
-                table.remove(handle);
-                true
-            }
-            None => false,
-        }
+        let (_, _, handle) = oldest?;
+        Some((handle, table.remove(handle)?))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{Ending, Session};
+    use crate::session::Ending;
+
+    /// Files `handle`, then forgets past `max` records and those ended by `cutoff`.
+    fn file(order: &mut EndedOrder, table: &mut SessionTable, handle: Handle, at: u64, max: usize) {
+        order.remember(handle, at);
+        forget(order, table, max, 0);
+    }
+
+    fn forget(order: &mut EndedOrder, table: &mut SessionTable, max: usize, cutoff: u64) {
+        while order.len() > max || order.oldest_at().is_some_and(|at| at <= cutoff) {
+            if order.forget_oldest(table).is_none() {
+                break;
+            }
+        }
+    }
 
     fn ended(table: &mut SessionTable, id: &str, at: u64) -> Handle {
         table.insert(Session {
@@ -175,7 +202,7 @@ mod tests {
         let mut order = EndedOrder::default();
         for (id, at) in [("a", 10), ("b", 30), ("c", 20), ("d", 30), ("e", 5)] {
             let handle = ended(&mut table, id, at);
-            order.remember(&mut table, handle, at, 4);
+            file(&mut order, &mut table, handle, at, 4);
         }
         let ids = |table: &SessionTable| {
             let mut ids: Vec<String> = table.iter().map(|(_, s)| s.id.to_string()).collect();
@@ -183,12 +210,12 @@ mod tests {
             ids
         };
         assert_eq!(ids(&table), ["a", "b", "c", "d"], "e was the oldest");
-        order.forget_ended_by(&mut table, 20);
+        forget(&mut order, &mut table, 4, 20);
         assert_eq!(ids(&table), ["b", "d"]);
-        order.forget_ended_by(&mut table, 29);
+        forget(&mut order, &mut table, 4, 29);
         assert_eq!(ids(&table), ["b", "d"]);
         let f = ended(&mut table, "f", 30);
-        order.remember(&mut table, f, 30, 2);
+        file(&mut order, &mut table, f, 30, 2);
         assert_eq!(
             ids(&table),
             ["d", "f"],

@@ -121,6 +121,8 @@ impl Event {
 pub(crate) struct EventQueue {
     items: VecDeque<Event>,
     dropped: u64,
+    /// Events ever pushed: a mark that `retract_since` takes back to.
+    pushed: u64,
 }
 
 impl EventQueue {
@@ -132,6 +134,24 @@ impl EventQueue {
             self.dropped = self.dropped.saturating_add(1);
         }
         self.items.push_back(event);
+        self.pushed += 1;
+    }
+
+    /// A mark for `retract_since`: the events pushed so far.
+    pub fn mark(&self) -> u64 {
+        self.pushed
+    }
+
+    /// Takes back the events pushed after `mark` (those still queued): the changes
+    /// they announced were undone, so nobody may hear of them.
+    pub fn retract_since(&mut self, mark: u64) {
+        let newer = self.pushed.saturating_sub(mark);
+        let keep = self
+            .items
+            .len()
+            .saturating_sub(usize::try_from(newer).unwrap_or(usize::MAX));
+        self.items.truncate(keep);
+        self.pushed = mark;
     }
 
     pub fn drain(&mut self) -> Vec<Event> {

@@ -67,6 +67,28 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// A new live session: created (or renewed) at `now`, idle, with nothing in
+    /// flight. The store sets `order` when it takes it.
+    pub fn new(
+        id: SessionId,
+        data: SessionData,
+        phase: Phase,
+        now: u64,
+        idle_timeout_ms: Option<u64>,
+    ) -> Session {
+        Session {
+            id,
+            data,
+            phase,
+            created_at: now,
+            last_activity: now,
+            idle_timeout_ms,
+            in_flight: 0,
+            order: 0,
+            end: None,
+        }
+    }
+
     /// Brings times later than `now` back to it (a restored session from a clock
     /// that was ahead): the order created <= last active, ended, is kept.
     pub fn clamp_times(&mut self, now: u64) {

@@ -194,6 +194,25 @@ impl SessionTable {
         Some(session)
     }
 
+    /// Puts `session` (with the same ID) in place of the one in `handle`: an undone
+    /// change puts back what was there before it.
+    pub fn replace(&mut self, handle: Handle, session: Session) {
+        let (was_ended, is_ended) = (
+            self.get(handle).is_some_and(|s| s.end.is_some()),
+            session.end.is_some(),
+        );
+        let (before, after) = (self.get(handle).map_or(0, footprint), footprint(&session));
+        if let Some(place) = self.get_mut(handle) {
+            *place = session;
+            self.bytes = self.bytes.saturating_sub(before).saturating_add(after);
+            match (was_ended, is_ended) {
+                (false, true) => self.ended += 1,
+                (true, false) => self.ended -= 1,
+                _ => {}
+            }
+        }
+    }
+
     /// Records that a live session ended: it stays, answering for its ID.
     pub fn mark_ended(&mut self, handle: Handle, end: crate::session::Ending) {
         if let Some(session) = self.get_mut(handle) {

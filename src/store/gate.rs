@@ -14,18 +14,15 @@ impl SessionStore {
     /// `notifications/initialized`: an initializing session becomes active.
     pub fn initialized(&mut self, id: &str, now: u64) -> Result<(), SessionError> {
         let now = self.enter(id, now)?;
-        let config = &self.settings.config;
         let (handle, session) = live_mut(&mut self.sessions, id)?;
         if session.phase != Phase::Initializing {
             return Err(SessionError::AlreadyInitialized {
                 session_id: id.to_owned(),
             });
         }
-        session.phase = Phase::Active;
-        session.last_activity = now;
-        if self.index.file(handle, session, config, self.taken) {
-            self.taken += 1;
-        }
+        self.changing(handle);
+        self.set_phase(handle, Phase::Active);
+        self.touched(handle, now);
         self.emit(Event::Initialized {
             session_id: id.to_owned(),
             at: now,
@@ -57,7 +54,6 @@ impl SessionStore {
         check_optional_principal(head.principal)?;
         let now = self.advance(now);
         self.expire_if_due(id);
-        let config = &self.settings.config;
         let (handle, session) = owned_mut(&mut self.sessions, id, head.principal)?;
         let already = || SessionError::AlreadyInitialized {
             session_id: id.to_owned(),
@@ -103,16 +99,17 @@ impl SessionStore {
                 retry_after_ms: 1_000,
             });
         }
-        let in_flight = session.in_flight + 1;
-        session.phase = Phase::Active;
-        session.in_flight = in_flight;
-        session.last_activity = now;
-        if self.index.file(handle, session, config, self.taken) {
-            self.taken += 1;
-        }
         if let Some(event) = event {
+            // A phase change (initialized, or resumed) is durable.
+            self.changing(handle);
+            self.set_phase(handle, Phase::Active);
             self.emit(event);
         }
+        self.using(handle);
+        if let Some(session) = self.sessions.get_mut(handle) {
+            session.in_flight += 1;
+        }
+        self.touched(handle, now);
         Ok(Admission::Admitted {
             phase: Phase::Active,
         })
@@ -122,7 +119,6 @@ impl SessionStore {
     /// When nothing is left in flight the idle timer starts.
     pub fn end_request(&mut self, id: &str, now: u64) -> Result<(), SessionError> {
         let now = self.enter(id, now)?;
-        let config = &self.settings.config;
         let (handle, session) = live_mut(&mut self.sessions, id)?;
         let Some(in_flight) = session.in_flight.checked_sub(1) else {
             return Err(SessionError::invalid_argument(
@@ -130,11 +126,11 @@ impl SessionStore {
                 "no request is in flight on this session",
             ));
         };
-        session.in_flight = in_flight;
-        session.last_activity = now;
-        if self.index.file(handle, session, config, self.taken) {
-            self.taken += 1;
+        self.using(handle);
+        if let Some(session) = self.sessions.get_mut(handle) {
+            session.in_flight = in_flight;
         }
+        self.touched(handle, now);
         Ok(())
     }
 }

@@ -212,18 +212,7 @@ impl SessionStore {
         if let Some(victim) = victim {
             self.evict(victim, now);
         }
-        let session = Session {
-            id,
-            data,
-            phase,
-            created_at: now,
-            last_activity: now,
-            idle_timeout_ms: fresh.idle_timeout_ms,
-            in_flight: 0,
-            order: 0,
-            end: None,
-        };
-        self.insert(session);
+        self.insert(Session::new(id, data, phase, now, fresh.idle_timeout_ms));
         if self.wants(EventKind::Created) {
             self.emit(Event::Created {
                 session_id: text.clone(),
@@ -239,7 +228,6 @@ impl SessionStore {
     /// disconnected session does nothing.
     pub fn disconnect(&mut self, id: &str, now: u64) -> Result<(), SessionError> {
         let now = self.enter(id, now)?;
-        let config = &self.settings.config;
         let (handle, session) = live_mut(&mut self.sessions, id)?;
         match session.phase {
             Phase::Initializing => Err(SessionError::NotInitialized {
@@ -247,12 +235,12 @@ impl SessionStore {
             }),
             Phase::Disconnected => Ok(()),
             Phase::Active => {
-                session.phase = Phase::Disconnected;
-                session.in_flight = 0;
-                session.last_activity = now;
-                if self.index.file(handle, session, config, self.taken) {
-                    self.taken += 1;
+                self.changing(handle);
+                self.set_phase(handle, Phase::Disconnected);
+                if let Some(session) = self.sessions.get_mut(handle) {
+                    session.in_flight = 0;
                 }
+                self.touched(handle, now);
                 self.emit(Event::Disconnected {
                     session_id: id.to_owned(),
                     at: now,
@@ -275,7 +263,6 @@ impl SessionStore {
         check_optional_principal(principal)?;
         let now = self.advance(now);
         self.expire_if_due(id);
-        let config = &self.settings.config;
         let (handle, session) = owned_mut(&mut self.sessions, id, principal)?;
         let resumed = match session.phase {
             Phase::Initializing => {
@@ -286,19 +273,21 @@ impl SessionStore {
             Phase::Active => false,
             Phase::Disconnected => true,
         };
-        session.phase = Phase::Active;
-        session.last_activity = now;
-        if self.index.file(handle, session, config, self.taken) {
-            self.taken += 1;
-        }
-        let view = session.view(config);
         if resumed {
+            self.changing(handle);
+            self.set_phase(handle, Phase::Active);
             self.emit(Event::Resumed {
                 session_id: id.to_owned(),
                 at: now,
             });
         }
-        Ok(view)
+        self.touched(handle, now);
+        self.sessions
+            .get(handle)
+            .map(|s| s.view(&self.settings.config))
+            .ok_or_else(|| SessionError::SessionNotFound {
+                session_id: id.to_owned(),
+            })
     }
 
     /// Ends a session (HTTP DELETE). Its ID then answers `SESSION_CLOSED`.
@@ -395,26 +384,15 @@ impl SessionStore {
         if let Some(victim) = victim {
             self.evict(victim, now);
         }
-        let session = Session {
-            id: new_id.clone(),
-            data,
-            phase,
-            created_at: now,
-            last_activity: now,
-            idle_timeout_ms,
-            in_flight: 0,
-            order: 0,
-            end: None,
-        };
+        let session = Session::new(new_id.clone(), data, phase, now, idle_timeout_ms);
         let view = session.view(&self.settings.config);
         self.insert(session);
         // Looked up again: making room may have forgotten the old record.
-        if let Some(end) = self
-            .sessions
-            .lookup_mut(id)
-            .and_then(|(_, old)| old.end.as_mut())
-        {
-            end.renewed_to = Some(Box::new(new_id));
+        if let Some((old, _)) = self.sessions.lookup(id) {
+            self.changing(old);
+            if let Some(end) = self.sessions.get_mut(old).and_then(|s| s.end.as_mut()) {
+                end.renewed_to = Some(Box::new(new_id));
+            }
         }
         self.emit(Event::Renewed {
             session_id: view.id.clone(),
@@ -515,19 +493,22 @@ impl SessionStore {
         session.order = self.taken;
         self.taken += 1;
         self.per_principal.add(session.data.principal.as_ref());
-        self.sessions.insert(session)
+        let handle = self.sessions.insert(session);
+        self.stored(handle);
+        handle
     }
 
     /// Ends a live session: it stays stored, remembered as ended. One that never
     /// finished its handshake keeps nothing but what its 404 needs (its principal):
     /// there is nothing to renew.
     pub(super) fn end(&mut self, handle: Handle, reason: EndReason, at: u64) {
+        if self.sessions.get(handle).is_none_or(|s| s.end.is_some()) {
+            return;
+        }
+        self.changing(handle);
         let Some(session) = self.sessions.get_mut(handle) else {
             return;
         };
-        if session.end.is_some() {
-            return;
-        }
         self.index.remove(handle);
         self.per_principal.remove(session.data.principal.as_deref());
         let mut dropped = None;
@@ -551,12 +532,8 @@ impl SessionStore {
                 renewed_to: None,
             },
         );
-        self.ended.remember(
-            &mut self.sessions,
-            handle,
-            at,
-            self.settings.config.max_ended_remembered,
-        );
+        self.ended.remember(handle, at);
+        self.forget_old();
     }
 }
 

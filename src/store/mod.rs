@@ -16,6 +16,7 @@
 //! 3. The operation runs. If it fails, it changes nothing itself.
 
 mod gate;
+mod journal;
 mod lifecycle;
 mod persistence;
 mod queries;
@@ -35,7 +36,7 @@ use crate::ids::{IdSource, SecureIds};
 use crate::intern::Interner;
 use crate::principals::PrincipalCounts;
 use crate::request::check_principal;
-use crate::session::Session;
+use crate::session::{Phase, Session};
 use crate::table::{Handle, SessionTable};
 
 /// All sessions of one server. Synchronous, no I/O, no clock: see the module docs.
@@ -66,6 +67,7 @@ pub struct SessionStore {
     /// listens to, so no event is built that nobody reads.
     event_filter: u32,
     clock: u64,
+    journal: journal::Journal,
 }
 
 fn check_now(now: u64) -> Result<(), SessionError> {
@@ -110,6 +112,7 @@ impl SessionStore {
             backlog: false,
             event_filter: u32::MAX,
             clock: 0,
+            journal: journal::Journal::default(),
         })
     }
 
@@ -136,6 +139,28 @@ impl SessionStore {
     /// Takes the pending events, oldest first.
     pub fn drain_events(&mut self) -> Vec<Event> {
         self.events.drain()
+    }
+
+    /// A live session was used at `now`: that is activity, so its idle deadline is
+    /// filed again (and the journal notes it for the next activity batch). Every
+    /// operation on a live session ends here, after any change it made.
+    fn touched(&mut self, handle: Handle, now: u64) {
+        self.using(handle);
+        let config = &self.settings.config;
+        if let Some(session) = self.sessions.get_mut(handle) {
+            session.last_activity = now;
+            if self.index.file(handle, session, config, self.taken) {
+                self.taken += 1;
+            }
+        }
+        self.note_activity(handle);
+    }
+
+    /// Sets a live session's phase (its deadline is filed by `touched`).
+    fn set_phase(&mut self, handle: Handle, phase: Phase) {
+        if let Some(session) = self.sessions.get_mut(handle) {
+            session.phase = phase;
+        }
     }
 
     fn emit(&mut self, event: Event) {

@@ -192,7 +192,6 @@ impl SessionStore {
             }
         }
         self.file_restored(&taken);
-        let max = self.settings.config.max_ended_remembered;
         let mut ended = valid.ended;
         ended.sort_by(|a, b| a.id.cmp(&b.id));
         for mut session in ended {
@@ -204,10 +203,12 @@ impl SessionStore {
             let at = session.end.as_ref().map_or(now, |e| e.at);
             if remembered && self.sessions.find(&session.id).is_none() {
                 let handle = self.sessions.insert(session);
-                self.ended.remember(&mut self.sessions, handle, at, max);
+                self.stored(handle);
+                self.ended.remember(handle, at);
                 report.ended_restored += 1;
             }
         }
+        self.forget_old();
         report
     }
 

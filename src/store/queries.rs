@@ -39,32 +39,30 @@ impl SessionStore {
     /// The session, counting as activity.
     pub fn get(&mut self, id: &str, now: u64) -> Result<SessionView, SessionError> {
         let now = self.enter(id, now)?;
-        let config = &self.settings.config;
-        let (handle, session) = live_mut(&mut self.sessions, id)?;
-        session.last_activity = now;
-        if self.index.file(handle, session, config, self.taken) {
-            self.taken += 1;
-        }
-        Ok(session.view(config))
+        let (handle, _) = live_mut(&mut self.sessions, id)?;
+        self.touched(handle, now);
+        self.sessions
+            .get(handle)
+            .map(|s| s.view(&self.settings.config))
+            .ok_or_else(|| SessionError::SessionNotFound {
+                session_id: id.to_owned(),
+            })
     }
 
     /// What `id` is: a live session (touched, as `get`), an ended one still
     /// remembered, or unknown. For hosts that show ended sessions (the seed's
     /// `getSession` answers `status: 'expired'`) rather than answer 404.
     pub fn find(&mut self, id: &str, now: u64) -> Result<Lookup, SessionError> {
-        let now = self.enter(id, now)?;
-        let config = &self.settings.config;
-        let Some((handle, session)) = self.sessions.lookup_mut(id) else {
+        let Some(found) = self.find_ref(id, now)? else {
             return Ok(Lookup::Unknown);
         };
-        if let Some(end) = &session.end {
-            return Ok(Lookup::Ended(session.ended_view(end)));
-        }
-        session.last_activity = now;
-        if self.index.file(handle, session, config, self.taken) {
-            self.taken += 1;
-        }
-        Ok(Lookup::Live(session.view(config)))
+        Ok(match self.record(found).map(|r| r.session) {
+            Some(session) => match &session.end {
+                Some(end) => Lookup::Ended(session.ended_view(end)),
+                None => Lookup::Live(session.view(&self.settings.config)),
+            },
+            None => Lookup::Unknown,
+        })
     }
 
     /// `find` without the copy: a reference to the session `id` (touched if live,
@@ -72,8 +70,7 @@ impl SessionStore {
     /// [`Self::record`]. An ended session is found while it is remembered.
     pub fn find_ref(&mut self, id: &str, now: u64) -> Result<Option<SessionRef>, SessionError> {
         let now = self.enter(id, now)?;
-        let config = &self.settings.config;
-        let Some((handle, session)) = self.sessions.lookup_mut(id) else {
+        let Some((handle, session)) = self.sessions.lookup(id) else {
             return Ok(None);
         };
         let found = SessionRef {
@@ -81,10 +78,7 @@ impl SessionStore {
             order: session.order,
         };
         if session.end.is_none() {
-            session.last_activity = now;
-            if self.index.file(handle, session, config, self.taken) {
-                self.taken += 1;
-            }
+            self.touched(handle, now);
         }
         Ok(Some(found))
     }

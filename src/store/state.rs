@@ -42,15 +42,27 @@ impl SessionStore {
         let (handle, session) = live_mut(&mut self.sessions, id)?;
         check_version(session, expected_version)?;
         next_version(session)?;
-        let data = &mut session.data;
+        self.changing(handle);
+        let Some(data) = self.sessions.get_mut(handle).map(|s| &mut s.data) else {
+            return Err(SessionError::SessionNotFound {
+                session_id: id.to_owned(),
+            });
+        };
         let before = data.state_bytes;
         // The state may grow to its own limit, and by no more than the room left.
         let limit = max_state.min(before.saturating_add(room));
         data.state_bytes = match merge_into(&mut data.state, before, patch, limit) {
-            Err(SessionError::StateTooLarge { size, .. }) if size <= max_state => {
-                return Err(self.storage_full(now));
+            Ok(size) => size,
+            Err(error) => {
+                // The merge changed nothing.
+                self.unchanged(handle);
+                return Err(match error {
+                    SessionError::StateTooLarge { size, .. } if size <= max_state => {
+                        self.storage_full(now)
+                    }
+                    error => error,
+                });
             }
-            result => result?,
         };
         let after = data.state_bytes;
         self.sessions.resized(before, after);
@@ -78,8 +90,11 @@ impl SessionStore {
         if size > before.saturating_add(room) {
             return Err(self.storage_full(now));
         }
-        session.data.state = state;
-        session.data.state_bytes = size;
+        self.changing(handle);
+        if let Some(session) = self.sessions.get_mut(handle) {
+            session.data.state = state;
+            session.data.state_bytes = size;
+        }
         self.sessions.resized(before, size);
         self.commit_state(handle, id, now)
     }
@@ -92,7 +107,6 @@ impl SessionStore {
         id: &str,
         now: u64,
     ) -> Result<u64, SessionError> {
-        let config = &self.settings.config;
         let Some(session) = self.sessions.get_mut(handle) else {
             return Err(SessionError::SessionNotFound {
                 session_id: id.to_owned(),
@@ -100,10 +114,7 @@ impl SessionStore {
         };
         let version = next_version(session)?;
         session.data.version = version;
-        session.last_activity = now;
-        if self.index.file(handle, session, config, self.taken) {
-            self.taken += 1;
-        }
+        self.touched(handle, now);
         if self.wants(EventKind::StateChanged) {
             self.emit(Event::StateChanged {
                 session_id: id.to_owned(),

@@ -107,13 +107,19 @@ impl SessionStore {
         self.forget_old();
     }
 
-    /// Forgets ended records past their retention.
+    /// Forgets ended records past their retention, and the oldest while more than
+    /// `max_ended_remembered` are kept.
     pub(super) fn forget_old(&mut self) {
-        if let Some(cutoff) = self
-            .clock
-            .checked_sub(self.settings.config.ended_retention_ms)
+        let config = &self.settings.config;
+        let cutoff = self.clock.checked_sub(config.ended_retention_ms);
+        let max = config.max_ended_remembered;
+        while self.ended.len() > max
+            || cutoff.is_some_and(|c| self.ended.oldest_at().is_some_and(|at| at <= c))
         {
-            self.ended.forget_ended_by(&mut self.sessions, cutoff);
+            let Some((handle, session)) = self.ended.forget_oldest(&mut self.sessions) else {
+                break;
+            };
+            self.forgotten(handle, session);
         }
     }
 
