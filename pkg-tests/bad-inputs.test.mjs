@@ -300,7 +300,7 @@ function faultyStore(options = {}) {
   const dir = dataDir();
   const clock = manualClock();
   const { io, faults } = faultyIo();
-  const m = new SessionManager({ clock });
+  const m = new SessionManager({ clock, onError: options.onError });
   const store = new FileSessionStore({ dir, io, ...options });
   store.attach(m);
   return { dir, clock, faults, m, store };
@@ -405,7 +405,7 @@ test('disk full during compaction or an activity flush: no call fails, onError h
   assert.equal(errors[0].code, 'STORAGE_FAILED');
   faults.rename = false;
   faults.write = 'full';
-  store.touch(id);
+  m.getSession(id); // activity, saved by the next batch
   await flushed; // the flush timer failed and reported instead of crashing the process
   faults.write = null;
   m.updateSessionState(id, { n: 2 });

@@ -92,8 +92,7 @@ test('request activity is flushed, so a restored session keeps its recent activi
   now += 8_000;
   sessions.beginRequest({ sessionId: id, kind: 'other' });
   sessions.endRequest(id);
-  store.touch(id);
-  store.flushActivity();
+  sessions.saveActivity();
   now += 5_000; // 13 s after creation, 5 s after the last request
   const restored = new SessionManager({ clock: () => now, idleTimeoutMs: 10_000 });
   new FileSessionStore({ dir: path }).attach(restored);

@@ -862,6 +862,46 @@ impl WasmSessionStore {
         self.store.export(&ids, now).map_err(js_error)
     }
 
+    /// Journals durable changes from now on (see the core's `journal` module).
+    #[wasm_bindgen(js_name = setJournaling)]
+    pub fn set_journaling(&mut self, on: bool) {
+        self.store.set_journaling(on);
+    }
+
+    /// Whether journaled changes wait to be committed or reverted.
+    #[wasm_bindgen(js_name = journalPending)]
+    pub fn journal_pending(&self) -> bool {
+        self.store.journal_pending()
+    }
+
+    /// The changed sessions' records (an `export` document).
+    #[wasm_bindgen(js_name = journalExport)]
+    pub fn journal_export(&self, now: f64) -> JsResult<String> {
+        self.store.journal_export(time(now)?).map_err(js_error)
+    }
+
+    #[wasm_bindgen(js_name = journalCommit)]
+    pub fn journal_commit(&mut self) {
+        self.store.journal_commit();
+    }
+
+    /// Undoes the journaled changes and takes back their events.
+    #[wasm_bindgen(js_name = journalRevert)]
+    pub fn journal_revert(&mut self) {
+        self.store.journal_revert();
+    }
+
+    /// The touched live sessions' records, or undefined if none were touched.
+    #[wasm_bindgen(js_name = activityExport)]
+    pub fn activity_export(&mut self, now: f64) -> JsResult<Option<String>> {
+        self.store.activity_export(time(now)?).map_err(js_error)
+    }
+
+    #[wasm_bindgen(js_name = activityCommit)]
+    pub fn activity_commit(&mut self) {
+        self.store.activity_commit();
+    }
+
     /// Starts a restore read line by line (see `Staging`); a restore already
     /// started is dropped.
     #[wasm_bindgen(js_name = restoreBegin)]

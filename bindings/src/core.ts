@@ -293,6 +293,31 @@ export class SessionCore {
   export(ids: string[], now: number): string {
     return this.#wasm.export(ids, num(now, 'now'));
   }
+  /** Journals durable changes from now on (see `persistence.ts`). */
+  setJournaling(on: boolean): void {
+    this.#wasm.setJournaling(on === true);
+  }
+  journalPending(): boolean {
+    return this.#wasm.journalPending();
+  }
+  /** The records of the sessions changed since the last commit or revert. */
+  journalExport(now: number): string {
+    return this.#wasm.journalExport(num(now, 'now'));
+  }
+  journalCommit(): void {
+    this.#wasm.journalCommit();
+  }
+  /** Undoes the journaled changes and takes back their events. */
+  journalRevert(): void {
+    this.#wasm.journalRevert();
+  }
+  /** The records of live sessions touched since the last activity commit. */
+  activityExport(now: number): string | undefined {
+    return this.#wasm.activityExport(num(now, 'now'));
+  }
+  activityCommit(): void {
+    this.#wasm.activityCommit();
+  }
   /** Starts a restore read line by line (`restoreAdd`, then `restoreCommit`). */
   restoreBegin(): void {
     this.#wasm.restoreBegin();

@@ -2,19 +2,20 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 
-import type { CoreEvent, RestoreReport } from '../generated/mcp_session_core';
 import { SessionError } from './errors';
 import type { SessionManager } from './manager';
+import type { LoadReport, SessionChanges, SessionStore, StoreContext, StoreOpened } from './persistence';
 
 /**
  * Sessions that survive restarts, in a data directory, with no server to run:
- * `snapshot.json` (a full core snapshot) plus `journal.log` (one record per change).
+ * `snapshot.json` (a full core snapshot) plus `journal.log` (one record per save).
+ * It is a `SessionStore`: the manager calls it (see `persistence.ts`).
  *
- * Every lifecycle change and state change the manager reports is appended to the
- * journal and fsynced before the call that made it returns, so a change a server
- * has acknowledged survives SIGKILL. Request activity (which only moves idle
- * deadlines) is batched and flushed every `activityFlushMs`: after a crash a session
- * may look idle since up to that long before it was last used.
+ * Every change the manager saves is appended to the journal and fsynced before the
+ * call that made it returns, so a change a server has acknowledged survives
+ * SIGKILL. Request activity (which only moves idle deadlines) comes in batches
+ * every `activityFlushMs`: after a crash a session may look idle since up to that
+ * long before it was last used.
  *
  * Each record is one line `<seq> <sha256 prefix> <core export JSON>`. On start the
  * snapshot is loaded, journal records newer than it are replayed in order, a torn
@@ -31,8 +32,8 @@ export interface FileSessionStoreOptions {
   /** How often touched sessions' activity is written (default 1,000 ms). */
   activityFlushMs?: number;
   /**
-   * Failures that fail no call: a compaction or an activity flush that could not
-   * be written (retried later). Default: `process.emitWarning`.
+   * Failures that fail no call: a compaction that could not be written (retried at
+   * the next save). Default: the manager's `onError`.
    */
   onError?: (error: SessionError) => void;
   /** The file operations used (default `node:fs`); tests inject failures here. */
@@ -81,25 +82,10 @@ function unsafe(message: string): Error {
   return Object.assign(new Error(message), { code: 'EUNSAFE' });
 }
 
-export interface LoadReport {
-  /** Journal records replayed over the snapshot. */
-  replayed: number;
-  /** A torn or corrupt record was found and skipped (with everything after it). */
-  tornRecord: boolean;
-  /** What the core restored. */
-  restore: RestoreReport | null;
-}
-
 interface Frame {
   seq: number;
   json: string;
 }
-
-/** Every event kind: each is a change the journal records. */
-const EVENT_KINDS: CoreEvent['type'][] = [
-  'created', 'initialized', 'stateChanged', 'disconnected', 'resumed',
-  'closed', 'expired', 'evicted', 'restored', 'renewed',
-];
 
 const digest = (json: string) => createHash('sha256').update(json).digest('hex').slice(0, 16);
 
@@ -121,154 +107,82 @@ function unframe(line: string): Frame | null {
 /**
  * Durability when writes fail (a full disk, an unwritable directory): a change is
  * acknowledged only once its record is fsynced. If the write fails, the torn bytes
- * are cut off the journal, the manager goes back to exactly what the directory
- * holds (the change is undone), and the call that made it throws `STORAGE_FAILED`
- * (503). If the torn bytes cannot be cut, the next change is written as a full
- * compaction instead, so no record ever follows a torn one.
+ * are cut off the journal and `save` throws `STORAGE_FAILED`: the manager undoes
+ * the change and the call that made it fails (503). If the torn bytes cannot be
+ * cut, the next save is written as a full compaction instead, so no record ever
+ * follows a torn one.
  */
-export class FileSessionStore {
+export class FileSessionStore implements SessionStore {
   readonly dir: string;
+  readonly activityFlushMs: number;
   readonly #snapshotPath: string;
   readonly #journalPath: string;
   readonly #compactAfter: number;
-  readonly #activityFlushMs: number;
-  readonly #onError: (error: SessionError) => void;
+  readonly #onError: ((error: SessionError) => void) | undefined;
   readonly #io: FileStoreIo;
   #journal: number | undefined;
   /** The journal's length after the last record that was written whole. */
   #journalBytes = 0;
-  /** The journal may end in torn bytes: the next change compacts instead. */
+  /** The journal may end in torn bytes: the next save compacts instead. */
   #mustCompact = false;
   #seq = 0;
   #records = 0;
-  #manager: SessionManager | undefined;
-  #touched = new Set<string>();
-  #flushTimer: ReturnType<typeof setInterval> | undefined;
+  #context: StoreContext | undefined;
 
   constructor(options: FileSessionStoreOptions) {
     this.dir = options.dir;
     this.#snapshotPath = join(this.dir, 'snapshot.json');
     this.#journalPath = join(this.dir, 'journal.log');
     this.#compactAfter = options.compactAfter ?? 1_000;
-    this.#activityFlushMs = options.activityFlushMs ?? 1_000;
-    this.#onError = options.onError ?? ((error) => process.emitWarning(error));
+    this.activityFlushMs = options.activityFlushMs ?? 1_000;
+    this.#onError = options.onError;
     this.#io = options.io ?? fs;
   }
 
   /**
-   * Restores what the directory holds into `manager`, compacts it, and from then on
-   * journals every change the manager reports. The directory is read and written
-   * (compacted) before the manager is touched: if it cannot be (an unwritable
-   * directory, a corrupt snapshot), this throws `STORAGE_FAILED` and changes nothing.
+   * Attaches this store to `manager` (`manager.attachStore(this)`): restores what
+   * the directory holds, compacts it, and from then on the manager saves every
+   * change here. If the directory cannot be read or written (unwritable, a corrupt
+   * snapshot), this throws `STORAGE_FAILED` and changes nothing.
    */
   attach(manager: SessionManager): LoadReport {
-    if (this.#manager !== undefined) throw new Error('FileSessionStore is already attached');
-    let replayed = 0;
-    let tornRecord = false;
-    let found = false;
-    const restore = this.#storage(() => {
+    return manager.attachStore(this);
+  }
+
+  /** Part of `SessionStore`: opens the directory and hands its records to `add`. */
+  open(context: StoreContext, add: (line: string, newestWins: boolean) => void): StoreOpened {
+    if (this.#context !== undefined) throw new Error('FileSessionStore is already open');
+    const opened = this.#storage(() => {
       // Session state can hold user data: the directory and files are the owner's
       // alone. Files made before with wider modes are narrowed.
       this.#prepareDirectory();
       this.#journal = this.#io.openSync(this.#journalPath, APPEND, PRIVATE_FILE);
       this.#io.fchmodSync(this.#journal, PRIVATE_FILE);
       this.#probeWritable();
-      found = this.#io.existsSync(this.#snapshotPath) || this.#io.existsSync(this.#journalPath);
-      if (!found) return null;
-      // Read line by line into the core, which applies it only once every line
-      // read is valid: a corrupt directory leaves the manager untouched.
-      return manager.restoreRecords((add) => ({ replayed, tornRecord } = this.#feed(add)));
+      const found = this.#io.existsSync(this.#snapshotPath) || this.#io.existsSync(this.#journalPath);
+      return { found, ...(found ? this.#feed(add) : { replayed: 0, tornRecord: false }) };
     });
-    this.#manager = manager;
-    // What the manager holds now: the restored sessions less those that expired
-    // while the server was down, plus any it had before. A compaction that fails
-    // here blocks nothing: the snapshot and journal read above are still there.
-    try {
-      this.compact();
-    } catch (error) {
-      this.#mustCompact = true;
-      this.#onError(error as SessionError);
-    }
-    for (const kind of EVENT_KINDS) manager.on(kind, this.#onEvent);
-    this.#flushTimer = setInterval(() => {
-      try {
-        this.flushActivity();
-      } catch (error) {
-        this.#onError(error as SessionError);
-      }
-    }, this.#activityFlushMs);
-    this.#flushTimer.unref();
-    return { replayed, tornRecord, restore: found ? restore : null };
+    this.#context = context;
+    return opened;
   }
 
-  /** Notes request activity on a session, written at the next activity flush. */
-  touch(sessionId: string): void {
-    this.#touched.add(sessionId);
-  }
-
-  /** Writes the activity of touched sessions now. */
-  flushActivity(): void {
-    if (this.#touched.size === 0 || this.#manager === undefined) return;
-    const ids = [...this.#touched];
-    this.#touched.clear();
-    this.#append(ids);
-  }
-
-  /** Writes a full snapshot and empties the journal; throws `STORAGE_FAILED`. */
-  compact(): void {
-    const manager = this.#requireManager();
-    this.#storage(() => this.#writeSnapshot(manager));
-  }
-
-  /** Flushes activity, compacts, and stops journaling. */
-  /**
-   * Flushes activity, compacts, and stops journaling. Never throws: a shutdown
-   * must finish whatever the disk does. What cannot be written goes to `onError`;
-   * every acknowledged change is already in the journal, which the next start reads.
-   */
-  close(): void {
-    const manager = this.#manager;
-    if (manager === undefined) return;
-    for (const step of [() => this.flushActivity(), () => this.compact()]) {
-      try {
-        step();
-      } catch (error) {
-        this.#onError(error instanceof SessionError ? error : SessionError.storageFailed(error));
-      }
-    }
-    for (const kind of EVENT_KINDS) manager.off(kind, this.#onEvent);
-    if (this.#flushTimer !== undefined) clearInterval(this.#flushTimer);
-    try {
-      if (this.#journal !== undefined) this.#io.closeSync(this.#journal);
-    } catch (error) {
-      this.#onError(SessionError.storageFailed(error));
-    }
-    this.#journal = undefined;
-    this.#manager = undefined;
-  }
-
-  readonly #onEvent = (event: CoreEvent): void => {
-    if (event.type === 'restored' || event.type === 'sweepPaused') return;
-    const ids = event.type === 'renewed' ? [event.sessionId, event.previousSessionId] : [event.sessionId];
-    for (const id of ids) this.#touched.delete(id);
-    this.#append(ids);
-  };
-
-  /** Makes the change to `ids` durable, or undoes it and throws `STORAGE_FAILED`. */
-  #append(ids: string[]): void {
-    const manager = this.#requireManager();
+  /** Part of `SessionStore`: appends the records and fsyncs, or throws. */
+  save(changes: SessionChanges): void {
     const journal = this.#journal;
-    if (journal === undefined) return;
+    if (journal === undefined) throw SessionError.storageFailed(new Error('FileSessionStore is closed'));
     if (this.#mustCompact) {
-      // The snapshot holds this change too, and the compaction empties the journal.
-      this.#durably(() => this.#writeSnapshot(manager));
+      // The snapshot holds these changes too, and the compaction empties the journal.
+      this.compact();
       return;
     }
-    const record = Buffer.from(frame(this.#seq + 1, manager.exportSessions(ids)));
-    this.#durably(() => {
+    const record = Buffer.from(frame(this.#seq + 1, changes.records));
+    try {
       this.#writeAll(journal, record);
       this.#io.fsyncSync(journal);
-    });
+    } catch (cause) {
+      this.#cutTorn(journal);
+      throw SessionError.storageFailed(cause);
+    }
     this.#seq += 1;
     this.#journalBytes += record.length;
     this.#records += 1;
@@ -278,37 +192,56 @@ export class FileSessionStore {
       } catch (error) {
         // The record is durable; the journal just grows until a compaction succeeds.
         this.#records = 0;
-        this.#onError(error as SessionError);
+        this.#report(error as SessionError);
       }
     }
   }
 
-  /** Runs a write of a change; if it fails, undoes the change and throws. */
-  #durably(write: () => void): void {
+  /** Part of `SessionStore`: `compact`, a failure reported rather than thrown. */
+  checkpoint(): void {
     try {
-      write();
-    } catch (cause) {
-      this.#rollBack();
-      throw SessionError.storageFailed(cause);
+      this.compact();
+    } catch (error) {
+      this.#report(error instanceof SessionError ? error : SessionError.storageFailed(error));
     }
   }
 
-  /** Cuts torn bytes off the journal and puts the manager back to what the disk holds. */
-  #rollBack(): void {
-    const journal = this.#journal;
+  /** Writes a full snapshot and empties the journal; throws `STORAGE_FAILED`. */
+  compact(): void {
+    const context = this.#context;
+    if (context === undefined) throw new Error('FileSessionStore is not open');
+    this.#storage(() => this.#writeSnapshot(context));
+  }
+
+  /**
+   * Saves the activity not yet saved, compacts, and closes the journal. Never
+   * throws: a shutdown must finish whatever the disk does. What cannot be written
+   * goes to `onError`; every acknowledged change is already in the journal, which
+   * the next start reads.
+   */
+  close(): void {
+    this.#context?.detach();
     try {
-      if (journal !== undefined) {
-        this.#io.ftruncateSync(journal, this.#journalBytes);
-        this.#io.fsyncSync(journal);
-      }
-    } catch {
-      this.#mustCompact = true;
+      if (this.#journal !== undefined) this.#io.closeSync(this.#journal);
+    } catch (error) {
+      this.#report(SessionError.storageFailed(error));
     }
+    this.#journal = undefined;
+    this.#context = undefined;
+  }
+
+  #report(error: SessionError): void {
+    if (this.#onError !== undefined) this.#onError(error);
+    else this.#context?.onError(error);
+  }
+
+  /** Cuts torn bytes off the journal after a failed write; if that fails too, the
+   * next save compacts instead. */
+  #cutTorn(journal: number): void {
     try {
-      this.#requireManager().reloadRecords((add) => this.#feed(add));
+      this.#io.ftruncateSync(journal, this.#journalBytes);
+      this.#io.fsyncSync(journal);
     } catch {
-      // The directory cannot be read either: memory keeps the change, and the next
-      // change that can be written compacts (so it is written then).
       this.#mustCompact = true;
     }
   }
@@ -327,14 +260,14 @@ export class FileSessionStore {
    * framed pieces of session lines, then a line that counts them), fsyncs, renames
    * it over the snapshot, then empties the journal. No string ever holds the whole.
    */
-  #writeSnapshot(manager: SessionManager): void {
+  #writeSnapshot(context: StoreContext): void {
     const io = this.#io;
     const temporary = `${this.#snapshotPath}.${randomBytes(8).toString('hex')}.tmp`;
     const fd = io.openSync(temporary, CREATE_NEW, PRIVATE_FILE);
     try {
       let pieces = 0;
       let first = true;
-      for (const piece of manager.snapshotRecords(PIECE_BYTES)) {
+      for (const piece of context.snapshotRecords(PIECE_BYTES)) {
         let records = piece;
         if (first) {
           first = false;
@@ -369,11 +302,6 @@ export class FileSessionStore {
   #writeAll(fd: number, bytes: Uint8Array): void {
     let done = 0;
     while (done < bytes.length) done += this.#io.writeSync(fd, bytes, done, bytes.length - done);
-  }
-
-  #requireManager(): SessionManager {
-    if (this.#manager === undefined) throw new Error('FileSessionStore is not attached');
-    return this.#manager;
   }
 
   /**

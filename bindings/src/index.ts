@@ -21,7 +21,15 @@ export type {
 export { SessionError, isNotFound } from './errors';
 export type { HostErrorCode } from './errors';
 export { FileSessionStore } from './file-store';
-export type { FileSessionStoreOptions, FileStoreIo, LoadReport } from './file-store';
+export type { FileSessionStoreOptions, FileStoreIo } from './file-store';
+export type {
+  ChangeCause,
+  LoadReport,
+  SessionChanges,
+  SessionStore,
+  StoreContext,
+  StoreOpened,
+} from './persistence';
 export { SessionCore, admitInitialize } from './core';
 export { wasmMemoryBytes } from '../generated/mcp_session_core';
 export type {

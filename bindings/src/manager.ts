@@ -1,5 +1,3 @@
-import { EventEmitter } from 'node:events';
-
 import { SessionCore } from './core';
 import type {
   Admission,
@@ -17,6 +15,7 @@ import type {
   Stats,
 } from '../generated/mcp_session_core';
 import { SessionError } from './errors';
+import type { ChangeCause, LoadReport, SessionStore, StoreContext } from './persistence';
 import { StoredSession, clientIdOf } from './stored-session';
 
 /** The longest a Node timer can wait (2^31 - 1 ms); longer deadlines re-arm. */
@@ -38,10 +37,10 @@ export interface SessionManagerOptions extends CoreConfig {
    */
   insecureSeed?: number;
   /**
-   * Hears what fails on the manager's own timer, where no caller could catch it (a
-   * listener that throws while the timer ends sessions, a store that cannot write
-   * an expiry): it never escapes the timer as an uncaught exception. Sessions a
-   * failed sweep left due end on the next call or turn. Default `process.emitWarning`.
+   * Hears what no caller could catch: a listener that throws, a store that cannot
+   * write an expiry or a batch of activity on the manager's timer, a compaction
+   * that failed. Nothing of that escapes a timer or fails a call. Default
+   * `process.emitWarning`.
    */
   onError?: (error: unknown) => void;
 }
@@ -102,6 +101,8 @@ export interface UpdateOptions {
 export interface PrincipalOptions {
   principal?: string;
 }
+
+type Listener = (event: CoreEvent) => void;
 
 /** Listener argument for each event name. */
 export type SessionEvents = { [K in CoreEvent['type']]: Extract<CoreEvent, { type: K }> };
@@ -189,11 +190,17 @@ function fromView(view: SessionView): SessionInfo {
  */
 export class SessionManager {
   #core: SessionCore | undefined;
-  readonly #config: CoreConfig;
-  readonly #insecureSeed: number | undefined;
   readonly #clock: () => number;
   readonly #onError: (error: unknown) => void;
-  readonly #events = new EventEmitter();
+  /** Listeners by event kind. Each list is replaced, never changed in place, so
+   * delivering events iterates a list that no listener can change under it. */
+  readonly #listeners = new Map<string, readonly Listener[]>();
+  /** The attached store, if any, and its activity timer. */
+  #store: SessionStore | undefined;
+  #activityTimer: NodeJS.Timeout | undefined;
+  /** The pause before the timer tries again after the store failed to save an
+   * expiry: doubles from a second up to a minute, back to none once one succeeds. */
+  #retryMs = 0;
   #timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   #timerIsImmediate = false;
   /** At most this many sessions end per timer turn (the core's `sweepBatchSize`). */
@@ -206,8 +213,6 @@ export class SessionManager {
     const { clock, insecureSeed, onError, ...config } = options;
     this.#clock = clock ?? Date.now;
     this.#onError = onError ?? ((error) => process.emitWarning(error instanceof Error ? error : String(error)));
-    this.#config = config;
-    this.#insecureSeed = insecureSeed;
     this.#core = new SessionCore(config, { insecureSeed });
     this.#sweepBatch = this.#core.config().sweepBatchSize;
     this.#filterEvents();
@@ -366,11 +371,6 @@ export class SessionManager {
     return this.#run((core, now) => stageInto(core, feed, now));
   }
 
-  /** `reload` from lines, as `restoreRecords` reads them. */
-  reloadRecords(feed: RecordFeed): RestoreReport {
-    return this.#replace((fresh, now) => stageInto(fresh, feed, now));
-  }
-
   /** Restores a snapshot (validated first: an invalid one changes nothing). */
   restore(snapshot: string): RestoreReport {
     return this.#run((core, now) => core.restore(snapshot, now));
@@ -393,71 +393,112 @@ export class SessionManager {
   // ----- events -----
 
   on<K extends keyof SessionEvents>(event: K, listener: (event: SessionEvents[K]) => void): this {
-    this.#events.on(event, listener);
+    this.#listeners.set(event, [...(this.#listeners.get(event) ?? []), listener as Listener]);
     this.#filterEvents();
     return this;
   }
 
   once<K extends keyof SessionEvents>(event: K, listener: (event: SessionEvents[K]) => void): this {
-    this.#events.once(event, (e: SessionEvents[K]) => {
-      listener(e);
-      this.#filterEvents();
-    });
-    this.#filterEvents();
-    return this;
+    const once = Object.assign(
+      (e: SessionEvents[K]): void => {
+        this.off(event, once);
+        listener(e);
+      },
+      { listener },
+    );
+    return this.on(event, once);
   }
 
   off<K extends keyof SessionEvents>(event: K, listener: (event: SessionEvents[K]) => void): this {
-    this.#events.off(event, listener);
+    // A listener added with `once` is found by itself or by its wrapper.
+    const list =
+      this.#listeners.get(event)?.filter((l) => l !== listener && (l as { listener?: unknown }).listener !== listener) ?? [];
+    if (list.length === 0) this.#listeners.delete(event);
+    else this.#listeners.set(event, list);
     this.#filterEvents();
     return this;
   }
 
   /** The core records only the kinds someone listens to. */
   #filterEvents(): void {
-    const names = this.#events.eventNames() as CoreEvent['type'][];
+    const names = [...this.#listeners.keys()] as CoreEvent['type'][];
     this.#listening = names.length > 0;
     this.#core?.setEventFilter(names);
   }
 
-  // ----- lifetime -----
+  // ----- persistence -----
 
   /**
-   * Replaces every session with those of `snapshot` (nothing else survives, not
-   * even requests in flight): what a durable store does when a write fails, to go
-   * back to exactly what it holds. An invalid snapshot throws and changes nothing.
+   * Attaches a store (see `SessionStore`): what it holds is restored (validated as
+   * a whole: if the store cannot be read, or holds anything invalid, this throws
+   * and nothing changes), the store is compacted, and from then on every durable
+   * change is saved before anyone hears of it.
    */
-  reload(snapshot: string): RestoreReport {
-    return this.#replace((fresh, now) => fresh.restore(snapshot, now));
+  attachStore(store: SessionStore): LoadReport {
+    const core = this.#live();
+    if (this.#store !== undefined) throw SessionError.invalidArgument('store', 'a store is already attached');
+    let opened = { found: false, replayed: 0, tornRecord: false };
+    const context: StoreContext = {
+      snapshotRecords: (maxBytes) => this.snapshotRecords(maxBytes),
+      onError: (error) => this.#report(error),
+      detach: () => {
+        if (this.#store === store) this.detachStore();
+      },
+    };
+    const restore = this.restoreRecords((add) => {
+      opened = store.open(context, add);
+    });
+    this.#store = store;
+    core.setJournaling(true);
+    this.#compactStore();
+    this.#activityTimer = setInterval(() => this.#saveActivity(), store.activityFlushMs ?? 1_000);
+    this.#activityTimer.unref();
+    return { replayed: opened.replayed, tornRecord: opened.tornRecord, restore: opened.found ? restore : null };
   }
 
-  /** A fresh core with what `fill` restores into it, in place of the current one;
-   * if `fill` throws, nothing changes. */
-  #replace(fill: (fresh: SessionCore, now: number) => RestoreReport): RestoreReport {
-    const previous = this.#live();
-    const fresh = new SessionCore(this.#config, { insecureSeed: this.#insecureSeed });
-    let report: RestoreReport;
+  /**
+   * Saves the request activity not yet saved (the attached store gets it every
+   * `activityFlushMs` anyway): for a shutdown, or a test. Throws `STORAGE_FAILED`
+   * if the store fails; the activity then waits for the next batch.
+   */
+  saveActivity(): void {
+    const core = this.#live();
+    const store = this.#store;
+    if (store === undefined) return;
+    const records = core.activityExport(this.#now());
+    if (records === undefined) return;
     try {
-      fresh.setEventFilter(this.#events.eventNames() as CoreEvent['type'][]);
-      report = fill(fresh, this.#now());
+      store.save({ records, cause: 'activity' });
     } catch (error) {
-      fresh.free();
-      throw error;
+      throw error instanceof SessionError && error.code === 'STORAGE_FAILED' ? error : SessionError.storageFailed(error);
     }
-    this.#disarm();
-    this.#armedFor = undefined;
-    this.#core = fresh;
-    previous.free();
-    this.#settle(fresh);
-    return report;
+    core.activityCommit();
   }
+
+  /**
+   * Saves the activity not yet saved, compacts the store, and stops saving to it.
+   * Never throws: what cannot be written goes to `onError` (every acknowledged
+   * change is already in the store).
+   */
+  detachStore(): void {
+    if (this.#store === undefined || this.#core === undefined) return;
+    this.#saveActivity();
+    this.#compactStore();
+    clearInterval(this.#activityTimer);
+    this.#activityTimer = undefined;
+    this.#store = undefined;
+    this.#core.setJournaling(false);
+  }
+
+  // ----- lifetime -----
 
   /** Frees the WebAssembly memory and the timer. Later calls throw. */
   dispose(): void {
+    this.detachStore();
     this.#disarm();
     this.#core?.free();
     this.#core = undefined;
-    this.#events.removeAllListeners();
+    this.#listeners.clear();
   }
 
   [Symbol.dispose](): void {
@@ -521,31 +562,88 @@ export class SessionManager {
    * touches the timer about once per deadline, not once per request.
    */
   #settle(core: SessionCore): void {
-    const next = core.nextDeadlineBefore(this.#armedFor);
-    if (next !== undefined) {
-      this.#disarm();
-      this.#armedFor = next;
-      const delay = next - this.#now();
-      if (delay <= 0) {
-        // Already due (a batch left more): the next turn of the event loop, after
-        // whatever I/O waits, so a mass expiry never holds the loop for long.
-        const immediate = setImmediate(() => this.#fire());
-        immediate.unref();
-        this.#timer = immediate;
-        this.#timerIsImmediate = true;
-      } else {
-        const timeout = setTimeout(() => this.#fire(), Math.min(delay, MAX_TIMER_MS));
-        timeout.unref();
-        this.#timer = timeout;
-        this.#timerIsImmediate = false;
-      }
-    }
     this.#emitPending(core);
+    const next = core.nextDeadlineBefore(this.#armedFor);
+    if (next !== undefined) this.#armAt(next);
   }
 
-  #emitPending(core: SessionCore): void {
+  /** Arms the timer for `at` (ms since the epoch), in place of any armed. */
+  #armAt(at: number): void {
+    this.#disarm();
+    this.#armedFor = at;
+    const delay = at - this.#now();
+    if (delay <= 0) {
+      // Already due (a batch left more): the next turn of the event loop, after
+      // whatever I/O waits, so a mass expiry never holds the loop for long.
+      const immediate = setImmediate(() => this.#fire());
+      immediate.unref();
+      this.#timer = immediate;
+      this.#timerIsImmediate = true;
+    } else {
+      const timeout = setTimeout(() => this.#fire(), Math.min(delay, MAX_TIMER_MS));
+      timeout.unref();
+      this.#timer = timeout;
+      this.#timerIsImmediate = false;
+    }
+  }
+
+  /**
+   * Saves what the last call changed (the store, if any, before anyone hears of
+   * it), then delivers the events. If the save fails the change is undone and
+   * this throws `STORAGE_FAILED`, for the call to fail with.
+   */
+  #emitPending(core: SessionCore, cause: ChangeCause = 'call'): void {
+    if (this.#store !== undefined && core.journalPending()) this.#save(core, cause);
     if (this.#listening && core.pendingEvents() > 0) {
-      for (const event of core.drainEvents()) this.#events.emit(event.type, event);
+      for (const event of core.drainEvents()) {
+        const listeners = this.#listeners.get(event.type);
+        if (listeners === undefined) continue;
+        for (const listener of listeners) {
+          // A listener that throws fails neither the call nor the other listeners.
+          try {
+            listener(event);
+          } catch (error) {
+            this.#report(error);
+          }
+        }
+      }
+    }
+  }
+
+  #save(core: SessionCore, cause: ChangeCause): void {
+    try {
+      this.#store?.save({ records: core.journalExport(this.#now()), cause });
+    } catch (cause) {
+      core.journalRevert();
+      throw cause instanceof SessionError && cause.code === 'STORAGE_FAILED' ? cause : SessionError.storageFailed(cause);
+    }
+    core.journalCommit();
+    this.#retryMs = 0;
+  }
+
+  /** The activity timer's `saveActivity`: a failure goes to `onError`. */
+  #saveActivity(): void {
+    try {
+      this.saveActivity();
+    } catch (error) {
+      this.#report(error);
+    }
+  }
+
+  #compactStore(): void {
+    try {
+      this.#store?.checkpoint?.();
+    } catch (error) {
+      this.#report(error instanceof SessionError ? error : SessionError.storageFailed(error));
+    }
+  }
+
+  /** Hands `error` to `onError`, which must not throw either. */
+  #report(error: unknown): void {
+    try {
+      this.#onError(error);
+    } catch {
+      // An onError that throws has nowhere left to report to.
     }
   }
 
@@ -561,15 +659,19 @@ export class SessionManager {
   #fire(): void {
     this.#timer = undefined;
     this.#armedFor = undefined;
-    if (this.#core === undefined) return;
+    const core = this.#core;
+    if (core === undefined) return;
     try {
-      this.#run((core, now) => core.sweepIds(now, this.#sweepBatch));
+      core.sweepIds(this.#now(), this.#sweepBatch);
+      this.#emitPending(core, 'timer');
+      this.#retryMs = 0;
+      this.#settle(core);
     } catch (error) {
-      try {
-        this.#onError(error);
-      } catch {
-        // An onError that throws too has nowhere left to report to.
-      }
+      this.#report(error);
+      // The store could not save the expiries (undone: the sessions are still
+      // due): try again after a pause that grows while it keeps failing.
+      this.#retryMs = Math.min(Math.max(this.#retryMs * 2, 1_000), 60_000);
+      this.#armAt(this.#now() + this.#retryMs);
     }
   }
 }

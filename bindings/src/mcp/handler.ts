@@ -8,7 +8,7 @@ import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js'
 import type { RequestKind, SessionView } from '../../generated/mcp_session_core';
 import { admitInitialize } from '../core';
 import { SessionError } from '../errors';
-import type { FileSessionStore, LoadReport } from '../file-store';
+import type { LoadReport, SessionStore } from '../persistence';
 import { SessionManager, type SessionInfo, type SessionManagerOptions } from '../manager';
 import { SessionEventStore, type SessionEventStoreOptions } from './event-store';
 import { isLoopbackAddress, refusal, type RequestGuardOptions } from './request-guard';
@@ -40,8 +40,9 @@ export interface McpSessionHandlerOptions extends RequestGuardOptions {
    * loopback address only. The operator's own auth goes here.
    */
   operatorAuth?: (req: IncomingMessage) => boolean | Promise<boolean>;
-  /** Persistence: sessions restored at start, every change journaled. */
-  store?: FileSessionStore;
+  /** Persistence (a `FileSessionStore`, or any `SessionStore`): sessions restored
+   * at start, every change saved before it is acknowledged. */
+  store?: SessionStore;
   /** Answer DELETE (end the session) or 405. Default true. */
   allowDelete?: boolean;
   /** Answer POSTs with JSON instead of SSE streams. Default false. */
@@ -160,7 +161,7 @@ export class McpSessionHandler {
     for (const ended of ['closed', 'expired', 'evicted'] as const) {
       this.sessions.on(ended, (event) => void this.#drop(event.sessionId));
     }
-    this.loaded = options.store?.attach(this.sessions) ?? null;
+    this.loaded = options.store === undefined ? null : this.sessions.attachStore(options.store);
   }
 
   /** Handles one HTTP request to the MCP endpoint. */
@@ -232,7 +233,6 @@ export class McpSessionHandler {
     res.once('close', () => {
       try {
         this.sessions.endRequest(id);
-        this.#options.store?.touch(id);
       } catch {
         // The session ended while the request was open (DELETE, expiry): nothing to end.
       }
@@ -354,10 +354,11 @@ export class McpSessionHandler {
     return { sessions, transports: this.transports, bufferedEvents: this.bufferedEvents };
   }
 
-  /** Closes every transport, flushes the store, frees the manager. */
+  /** Closes every transport, saves and closes the store, frees the manager. */
   async close(): Promise<void> {
     await Promise.all([...this.#runtimes.keys()].map((id) => this.#drop(id)));
-    this.#options.store?.close();
+    this.sessions.detachStore();
+    this.#options.store?.close?.();
     this.sessions.dispose();
   }
 }
