@@ -1,5 +1,31 @@
 //! The session store: every operation of the session lifecycle.
 //!
+//! # Method families, in the order a host calls them
+//! Like quinn-proto's `Connection`, the store is driven from outside and never
+//! acts by itself. Its methods come in families, each in its own module:
+//!
+//! 1. **Lifecycle** ([`lifecycle`]): `create*` makes a session (an MCP
+//!    `initialize`, or the seed brief's plain create); `disconnect`/`resume` follow
+//!    the transport; `close`, `expire`, `clear_all` end sessions; `renew` carries an
+//!    ended session's state into a new one.
+//! 2. **Gate** ([`gate`]): on every HTTP request, `begin_request` admits or refuses
+//!    it (and `initialized` completes a handshake); `end_request` when its response
+//!    is done.
+//! 3. **State** ([`state`]): `update_state` (merge patch) and `replace_state`,
+//!    both with compare-and-set.
+//! 4. **Queries** ([`queries`]): `get`/`find`/`find_ref` (a read is activity),
+//!    `peek`/`list`/`stats` (no side effect).
+//! 5. **Timeouts** ([`timeouts`]): after every call the host asks `next_deadline`
+//!    and arms one timer; when it fires it calls `sweep*`. Every other call also
+//!    ends what is due first, so a late timer never lets a session outlive its
+//!    deadline.
+//! 6. **Events**: after every call the host takes `drain_events` (only the kinds
+//!    `set_event_filter` asked for are built).
+//! 7. **Persistence** ([`persistence`], [`journal`]): `snapshot*`/`export` out,
+//!    `restore*` in; with journaling on, after every call the host exports the
+//!    changed records, saves them, then commits or reverts (before step 6, so
+//!    nobody hears of a change that is undone).
+//!
 //! # Time
 //! Every operation that depends on time takes `now` (ms since the Unix epoch). The
 //! store's clock never runs backwards: a `now` earlier than one already seen is taken
