@@ -8,71 +8,10 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
 
-use crate::error::{ExpiryReason, SessionError};
-use crate::session::{Session, SessionView};
+use crate::session::{EndedView, Session, SessionView};
 use crate::table::{Handle, SessionTable};
-
-/// How a session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum EndReason {
-    Closed,
-    Init,
-    Idle,
-    Lifetime,
-    Requested,
-    Evicted,
-}
-
-impl From<ExpiryReason> for EndReason {
-    fn from(reason: ExpiryReason) -> Self {
-        match reason {
-            ExpiryReason::Init => EndReason::Init,
-            ExpiryReason::Idle => EndReason::Idle,
-            ExpiryReason::Lifetime => EndReason::Lifetime,
-            ExpiryReason::Requested => EndReason::Requested,
-            ExpiryReason::Evicted => EndReason::Evicted,
-        }
-    }
-}
-
-impl EndReason {
-    /// The error a request for this ended session gets.
-    pub fn error(self, session_id: &str) -> SessionError {
-        let session_id = session_id.to_owned();
-        let reason = match self {
-            EndReason::Closed => return SessionError::SessionClosed { session_id },
-            EndReason::Init => ExpiryReason::Init,
-            EndReason::Idle => ExpiryReason::Idle,
-            EndReason::Lifetime => ExpiryReason::Lifetime,
-            EndReason::Requested => ExpiryReason::Requested,
-            EndReason::Evicted => ExpiryReason::Evicted,
-        };
-        SessionError::SessionExpired { session_id, reason }
-    }
-}
-
-/// A copy of a remembered ended session.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EndedView {
-    pub id: String,
-    pub principal: Option<String>,
-    pub protocol_version: String,
-    pub client_info: Option<Value>,
-    pub capabilities: Option<Value>,
-    pub state: Value,
-    pub version: u64,
-    pub created_at: u64,
-    pub last_activity: u64,
-    pub reason: EndReason,
-    pub ended_at: u64,
-    /// The session it was renewed into, if any.
-    pub renewed_to: Option<String>,
-}
 
 /// What an ID refers to: see [`crate::SessionStore::find`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -169,6 +108,7 @@ impl EndedOrder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::EndReason;
     use crate::session::Ending;
 
     /// Files `handle`, then forgets past `max` records and those ended by `cutoff`.

@@ -9,13 +9,18 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// Why a session ended, as reported to a client that presents its ID afterwards.
+/// Why a session ended: in its remembered record, its `expired`/`closed` event,
+/// and the error its ID answers afterwards.
 ///
 /// Closed sessions answer `SESSION_CLOSED`; every other cause answers
 /// `SESSION_EXPIRED` with this cause in its details.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "camelCase")]
-pub enum ExpiryReason {
+pub enum EndReason {
+    /// Ended by the client or the host (HTTP DELETE, `close`, `clear_all`).
+    Closed,
     /// The client never sent `notifications/initialized` within the init timeout.
     Init,
     /// Nothing happened for the idle timeout after the last request ended.
@@ -28,15 +33,25 @@ pub enum ExpiryReason {
     Evicted,
 }
 
-impl ExpiryReason {
+impl EndReason {
     /// The stable lower-case name used in messages, events and snapshots.
     pub fn as_str(self) -> &'static str {
         match self {
-            ExpiryReason::Init => "init",
-            ExpiryReason::Idle => "idle",
-            ExpiryReason::Lifetime => "lifetime",
-            ExpiryReason::Requested => "requested",
-            ExpiryReason::Evicted => "evicted",
+            EndReason::Closed => "closed",
+            EndReason::Init => "init",
+            EndReason::Idle => "idle",
+            EndReason::Lifetime => "lifetime",
+            EndReason::Requested => "requested",
+            EndReason::Evicted => "evicted",
+        }
+    }
+
+    /// The error a request for a session that ended this way gets.
+    pub fn error(self, session_id: &str) -> SessionError {
+        let session_id = session_id.to_owned();
+        match self {
+            EndReason::Closed => SessionError::SessionClosed { session_id },
+            reason => SessionError::SessionExpired { session_id, reason },
         }
     }
 }
@@ -71,7 +86,7 @@ pub enum SessionError {
     /// The session ended by expiry or eviction.
     SessionExpired {
         session_id: String,
-        reason: ExpiryReason,
+        reason: EndReason,
     },
     /// The session was closed (DELETE, `close` or `clear_all`).
     SessionClosed { session_id: String },
@@ -368,7 +383,7 @@ mod tests {
             },
             SessionError::SessionExpired {
                 session_id: "a".into(),
-                reason: ExpiryReason::Idle,
+                reason: EndReason::Idle,
             },
             SessionError::SessionClosed {
                 session_id: "a".into(),

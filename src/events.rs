@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
-use crate::error::ExpiryReason;
+use crate::error::EndReason;
 use crate::session::Phase;
 
 /// One lifecycle change. `at` is the store's time of the change; for an expiry, the
@@ -49,7 +49,7 @@ pub enum Event {
     },
     Expired {
         session_id: String,
-        reason: ExpiryReason,
+        reason: EndReason,
         at: u64,
     },
     Evicted {
@@ -203,7 +203,7 @@ mod tests {
         );
         let e = Event::Expired {
             session_id: "s".into(),
-            reason: ExpiryReason::Idle,
+            reason: EndReason::Idle,
             at: 9,
         };
         assert_eq!(

@@ -38,8 +38,8 @@ mod table;
 pub mod wasm;
 
 pub use config::{CapacityPolicy, Config, MAX_TIME_MS};
-pub use ended::{EndReason, EndedView, Lookup};
-pub use error::{ExpiryReason, InvalidIdReason, SessionError};
+pub use ended::Lookup;
+pub use error::{EndReason, InvalidIdReason, SessionError};
 pub use events::{Event, EventKind};
 pub use ids::{check_session_id, IdSource, InsecureSeededIds, SecureIds, MAX_SESSION_ID_BYTES};
 pub use patch::{MAX_DEPTH, MAX_METADATA_BYTES};
@@ -48,6 +48,6 @@ pub use request::{
     admit_initialize, Admission, CreateParams, Handshake, InitializePost, RequestHead, RequestKind,
     MAX_PRINCIPAL_BYTES,
 };
-pub use session::{Phase, SessionView};
+pub use session::{EndedView, Phase, SessionView};
 pub use snapshot::{RestoreReport, Staging, RECORDS_VERSION, SNAPSHOT_FORMAT, SNAPSHOT_VERSION};
 pub use store::{Expiry, Named, SessionStore, Stats};

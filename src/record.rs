@@ -14,7 +14,7 @@
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::ended::EndReason;
+use crate::error::EndReason;
 use crate::session::{Phase, Session};
 
 /// A stored session, named by where it is and which session it is.

@@ -6,8 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::config::Config;
-use crate::ended::{EndReason, EndedView};
-use crate::error::ExpiryReason;
+use crate::error::EndReason;
 use crate::intern::Shared;
 use crate::session_id::SessionId;
 
@@ -101,7 +100,7 @@ impl Session {
 
     /// When this session ends and why, or `None` while a request is in flight and no
     /// absolute lifetime applies. An absolute lifetime wins a tie.
-    pub fn deadline(&self, config: &Config) -> Option<(u64, ExpiryReason)> {
+    pub fn deadline(&self, config: &Config) -> Option<(u64, EndReason)> {
         self.deadline_given(config, self.last_activity, self.in_flight)
     }
 
@@ -112,22 +111,22 @@ impl Session {
         config: &Config,
         last_activity: u64,
         in_flight: u32,
-    ) -> Option<(u64, ExpiryReason)> {
+    ) -> Option<(u64, EndReason)> {
         let phase_deadline = match self.phase {
             Phase::Initializing => Some((
                 self.created_at.saturating_add(config.init_timeout_ms),
-                ExpiryReason::Init,
+                EndReason::Init,
             )),
             Phase::Active | Phase::Disconnected if in_flight == 0 => Some((
                 last_activity
                     .saturating_add(self.idle_timeout_ms.unwrap_or(config.idle_timeout_ms)),
-                ExpiryReason::Idle,
+                EndReason::Idle,
             )),
             Phase::Active | Phase::Disconnected => None,
         };
         let lifetime = config
             .absolute_lifetime_ms
-            .map(|l| (self.created_at.saturating_add(l), ExpiryReason::Lifetime));
+            .map(|l| (self.created_at.saturating_add(l), EndReason::Lifetime));
         match (phase_deadline, lifetime) {
             (Some(p), Some(l)) => Some(if l.0 <= p.0 { l } else { p }),
             (p, l) => p.or(l),
@@ -181,6 +180,25 @@ impl Session {
 }
 
 /// A copy of a live session, as operations return it.
+/// A copy of a remembered ended session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndedView {
+    pub id: String,
+    pub principal: Option<String>,
+    pub protocol_version: String,
+    pub client_info: Option<Value>,
+    pub capabilities: Option<Value>,
+    pub state: Value,
+    pub version: u64,
+    pub created_at: u64,
+    pub last_activity: u64,
+    pub reason: EndReason,
+    pub ended_at: u64,
+    /// The session it was renewed into, if any.
+    pub renewed_to: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionView {
@@ -253,20 +271,20 @@ mod tests {
         };
         assert_eq!(
             session(Phase::Initializing, 0).deadline(&config),
-            Some((1_100, ExpiryReason::Init))
+            Some((1_100, EndReason::Init))
         );
         assert_eq!(
             session(Phase::Active, 0).deadline(&config),
-            Some((6_000, ExpiryReason::Idle))
+            Some((6_000, EndReason::Idle))
         );
         assert_eq!(
             session(Phase::Disconnected, 0).deadline(&config),
-            Some((6_000, ExpiryReason::Idle))
+            Some((6_000, EndReason::Idle))
         );
         assert_eq!(session(Phase::Active, 1).deadline(&config), None);
         let mut own = session(Phase::Active, 0);
         own.idle_timeout_ms = Some(10);
-        assert_eq!(own.deadline(&config), Some((5_010, ExpiryReason::Idle)));
+        assert_eq!(own.deadline(&config), Some((5_010, EndReason::Idle)));
     }
 
     #[test]
@@ -278,11 +296,11 @@ mod tests {
         };
         assert_eq!(
             session(Phase::Active, 1).deadline(&config),
-            Some((6_000, ExpiryReason::Lifetime))
+            Some((6_000, EndReason::Lifetime))
         );
         assert_eq!(
             session(Phase::Active, 0).deadline(&config),
-            Some((6_000, ExpiryReason::Lifetime))
+            Some((6_000, EndReason::Lifetime))
         );
         assert!(session(Phase::Active, 0).is_due(&config, 6_000));
         assert!(!session(Phase::Active, 0).is_due(&config, 5_999));

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{check_protocol_version, Settings, MAX_TIME_MS};
-use crate::ended::EndReason;
+use crate::error::EndReason;
 use crate::error::SessionError;
 use crate::ids::check_session_id;
 use crate::intern::Shared;

@@ -52,8 +52,8 @@ export interface CoreConfig {
 }
 
 export type Phase = "initializing" | "active" | "disconnected";
-export type ExpiryReason = "init" | "idle" | "lifetime" | "requested" | "evicted";
-export type EndReason = "closed" | ExpiryReason;
+export type EndReason = "init" | "idle" | "lifetime" | "requested" | "evicted";
+export type EndReason = "closed" | EndReason;
 
 export interface CreateParams {
   principal?: string | null;
@@ -123,7 +123,7 @@ export interface RequestHead {
 
 export type Admission = { outcome: "initialize" } | { outcome: "admitted"; phase: Phase };
 
-export interface Expiry { sessionId: string; reason: ExpiryReason; at: number }
+export interface Expiry { sessionId: string; reason: EndReason; at: number }
 
 export interface Stats {
   live: number;
@@ -154,7 +154,7 @@ export type CoreEvent =
   | { type: "disconnected"; sessionId: string; at: number }
   | { type: "resumed"; sessionId: string; at: number }
   | { type: "closed"; sessionId: string; at: number }
-  | { type: "expired"; sessionId: string; reason: ExpiryReason; at: number }
+  | { type: "expired"; sessionId: string; reason: EndReason; at: number }
   | { type: "evicted"; sessionId: string; at: number }
   | { type: "restored"; sessionId: string; at: number }
   | { type: "renewed"; sessionId: string; previousSessionId: string; at: number }

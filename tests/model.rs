@@ -16,9 +16,9 @@
 use std::collections::HashMap;
 
 use mcp_session_core::{
-    check_session_id, Admission, CapacityPolicy, Config, CreateParams, EndReason, Event,
-    ExpiryReason, IdSource, InsecureSeededIds, Phase, RequestHead, RequestKind, SessionError,
-    SessionStore, SessionView, Stats,
+    check_session_id, Admission, CapacityPolicy, Config, CreateParams, EndReason, Event, IdSource,
+    InsecureSeededIds, Phase, RequestHead, RequestKind, SessionError, SessionStore, SessionView,
+    Stats,
 };
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -175,21 +175,19 @@ impl Model {
             .unwrap_or((u64::MAX, u64::MAX))
     }
 
-    fn deadline(&self, s: &MSession) -> Option<(u64, ExpiryReason)> {
+    fn deadline(&self, s: &MSession) -> Option<(u64, EndReason)> {
         let phase = match s.phase {
-            Phase::Initializing => {
-                Some((s.created + self.config.init_timeout_ms, ExpiryReason::Init))
-            }
+            Phase::Initializing => Some((s.created + self.config.init_timeout_ms, EndReason::Init)),
             _ if s.in_flight == 0 => Some((
                 s.last + s.idle.unwrap_or(self.config.idle_timeout_ms),
-                ExpiryReason::Idle,
+                EndReason::Idle,
             )),
             _ => None,
         };
         let life = self
             .config
             .absolute_lifetime_ms
-            .map(|l| (s.created + l, ExpiryReason::Lifetime));
+            .map(|l| (s.created + l, EndReason::Lifetime));
         match (phase, life) {
             (Some(p), Some(l)) => Some(if l.0 <= p.0 { l } else { p }),
             (p, l) => p.or(l),
@@ -271,7 +269,7 @@ impl Model {
             .and_then(|s| self.deadline(s))
             .filter(|(at, _)| *at <= self.clock);
         if let Some((at, reason)) = due {
-            self.end(id, reason.into(), at);
+            self.end(id, reason, at);
             let (clock, retention) = (self.clock, self.config.ended_retention_ms);
             self.ended.retain(|e| e.ended_at + retention > clock);
             self.emit(Event::Expired {
@@ -282,7 +280,7 @@ impl Model {
         }
     }
 
-    fn advance_limit(&mut self, now: u64, limit: usize) -> Vec<(String, ExpiryReason, u64)> {
+    fn advance_limit(&mut self, now: u64, limit: usize) -> Vec<(String, EndReason, u64)> {
         self.clock = self.clock.max(now);
         let out = self.expire_due(limit);
         let (clock, retention) = (self.clock, self.config.ended_retention_ms);
@@ -292,7 +290,7 @@ impl Model {
 
     /// Ends at most `limit` due sessions in the order they end; if some are left
     /// due, a `sweepPaused` event says so.
-    fn expire_due(&mut self, limit: usize) -> Vec<(String, ExpiryReason, u64)> {
+    fn expire_due(&mut self, limit: usize) -> Vec<(String, EndReason, u64)> {
         let mut out = vec![];
         while out.len() < limit {
             // Ties end in the order their deadlines were set.
@@ -308,7 +306,7 @@ impl Model {
             let Some((at, _, id, reason)) = due else {
                 break;
             };
-            self.end(&id, reason.into(), at);
+            self.end(&id, reason, at);
             self.emit(Event::Expired {
                 session_id: id.clone(),
                 reason,
@@ -791,7 +789,7 @@ impl Model {
         self.end(id, EndReason::Requested, now);
         self.emit(Event::Expired {
             session_id: id.into(),
-            reason: ExpiryReason::Requested,
+            reason: EndReason::Requested,
             at: now,
         });
         Ok(())

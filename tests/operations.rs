@@ -12,8 +12,8 @@ mod common;
 
 use common::*;
 use mcp_session_core::{
-    Admission, CapacityPolicy, Config, CreateParams, EndReason, Event, EventKind, ExpiryReason,
-    IdSource, InvalidIdReason, Lookup, Phase, RequestHead, RequestKind, SessionError, SessionStore,
+    Admission, CapacityPolicy, Config, CreateParams, EndReason, Event, EventKind, IdSource,
+    InvalidIdReason, Lookup, Phase, RequestHead, RequestKind, SessionError, SessionStore,
     MAX_TIME_MS,
 };
 use serde_json::json;
@@ -152,12 +152,12 @@ fn an_uninitialized_session_ends_at_the_init_timeout() {
     assert!(s.sweep(T0 + 99).unwrap().is_empty());
     let ended = s.sweep(T0 + 100).unwrap();
     assert_eq!(ended.len(), 1);
-    assert_eq!(ended[0].reason, ExpiryReason::Init);
+    assert_eq!(ended[0].reason, EndReason::Init);
     assert_eq!(
         s.get(&id, T0 + 101).unwrap_err(),
         SessionError::SessionExpired {
             session_id: id,
-            reason: ExpiryReason::Init
+            reason: EndReason::Init
         }
     );
 }
@@ -325,7 +325,7 @@ fn get_touches_and_peek_has_no_side_effect() {
         s.peek(&id, T0 + 1_900).unwrap_err(),
         SessionError::SessionExpired {
             session_id: id.clone(),
-            reason: ExpiryReason::Idle
+            reason: EndReason::Idle
         }
     );
     assert!(s
@@ -517,7 +517,7 @@ fn close_expire_and_clear_all_end_sessions_with_their_reason() {
         s.get(&b, T0 + 4).unwrap_err(),
         SessionError::SessionExpired {
             session_id: b.clone(),
-            reason: ExpiryReason::Requested
+            reason: EndReason::Requested
         }
     );
     let mut more: Vec<String> = (0..3)
@@ -649,7 +649,7 @@ fn capacity_rejects_with_retry_after_or_evicts_the_idlest() {
         s.get(&b, T0 + 201).unwrap_err(),
         SessionError::SessionExpired {
             session_id: b,
-            reason: ExpiryReason::Evicted
+            reason: EndReason::Evicted
         }
     );
     s.begin_request(&head(Some(&c), None, RequestKind::Other), T0 + 202)
@@ -729,12 +729,12 @@ fn the_absolute_lifetime_ends_even_a_busy_session() {
         .unwrap();
     assert_eq!(s.next_deadline(), Some(T0 + 5_000));
     let ended = s.sweep(T0 + 5_000).unwrap();
-    assert_eq!(ended[0].reason, ExpiryReason::Lifetime);
+    assert_eq!(ended[0].reason, EndReason::Lifetime);
     assert_eq!(
         s.end_request(&id, T0 + 5_001).unwrap_err(),
         SessionError::SessionExpired {
             session_id: id,
-            reason: ExpiryReason::Lifetime
+            reason: EndReason::Lifetime
         }
     );
 }

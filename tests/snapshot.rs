@@ -13,8 +13,8 @@ mod common;
 
 use common::*;
 use mcp_session_core::{
-    Config, Event, ExpiryReason, InsecureSeededIds, Phase, RequestKind, RestoreReport,
-    SessionError, SessionStore, Staging,
+    Config, EndReason, Event, InsecureSeededIds, Phase, RequestKind, RestoreReport, SessionError,
+    SessionStore, Staging,
 };
 use serde_json::{json, Value};
 
@@ -170,7 +170,7 @@ fn requests_in_flight_do_not_survive_a_restart() {
     assert_eq!((v.in_flight, v.expires_at), (0, Some(T0 + 61_000)));
     assert_eq!(
         restored.sweep(T0 + 61_000).unwrap()[0].reason,
-        ExpiryReason::Idle
+        EndReason::Idle
     );
 }
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::config::{CapacityPolicy, MAX_TIME_MS};
-use crate::ended::EndReason;
-use crate::error::{ExpiryReason, SessionError};
+use crate::error::EndReason;
+use crate::error::SessionError;
 use crate::events::{Event, EventKind};
 use crate::ids::check_session_id;
 use crate::intern::Shared;
@@ -309,7 +309,7 @@ impl SessionStore {
         self.end(handle, EndReason::Requested, now);
         self.emit(Event::Expired {
             session_id: id.to_owned(),
-            reason: ExpiryReason::Requested,
+            reason: EndReason::Requested,
             at: now,
         });
         Ok(())

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::error::{ExpiryReason, SessionError};
+use crate::error::{EndReason, SessionError};
 use crate::events::{Event, EventKind};
 use crate::ids::check_session_id;
 
@@ -15,7 +15,7 @@ use super::{check_now, SessionStore};
 #[serde(rename_all = "camelCase")]
 pub struct Expiry {
     pub session_id: String,
-    pub reason: ExpiryReason,
+    pub reason: EndReason,
     /// The deadline that passed.
     pub at: u64,
 }
@@ -41,7 +41,7 @@ impl SessionStore {
     pub fn sweep_with(
         &mut self,
         now: u64,
-        report: impl FnMut(&str, ExpiryReason, u64),
+        report: impl FnMut(&str, EndReason, u64),
     ) -> Result<(), SessionError> {
         check_now(now)?;
         self.advance_reporting(now, usize::MAX, report);
@@ -55,7 +55,7 @@ impl SessionStore {
         &mut self,
         now: u64,
         limit: usize,
-        report: impl FnMut(&str, ExpiryReason, u64),
+        report: impl FnMut(&str, EndReason, u64),
     ) -> Result<(), SessionError> {
         check_now(now)?;
         self.advance_reporting(now, limit.max(1), report);
@@ -100,7 +100,7 @@ impl SessionStore {
         &mut self,
         now: u64,
         limit: usize,
-        report: impl FnMut(&str, ExpiryReason, u64),
+        report: impl FnMut(&str, EndReason, u64),
     ) {
         self.clock = now.max(self.clock);
         self.expire_due(self.clock, limit, report);
@@ -131,7 +131,7 @@ impl SessionStore {
         &mut self,
         now: u64,
         limit: usize,
-        mut report: impl FnMut(&str, ExpiryReason, u64),
+        mut report: impl FnMut(&str, EndReason, u64),
     ) {
         let wants_event = self.wants(EventKind::Expired);
         let mut ended = 0usize;
@@ -150,10 +150,10 @@ impl SessionStore {
             // equal to the other: an absolute lifetime wins a tie.
             let reason = match session.deadline(&self.settings.config) {
                 Some((_, reason)) => reason,
-                None => ExpiryReason::Idle,
+                None => EndReason::Idle,
             };
             let id = session.id.clone();
-            self.end(handle, reason.into(), at);
+            self.end(handle, reason, at);
             ended += 1;
             id.with_str(|id| report(id, reason, at));
             if wants_event {
@@ -186,7 +186,7 @@ impl SessionStore {
             _ => None,
         };
         if let Some((at, reason)) = due {
-            self.end(handle, reason.into(), at);
+            self.end(handle, reason, at);
             self.forget_old();
             self.emit(Event::Expired {
                 session_id: id.to_owned(),
