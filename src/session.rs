@@ -144,79 +144,92 @@ impl Session {
 
     /// A copy of this ended session (as `find` reports it).
     pub fn ended_view(&self, end: &Ending) -> EndedView {
-        EndedView {
-            id: self.id.to_string(),
-            principal: self.data.principal.as_deref().map(str::to_owned),
-            protocol_version: self.data.protocol_version.to_string(),
-            client_info: self.data.client_info.as_ref().map(|m| m.value.clone()),
-            capabilities: self.data.capabilities.as_ref().map(|m| m.value.clone()),
-            state: self.data.state.clone(),
-            version: self.data.version,
-            created_at: self.created_at,
-            last_activity: self.last_activity,
+        copy_of!(EndedView, self, self.last_activity, {
             reason: end.reason,
             ended_at: end.at,
             renewed_to: end.renewed_to.as_ref().map(|id| id.to_string()),
-        }
+        })
     }
 
     pub fn view(&self, config: &Config) -> SessionView {
-        SessionView {
-            id: self.id.to_string(),
-            principal: self.data.principal.as_deref().map(str::to_owned),
-            protocol_version: self.data.protocol_version.to_string(),
-            client_info: self.data.client_info.as_ref().map(|m| m.value.clone()),
-            capabilities: self.data.capabilities.as_ref().map(|m| m.value.clone()),
+        copy_of!(SessionView, self, self.last_activity, {
             phase: self.phase,
-            state: self.data.state.clone(),
-            version: self.data.version,
-            created_at: self.created_at,
-            last_activity: self.last_activity,
             expires_at: self.deadline_ms(config),
             idle_timeout_ms: self.idle_timeout_ms.unwrap_or(config.idle_timeout_ms),
             in_flight: self.in_flight,
-        }
+        })
     }
 }
 
-/// A copy of a live session, as operations return it.
-/// A copy of a remembered ended session.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EndedView {
-    pub id: String,
-    pub principal: Option<String>,
-    pub protocol_version: String,
-    pub client_info: Option<Value>,
-    pub capabilities: Option<Value>,
-    pub state: Value,
-    pub version: u64,
-    pub created_at: u64,
-    pub last_activity: u64,
-    pub reason: EndReason,
-    pub ended_at: u64,
-    /// The session it was renewed into, if any.
-    pub renewed_to: Option<String>,
+/// Declares a copy of a session, as a host sees it (a view) or a snapshot keeps it
+/// (a record): the fields every copy carries are written once, here, then the
+/// struct's own. Serde attributes stay with each struct.
+macro_rules! session_copy {
+    ($(#[$attr:meta])* $vis:vis struct $name:ident {
+        $($(#[$field_attr:meta])* pub $field:ident: $ty:ty,)*
+    }) => {
+        $(#[$attr])*
+        $vis struct $name {
+            pub id: String,
+            pub principal: Option<String>,
+            pub protocol_version: String,
+            pub client_info: Option<Value>,
+            pub capabilities: Option<Value>,
+            pub state: Value,
+            pub version: u64,
+            pub created_at: u64,
+            pub last_activity: u64,
+            $($(#[$field_attr])* pub $field: $ty,)*
+        }
+    };
+}
+pub(crate) use session_copy;
+
+/// Builds a `session_copy!` struct from a `Session`: the common fields copied
+/// (with `last_activity` as given), then the struct's own.
+macro_rules! copy_of {
+    ($name:ident, $session:expr, $last_activity:expr, { $($field:ident: $value:expr),* $(,)? }) => {{
+        let session: &$crate::session::Session = $session;
+        $name {
+            id: session.id.to_string(),
+            principal: session.data.principal.as_deref().map(str::to_owned),
+            protocol_version: session.data.protocol_version.to_string(),
+            client_info: session.data.client_info.as_ref().map(|m| m.value.clone()),
+            capabilities: session.data.capabilities.as_ref().map(|m| m.value.clone()),
+            state: session.data.state.clone(),
+            version: session.data.version,
+            created_at: session.created_at,
+            last_activity: $last_activity,
+            $($field: $value,)*
+        }
+    }};
+}
+pub(crate) use copy_of;
+
+session_copy! {
+    /// A copy of a remembered ended session.
+    #[derive(Debug, Clone, PartialEq, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct EndedView {
+        pub reason: EndReason,
+        pub ended_at: u64,
+        /// The session it was renewed into, if any.
+        pub renewed_to: Option<String>,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionView {
-    pub id: String,
-    pub principal: Option<String>,
-    pub protocol_version: String,
-    pub client_info: Option<Value>,
-    pub capabilities: Option<Value>,
-    pub phase: Phase,
-    pub state: Value,
-    pub version: u64,
-    pub created_at: u64,
-    pub last_activity: u64,
-    /// When the session ends unless something happens; `None` while a request is in
-    /// flight and no absolute lifetime applies.
-    pub expires_at: Option<u64>,
-    pub idle_timeout_ms: u64,
-    pub in_flight: u32,
+session_copy! {
+    /// A copy of a live session, as operations return it.
+    #[derive(Debug, Clone, PartialEq, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct SessionView {
+        pub phase: Phase,
+        /// When the session ends unless something happens; `None` while a request is
+        /// in flight and no absolute lifetime applies.
+        pub expires_at: Option<u64>,
+        pub idle_timeout_ms: u64,
+        pub in_flight: u32,
+    }
 }
 
 pub(crate) fn empty_state() -> Value {

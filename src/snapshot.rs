@@ -31,7 +31,7 @@ use crate::ids::check_session_id;
 use crate::intern::Shared;
 use crate::patch::{check_metadata, check_state, MAX_METADATA_BYTES};
 use crate::request::check_principal;
-use crate::session::{Ending, Phase, Session, SessionData};
+use crate::session::{copy_of, session_copy, Ending, Phase, Session, SessionData};
 use crate::session_id::SessionId;
 
 /// The `format` field of every snapshot.
@@ -53,22 +53,16 @@ pub(crate) struct SnapshotDoc {
     pub ended: Vec<EndedRecord>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct SessionRecord {
-    pub id: String,
-    pub principal: Option<String>,
-    pub protocol_version: String,
-    pub client_info: Option<Value>,
-    pub capabilities: Option<Value>,
-    pub phase: Phase,
-    pub state: Value,
-    pub version: u64,
-    pub created_at: u64,
-    pub last_activity: u64,
-    pub idle_timeout_ms: Option<u64>,
-    #[serde(default)]
-    pub expires_at: Option<u64>,
+session_copy! {
+    /// A session as a snapshot keeps it (live, or inside an ended record).
+    #[derive(Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub(crate) struct SessionRecord {
+        pub phase: Phase,
+        pub idle_timeout_ms: Option<u64>,
+        #[serde(default)]
+        pub expires_at: Option<u64>,
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -116,20 +110,11 @@ impl SessionRecord {
     }
 
     fn of(session: &Session, last_activity: u64, expires_at: Option<u64>) -> Self {
-        SessionRecord {
-            id: session.id.to_string(),
-            principal: session.data.principal.as_deref().map(str::to_owned),
-            protocol_version: session.data.protocol_version.to_string(),
-            client_info: session.data.client_info.as_ref().map(|m| m.value.clone()),
-            capabilities: session.data.capabilities.as_ref().map(|m| m.value.clone()),
+        copy_of!(SessionRecord, session, last_activity, {
             phase: session.phase,
-            state: session.data.state.clone(),
-            version: session.data.version,
-            created_at: session.created_at,
-            last_activity,
             idle_timeout_ms: session.idle_timeout_ms,
-            expires_at,
-        }
+            expires_at: expires_at,
+        })
     }
 }
 
