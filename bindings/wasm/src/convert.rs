@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::error::JsResult;
+use crate::error::{JsResult, JsSessionError};
 
 /// A JS number that must be a whole number from 0 to `max`.
 pub fn whole(value: f64, argument: &str, max: f64) -> JsResult<u64> {
@@ -85,17 +85,14 @@ pub fn output<T: Serialize>(value: &T) -> JsResult<JsValue> {
     Ok(JSON::parse(&text).map_err(|_| SessionError::invalid_argument("result", "is not JSON"))?)
 }
 
+/// Create parameters; undefined or null for none.
 pub fn create_params(value: &JsValue) -> JsResult<CreateParams> {
     if value.is_undefined() || value.is_null() {
         return Ok(CreateParams::default());
     }
-    let read = || {
-        Ok(json::create_params(&json_text(
-            value,
-            Input::CreateParams,
-        )?)?)
-    };
-    read().map_err(|error| {
+    let read = json_text(value, Input::CreateParams)
+        .and_then(|text| json::create_params(&text).map_err(JsSessionError::from));
+    read.map_err(|error| {
         // The whole params could not be read: if the state is what JSON cannot hold
         // (a cycle, a BigInt, too deep for the engine), say so as `updateState` does.
         let state_value =
@@ -107,6 +104,7 @@ pub fn create_params(value: &JsValue) -> JsResult<CreateParams> {
     })
 }
 
+/// A store's configuration; undefined or null for the defaults.
 pub fn read_config(value: &JsValue) -> JsResult<Config> {
     if value.is_undefined() || value.is_null() {
         return Ok(Config::default());
