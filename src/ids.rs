@@ -50,14 +50,10 @@ impl Default for SecureIds {
     }
 }
 
-impl SecureIds {
-    /// The next 16 pooled random bytes, refilling the pool from the OS when it is
-    /// used up.
-    fn next_bytes(&mut self) -> Result<[u8; 16], SessionError> {
+impl IdSource for SecureIds {
+    fn next_id(&mut self) -> Result<String, SessionError> {
         if self.used == POOLED_IDS {
-            getrandom::fill(&mut self.pool).map_err(|e| SessionError::IdSourceFailed {
-                reason: e.to_string(),
-            })?;
+            os_random(&mut self.pool)?;
             self.used = 0;
         }
         let mut bytes = [0u8; 16];
@@ -70,20 +66,25 @@ impl SecureIds {
             *b = 0;
         }
         self.used += 1;
-        Ok(bytes)
+        Ok(format_uuid(bytes))
+    }
+
+    /// 16 bytes of their own, not from the pool: a new store draws just these, and
+    /// the pool is filled when the first ID needs it, so an OS that stops giving
+    /// entropy later fails the create that needs an ID (`ID_SOURCE_FAILED`).
+    fn hash_seed(&mut self) -> Result<u128, SessionError> {
+        let mut seed = [0u8; 16];
+        os_random(&mut seed)?;
+        Ok(u128::from_le_bytes(seed))
     }
 }
 
-impl IdSource for SecureIds {
-    fn next_id(&mut self) -> Result<String, SessionError> {
-        self.next_bytes().map(format_uuid)
-    }
-
-    /// One pooled ID's worth of bytes: no extra call out to the OS (or to
-    /// `crypto.getRandomValues` in wasm) per store.
-    fn hash_seed(&mut self) -> Result<u128, SessionError> {
-        self.next_bytes().map(u128::from_le_bytes)
-    }
+/// Fills `bytes` from the platform CSPRNG: the only place the core asks for
+/// randomness.
+fn os_random(bytes: &mut [u8]) -> Result<(), SessionError> {
+    getrandom::fill(bytes).map_err(|e| SessionError::IdSourceFailed {
+        reason: e.to_string(),
+    })
 }
 
 /// A deterministic source (SplitMix64) for tests and simulations: the same seed gives
