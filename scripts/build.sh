@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Builds the npm package into dist/: the core for wasm32 (release, through wasm-opt),
-# its wasm-bindgen glue for Node, and the TypeScript layer (CommonJS + an ESM entry).
+# Builds the npm package into dist/: the wasm facade crate (bindings/wasm, which pulls
+# in the core) for wasm32 (release, through wasm-opt), its wasm-bindgen glue for Node
+# under the module name mcp_session_core, and the TypeScript layer (CommonJS + an ESM
+# entry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
 
-cargo build --release --lib --target wasm32-unknown-unknown
+cargo build --release --lib --target wasm32-unknown-unknown -p mcp-session-core-wasm
 rm -rf bindings/generated dist
-wasm-bindgen --target nodejs --out-dir bindings/generated \
-  target/wasm32-unknown-unknown/release/mcp_session_core.wasm
+wasm-bindgen --target nodejs --out-dir bindings/generated --out-name mcp_session_core \
+  target/wasm32-unknown-unknown/release/mcp_session_core_wasm.wasm
 wasm-opt -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   bindings/generated/mcp_session_core_bg.wasm -o bindings/generated/mcp_session_core_bg.wasm

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, in order:
-#   1. Rust lints and native tests;
-#   2. the facade inside wasm (wasm-pack test --node);
+#   1. Rust lints and native tests, for the workspace: the core (.) and the wasm
+#      facade (bindings/wasm, empty on native targets, so linted for wasm32);
+#   2. the facade inside wasm (wasm-pack test --node bindings/wasm);
 #   3. the built npm package, packed and installed in a scratch app, from Node, with
 #      the MCP tests run again against the oldest SDK the peer range allows;
 #   4. a short pass of every cargo-fuzz target (fuzz/), from the committed corpus.
@@ -11,14 +12,15 @@ root=$PWD
 bash scripts/setup.sh
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$HOME/.cargo/bin:$root/node_modules/.bin:$PATH"
 
-echo "== 1. cargo fmt --check, clippy (native and wasm32), cargo test"
-cargo fmt --check
-cargo clippy --all-targets -- -D warnings
-cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
-cargo test
+echo "== 1. cargo fmt --check, clippy (native and wasm32), cargo test --workspace"
+cargo fmt --all --check
+cargo clippy --all-targets --workspace -- -D warnings
+cargo clippy --workspace --lib --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p mcp-session-core-wasm --tests --target wasm32-unknown-unknown -- -D warnings
+cargo test --workspace
 
-echo "== 2. wasm-pack test --node"
-wasm-pack test --node --mode no-install -- --test wasm
+echo "== 2. wasm-pack test --node bindings/wasm"
+wasm-pack test --node --mode no-install bindings/wasm
 
 echo "== 3. the npm package (pkg-tests/, node --test)"
 bash scripts/build.sh

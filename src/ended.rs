@@ -110,6 +110,7 @@ mod tests {
     use super::*;
     use crate::error::EndReason;
     use crate::session::Ending;
+    use crate::table::IdHasher;
 
     /// Files `handle`, then forgets past `max` records and those ended by `cutoff`.
     fn file(order: &mut EndedOrder, table: &mut SessionTable, handle: Handle, at: u64, max: usize) {
@@ -138,7 +139,7 @@ mod tests {
 
     #[test]
     fn records_that_arrive_late_are_still_forgotten_oldest_first() {
-        let mut table = SessionTable::default();
+        let mut table = SessionTable::new(IdHasher::new(0));
         let mut order = EndedOrder::default();
         for (id, at) in [("a", 10), ("b", 30), ("c", 20), ("d", 30), ("e", 5)] {
             let handle = ended(&mut table, id, at);

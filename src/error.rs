@@ -245,7 +245,9 @@ impl SessionError {
         }
     }
 
-    pub(crate) fn invalid_argument(argument: &str, reason: impl Into<String>) -> Self {
+    /// `INVALID_ARGUMENT` for `argument`. Public for the bindings, which answer
+    /// with it for a value they cannot convert (a NaN time, an unknown field).
+    pub fn invalid_argument(argument: &str, reason: impl Into<String>) -> Self {
         SessionError::InvalidArgument {
             argument: argument.to_owned(),
             reason: reason.into(),

@@ -5,6 +5,10 @@
 //! the operating system (`crypto.getRandomValues` in wasm) and formats them as a UUID
 //! v4 without dashes. Tests and simulations inject a seeded source, whose name says it
 //! must never serve real clients.
+//!
+//! The source also seeds the hash of the store's ID map ([`IdSource::hash_seed`]):
+//! the store's only randomness comes in here, so a seeded source makes the whole
+//! store deterministic and nothing draws from the OS behind the caller's back.
 
 use crate::error::{InvalidIdReason, SessionError};
 
@@ -18,6 +22,11 @@ pub const MAX_SESSION_ID_BYTES: usize = 128;
 pub trait IdSource {
     /// A new ID, or why none could be made.
     fn next_id(&mut self) -> Result<String, SessionError>;
+
+    /// 128 bits that seed the hash of the store's ID map, drawn once when a store is
+    /// made. They must be as unpredictable as the IDs: a client that can predict the
+    /// seed can choose IDs that all land in one bucket and make every lookup slow.
+    fn hash_seed(&mut self) -> Result<u128, SessionError>;
 }
 
 /// How many IDs' worth of random bytes are drawn from the OS at once. In wasm each
@@ -44,9 +53,7 @@ impl Default for SecureIds {
 impl IdSource for SecureIds {
     fn next_id(&mut self) -> Result<String, SessionError> {
         if self.used == POOLED_IDS {
-            getrandom::fill(&mut self.pool).map_err(|e| SessionError::IdSourceFailed {
-                reason: e.to_string(),
-            })?;
+            os_random(&mut self.pool)?;
             self.used = 0;
         }
         let mut bytes = [0u8; 16];
@@ -61,6 +68,23 @@ impl IdSource for SecureIds {
         self.used += 1;
         Ok(format_uuid(bytes))
     }
+
+    /// 16 bytes of their own, not from the pool: a new store draws just these, and
+    /// the pool is filled when the first ID needs it, so an OS that stops giving
+    /// entropy later fails the create that needs an ID (`ID_SOURCE_FAILED`).
+    fn hash_seed(&mut self) -> Result<u128, SessionError> {
+        let mut seed = [0u8; 16];
+        os_random(&mut seed)?;
+        Ok(u128::from_le_bytes(seed))
+    }
+}
+
+/// Fills `bytes` from the platform CSPRNG: the only place the core asks for
+/// randomness.
+fn os_random(bytes: &mut [u8]) -> Result<(), SessionError> {
+    getrandom::fill(bytes).map_err(|e| SessionError::IdSourceFailed {
+        reason: e.to_string(),
+    })
 }
 
 /// A deterministic source (SplitMix64) for tests and simulations: the same seed gives
@@ -95,7 +119,20 @@ impl IdSource for InsecureSeededIds {
         }
         Ok(format_uuid(bytes))
     }
+
+    /// From a stream of its own (the current state, offset), so that the IDs are the
+    /// same whether or not a store drew a hash seed first: a test that replays the
+    /// source beside a store sees the IDs the store made.
+    fn hash_seed(&mut self) -> Result<u128, SessionError> {
+        let mut stream = InsecureSeededIds::new(self.state ^ HASH_STREAM);
+        let hi = u128::from(stream.next_u64());
+        Ok((hi << 64) | u128::from(stream.next_u64()))
+    }
 }
+
+/// Where `InsecureSeededIds::hash_seed` starts from the ID stream's state: any
+/// constant that is not 0.
+const HASH_STREAM: u64 = 0x5EED_0F1D_4A54_0001;
 
 fn format_uuid(bytes: [u8; 16]) -> String {
     uuid::Builder::from_random_bytes(bytes)
@@ -155,6 +192,20 @@ mod tests {
         assert_eq!(a, b);
         assert!(!a.contains(&c));
         assert!(a.iter().all(|id| check_session_id(id).is_ok()));
+    }
+
+    #[test]
+    fn hash_seeds_follow_the_source() {
+        let seeded = |seed| InsecureSeededIds::new(seed).hash_seed().unwrap();
+        assert_eq!(seeded(7), seeded(7));
+        assert_ne!(seeded(7), seeded(8));
+        let (mut drawn, mut fresh) = (InsecureSeededIds::new(7), InsecureSeededIds::new(7));
+        drawn.hash_seed().unwrap();
+        assert_eq!(drawn.next_id().unwrap(), fresh.next_id().unwrap());
+        let mut secure = SecureIds::default();
+        let first = secure.hash_seed().unwrap();
+        assert_ne!(first, secure.hash_seed().unwrap());
+        assert_ne!(first, SecureIds::default().hash_seed().unwrap());
     }
 
     #[test]

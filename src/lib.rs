@@ -21,10 +21,9 @@ mod ended;
 pub mod error;
 pub mod events;
 mod expiry;
-#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
-mod heap;
 pub mod ids;
 mod intern;
+pub mod json;
 mod patch;
 mod principals;
 pub mod record;
@@ -34,8 +33,6 @@ mod session_id;
 pub mod snapshot;
 mod store;
 mod table;
-#[cfg(target_arch = "wasm32")]
-pub mod wasm;
 
 pub use config::{CapacityPolicy, Config, MAX_TIME_MS};
 pub use ended::Lookup;

@@ -8,8 +8,10 @@
 //! peak is paid for good). A live session that ends stays in its slot, marked
 //! ended: ending one costs no move from one map to another.
 
-use std::hash::BuildHasher;
+use std::hash::{Hash, Hasher};
 
+use foldhash::fast::FoldHasher;
+use foldhash::SharedSeed;
 use hashbrown::HashTable;
 
 use crate::session::{Session, SessionData};
@@ -21,19 +23,32 @@ pub(crate) type Handle = u32;
 const CHUNK_BITS: u32 = 12;
 const CHUNK: usize = 1 << CHUNK_BITS;
 
-/// Session IDs are hashed with foldhash (several times faster than SipHash on
-/// ID-sized keys, which matters on every request), seeded per store from the OS
-/// CSPRNG so that clients cannot aim IDs at one bucket.
-pub(crate) type IdHasher = foldhash::fast::SeedableRandomState;
+/// How session IDs are hashed: foldhash (several times faster than SipHash on
+/// ID-sized keys, which matters on every request), keyed per store by 128 bits from
+/// the store's ID source, so that clients cannot aim IDs at one bucket. Both of
+/// foldhash's seeds come from those bits, not from its process-wide random seed:
+/// the store's randomness comes in through its ID source only.
+pub(crate) struct IdHasher {
+    per_hasher: u64,
+    shared: SharedSeed,
+}
 
-fn id_hasher() -> IdHasher {
-    let mut seed = [0u8; 8];
-    // Without entropy the per-process seed of foldhash still applies.
-    let _ = getrandom::fill(&mut seed);
-    IdHasher::with_seed(
-        u64::from_le_bytes(seed),
-        foldhash::SharedSeed::global_random(),
-    )
+impl IdHasher {
+    /// A hasher keyed by `seed` (from [`crate::IdSource::hash_seed`]): the high half
+    /// makes foldhash's shared seed, the low half its per-hasher seed.
+    pub fn new(seed: u128) -> Self {
+        let (high, low) = ((seed >> 64) as u64, seed as u64);
+        IdHasher {
+            per_hasher: low,
+            shared: SharedSeed::from_u64(high),
+        }
+    }
+
+    fn hash_id(&self, id: &SessionId) -> u64 {
+        let mut hasher = FoldHasher::with_seed(self.per_hasher, &self.shared);
+        id.hash(&mut hasher);
+        hasher.finish()
+    }
 }
 
 pub(crate) struct SessionTable {
@@ -46,29 +61,28 @@ pub(crate) struct SessionTable {
     bytes: usize,
 }
 
-impl Default for SessionTable {
-    fn default() -> Self {
-        SessionTable {
-            chunks: Vec::new(),
-            free: Vec::new(),
-            by_id: HashTable::new(),
-            hasher: id_hasher(),
-            ended: 0,
-            bytes: 0,
-        }
-    }
-}
-
 /// The ID map is made for this many sessions at once (or `max_sessions`, if fewer):
 /// growing it rehashes every entry, which a new store would otherwise do a dozen
 /// times in its first thousands of sessions. Four bytes and a control byte each.
 const RESERVED_IDS: usize = 16_384;
 
 impl SessionTable {
+    /// An empty table whose IDs are hashed with `hasher`.
+    pub fn new(hasher: IdHasher) -> Self {
+        SessionTable {
+            chunks: Vec::new(),
+            free: Vec::new(),
+            by_id: HashTable::new(),
+            hasher,
+            ended: 0,
+            bytes: 0,
+        }
+    }
+
     /// A table whose ID map has room for `expected` sessions (at most
     /// `RESERVED_IDS`) before it grows.
-    pub fn with_capacity(expected: usize) -> Self {
-        let mut table = SessionTable::default();
+    pub fn with_capacity(hasher: IdHasher, expected: usize) -> Self {
+        let mut table = SessionTable::new(hasher);
         table.by_id.reserve(expected.min(RESERVED_IDS), |_| 0);
         table
     }
@@ -115,7 +129,7 @@ impl SessionTable {
 
     /// The handle of the session with this ID, live or ended.
     pub fn find(&self, id: &SessionId) -> Option<Handle> {
-        let hash = self.hasher.hash_one(id);
+        let hash = self.hasher.hash_id(id);
         let chunks = &self.chunks;
         self.by_id
             .find(hash, |&h| slot(chunks, h).is_some_and(|s| s.id == *id))
@@ -136,7 +150,7 @@ impl SessionTable {
     /// Stores a session whose ID is not stored yet (the caller checks).
     pub fn insert(&mut self, session: Session) -> Handle {
         self.bytes += footprint(&session);
-        let hash = self.hasher.hash_one(&session.id);
+        let hash = self.hasher.hash_id(&session.id);
         if session.end.is_some() {
             self.ended += 1;
         }
@@ -170,14 +184,14 @@ impl SessionTable {
         };
         let (chunks, hasher) = (&self.chunks, &self.hasher);
         self.by_id.insert_unique(hash, handle, |&h| {
-            slot(chunks, h).map_or(0, |s| hasher.hash_one(&s.id))
+            slot(chunks, h).map_or(0, |s| hasher.hash_id(&s.id))
         });
         handle
     }
 
     /// Takes a session out of the table; its handle may be reused.
     pub fn remove(&mut self, handle: Handle) -> Option<Session> {
-        let id_hash = self.hasher.hash_one(&self.get(handle)?.id);
+        let id_hash = self.hasher.hash_id(&self.get(handle)?.id);
         if let Ok(entry) = self.by_id.find_entry(id_hash, |&h| h == handle) {
             entry.remove();
         }

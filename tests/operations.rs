@@ -772,6 +772,32 @@ impl IdSource for Broken {
     fn next_id(&mut self) -> Result<String, SessionError> {
         Ok(self.0.pop().unwrap_or("same").to_owned())
     }
+
+    fn hash_seed(&mut self) -> Result<u128, SessionError> {
+        Ok(0)
+    }
+}
+
+/// A source that cannot even seed the store's ID hash.
+struct Empty;
+impl IdSource for Empty {
+    fn next_id(&mut self) -> Result<String, SessionError> {
+        Ok("unused".to_owned())
+    }
+
+    fn hash_seed(&mut self) -> Result<u128, SessionError> {
+        Err(SessionError::IdSourceFailed {
+            reason: "no entropy".to_owned(),
+        })
+    }
+}
+
+#[test]
+fn a_source_that_cannot_seed_the_hash_makes_no_store() {
+    let err = SessionStore::with_id_source(Config::default(), Box::new(Empty))
+        .err()
+        .unwrap();
+    assert_eq!((err.code(), err.http_status()), ("ID_SOURCE_FAILED", 500));
 }
 
 #[test]

@@ -63,7 +63,7 @@ use crate::intern::Interner;
 use crate::principals::PrincipalCounts;
 use crate::request::check_principal;
 use crate::session::{Phase, Session};
-use crate::table::{Handle, SessionTable};
+use crate::table::{Handle, IdHasher, SessionTable};
 
 /// All sessions of one server. Synchronous, no I/O, no clock: see the module docs.
 pub struct SessionStore {
@@ -117,15 +117,19 @@ impl SessionStore {
     }
 
     /// A store whose IDs come from `ids` (a seeded source for tests and simulation).
+    /// The seed of the ID map's hash is drawn from `ids` too (see
+    /// [`IdSource::hash_seed`]): a failure there is `ID_SOURCE_FAILED`.
     pub fn with_id_source(
         config: Config,
-        ids: Box<dyn IdSource + Send>,
+        mut ids: Box<dyn IdSource + Send>,
     ) -> Result<Self, SessionError> {
         let max_sessions = config.max_sessions;
+        let settings = Settings::new(config)?;
+        let hasher = IdHasher::new(ids.hash_seed()?);
         Ok(SessionStore {
-            settings: Settings::new(config)?,
+            settings,
             ids,
-            sessions: SessionTable::with_capacity(max_sessions),
+            sessions: SessionTable::with_capacity(hasher, max_sessions),
             index: DeadlineIndex::default(),
             ended: EndedOrder::default(),
             taken: 0,

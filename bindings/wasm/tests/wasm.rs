@@ -1,6 +1,7 @@
-//! The wasm-bindgen facade, exercised inside wasm (`wasm-pack test --node`): values
-//! cross as plain JS objects, errors are JS `Error` objects with their codes, hostile
-//! inputs are typed errors, and IDs come from `crypto.getRandomValues`.
+//! The wasm-bindgen facade, exercised inside wasm (`wasm-pack test --node
+//! bindings/wasm`): values cross as plain JS objects, errors are JS `Error` objects
+//! with their codes, hostile inputs are typed errors, and IDs come from
+//! `crypto.getRandomValues`.
 
 #![cfg(target_arch = "wasm32")]
 #![allow(
@@ -13,7 +14,7 @@
 use std::collections::HashSet;
 
 use js_sys::{Array, Error as JsError, Object, Reflect, JSON};
-use mcp_session_core::wasm::WasmSessionStore;
+use mcp_session_core_wasm::{JsResult, WasmSessionStore};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
 
@@ -29,6 +30,14 @@ fn get(value: &JsValue, key: &str) -> JsValue {
 
 fn text(value: &JsValue, key: &str) -> String {
     get(value, key).as_string().unwrap_or_default()
+}
+
+/// What a method threw, as JS sees it.
+fn thrown<T>(result: JsResult<T>) -> JsValue {
+    match result {
+        Ok(_) => panic!("expected an error"),
+        Err(error) => error.into(),
+    }
 }
 
 fn code_of(error: JsValue) -> String {
@@ -74,32 +83,30 @@ fn errors_are_js_errors_with_code_status_and_details() {
     let mut s = store();
     let id = text(&s.create(JsValue::UNDEFINED, T0).unwrap(), "id");
     s.update_state(&id, obj("{}"), None, T0).unwrap();
-    let conflict = s.update_state(&id, obj("{}"), Some(0.0), T0).unwrap_err();
+    let conflict = thrown(s.update_state(&id, obj("{}"), Some(0.0), T0));
     assert_eq!(code_of(conflict.clone()), "VERSION_CONFLICT");
     assert_eq!(get(&conflict, "httpStatus").as_f64(), Some(409.0));
     assert_eq!(get(&conflict, "jsonRpcCode").as_f64(), Some(-32000.0));
     assert_eq!(get(&conflict, "expectedVersion").as_f64(), Some(0.0));
     assert_eq!(get(&conflict, "actualVersion").as_f64(), Some(1.0));
 
-    let missing = s.get("nope", T0).unwrap_err();
+    let missing = thrown(s.get("nope", T0));
     assert_eq!(code_of(missing.clone()), "SESSION_NOT_FOUND");
     assert_eq!(get(&missing, "httpStatus").as_f64(), Some(404.0));
 
     let mut full = WasmSessionStore::new(obj(r#"{"maxSessions": 1}"#)).unwrap();
     full.create(JsValue::UNDEFINED, T0).unwrap();
-    let capacity = full.create(JsValue::UNDEFINED, T0 + 10.0).unwrap_err();
+    let capacity = thrown(full.create(JsValue::UNDEFINED, T0 + 10.0));
     assert_eq!(code_of(capacity.clone()), "CAPACITY_EXCEEDED");
     assert_eq!(
         get(&capacity, "retryAfterMs").as_f64(),
         Some(1_800_000.0 - 10.0)
     );
 
-    let missing_header = s.begin_request(None, None, 2, None, T0).unwrap_err();
+    let missing_header = thrown(s.begin_request(None, None, 2, None, T0));
     assert_eq!(code_of(missing_header), "MISSING_SESSION_ID");
     assert_eq!(s.begin_request(None, None, 0, None, T0).unwrap(), 0);
-    let invalid = s
-        .begin_request(Some("a b".into()), None, 2, None, T0)
-        .unwrap_err();
+    let invalid = thrown(s.begin_request(Some("a b".into()), None, 2, None, T0));
     assert_eq!(code_of(invalid.clone()), "INVALID_SESSION_ID");
     assert_eq!(text(&invalid, "reason"), "invalidCharacter");
     assert_eq!(
@@ -116,37 +123,37 @@ fn bad_js_input_is_a_typed_error_never_a_panic() {
     let id = text(&s.create(JsValue::UNDEFINED, T0).unwrap(), "id");
     let id = id.as_str();
     for now in [f64::NAN, f64::INFINITY, -1.0, 1.5, 2f64.powi(60)] {
-        assert_eq!(code_of(s.get(id, now).unwrap_err()), "INVALID_ARGUMENT");
+        assert_eq!(code_of(thrown(s.get(id, now))), "INVALID_ARGUMENT");
     }
-    assert_eq!(code_of(s.get("", T0).unwrap_err()), "INVALID_SESSION_ID");
-    let bad_version = s.update_state(id, obj("{}"), Some(-1.0), T0).unwrap_err();
+    assert_eq!(code_of(thrown(s.get("", T0))), "INVALID_SESSION_ID");
+    let bad_version = thrown(s.update_state(id, obj("{}"), Some(-1.0), T0));
     assert_eq!(code_of(bad_version), "INVALID_ARGUMENT");
 
     // A cyclic object, a deeply nested one, and a non-object state.
     let cyclic = Object::new();
     Reflect::set(&cyclic, &"self".into(), &cyclic).unwrap();
-    let err = s.update_state(id, cyclic.into(), None, T0).unwrap_err();
+    let err = thrown(s.update_state(id, cyclic.into(), None, T0));
     assert_eq!(code_of(err), "INVALID_STATE");
     let deep = JSON::parse(&format!("{}{}", "[".repeat(5_000), "]".repeat(5_000))).unwrap();
     assert_eq!(
-        code_of(s.update_state(id, deep, None, T0).unwrap_err()),
+        code_of(thrown(s.update_state(id, deep, None, T0))),
         "INVALID_STATE"
     );
-    let array = s.replace_state(id, obj("[1]"), None, T0).unwrap_err();
+    let array = thrown(s.replace_state(id, obj("[1]"), None, T0));
     assert_eq!(code_of(array), "INVALID_STATE");
     let big = obj(&format!(r#"{{"k": "{}"}}"#, "x".repeat(100)));
     assert_eq!(
-        code_of(s.update_state(id, big, None, T0).unwrap_err()),
+        code_of(thrown(s.update_state(id, big, None, T0))),
         "STATE_TOO_LARGE"
     );
 
-    let unknown_field = s.create(obj(r#"{"bogus": 1}"#), T0).unwrap_err();
+    let unknown_field = thrown(s.create(obj(r#"{"bogus": 1}"#), T0));
     assert_eq!(code_of(unknown_field), "INVALID_ARGUMENT");
-    let fractional = s.create(obj(r#"{"idleTimeoutMs": 1.5}"#), T0).unwrap_err();
+    let fractional = thrown(s.create(obj(r#"{"idleTimeoutMs": 1.5}"#), T0));
     assert_eq!(code_of(fractional), "INVALID_ARGUMENT");
-    let bad_kind = s.begin_request(None, None, 7, None, T0).unwrap_err();
+    let bad_kind = thrown(s.begin_request(None, None, 7, None, T0));
     assert_eq!(code_of(bad_kind), "INVALID_ARGUMENT");
-    assert_eq!(code_of(s.restore("{", T0).unwrap_err()), "INVALID_SNAPSHOT");
+    assert_eq!(code_of(thrown(s.restore("{", T0))), "INVALID_SNAPSHOT");
 
     for config in [
         r#"{"idleTimeoutMs": 0}"#,
@@ -154,7 +161,7 @@ fn bad_js_input_is_a_typed_error_never_a_panic() {
         r#"{"maxSessions": -1}"#,
         "5",
     ] {
-        let err = WasmSessionStore::new(obj(config)).err().unwrap();
+        let err = thrown(WasmSessionStore::new(obj(config)));
         assert_eq!(code_of(err), "INVALID_CONFIG", "{config}");
     }
     // The store is intact and still serves the session.
