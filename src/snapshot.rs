@@ -461,23 +461,19 @@ fn session(name: &str, r: &SessionRecord, settings: &Settings) -> Result<Session
             ));
         }
     }
+    let data = SessionData {
+        principal: r.principal.as_deref().map(Arc::from),
+        protocol_version: settings.intern(&r.protocol_version),
+        client_info: r.client_info.clone().map(Shared::new),
+        capabilities: r.capabilities.clone().map(Shared::new),
+        state: r.state.clone(),
+        state_bytes,
+        version: r.version,
+    };
+    let id = SessionId::new(&r.id);
     Ok(Session {
-        id: SessionId::new(&r.id),
-        data: SessionData {
-            principal: r.principal.as_deref().map(Arc::from),
-            protocol_version: settings.intern(&r.protocol_version),
-            client_info: r.client_info.clone().map(Shared::new),
-            capabilities: r.capabilities.clone().map(Shared::new),
-            state: r.state.clone(),
-            state_bytes,
-            version: r.version,
-        },
-        phase: r.phase,
-        created_at: r.created_at,
+        // Restored idle: requests in flight did not survive.
         last_activity: r.last_activity,
-        idle_timeout_ms: r.idle_timeout_ms,
-        in_flight: 0,
-        order: 0,
-        end: None,
+        ..Session::new(id, data, r.phase, r.created_at, r.idle_timeout_ms)
     })
 }
