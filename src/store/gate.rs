@@ -4,7 +4,6 @@
 
 use crate::error::SessionError;
 use crate::events::Event;
-use crate::ids::check_session_id;
 use crate::request::{Admission, RequestHead, RequestKind};
 use crate::session::Phase;
 
@@ -50,10 +49,7 @@ impl SessionStore {
             self.advance(now);
             return Ok(Admission::Initialize);
         };
-        check_session_id(id)?;
-        check_optional_principal(head.principal)?;
-        let now = self.advance(now);
-        self.expire_if_due(id);
+        let now = self.enter_as(id, head.principal, now)?;
         let (handle, session) = owned_mut(&mut self.sessions, id, head.principal)?;
         let already = || SessionError::AlreadyInitialized {
             session_id: id.to_owned(),

@@ -258,11 +258,7 @@ impl SessionStore {
         principal: Option<&str>,
         now: u64,
     ) -> Result<SessionView, SessionError> {
-        check_now(now)?;
-        check_session_id(id)?;
-        check_optional_principal(principal)?;
-        let now = self.advance(now);
-        self.expire_if_due(id);
+        let now = self.enter_as(id, principal, now)?;
         let (handle, session) = owned_mut(&mut self.sessions, id, principal)?;
         let resumed = match session.phase {
             Phase::Initializing => {
@@ -282,12 +278,7 @@ impl SessionStore {
             });
         }
         self.touched(handle, now);
-        self.sessions
-            .get(handle)
-            .map(|s| s.view(&self.settings.config))
-            .ok_or_else(|| SessionError::SessionNotFound {
-                session_id: id.to_owned(),
-            })
+        self.view_of(handle, id)
     }
 
     /// Ends a session (HTTP DELETE). Its ID then answers `SESSION_CLOSED`.
@@ -345,11 +336,7 @@ impl SessionStore {
         principal: Option<&str>,
         now: u64,
     ) -> Result<SessionView, SessionError> {
-        check_now(now)?;
-        check_session_id(id)?;
-        check_optional_principal(principal)?;
-        let now = self.advance(now);
-        self.expire_if_due(id);
+        let now = self.enter_as(id, principal, now)?;
         let Some((_, old)) = self.sessions.lookup(id) else {
             return Err(SessionError::SessionNotFound {
                 session_id: id.to_owned(),

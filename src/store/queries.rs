@@ -41,6 +41,11 @@ impl SessionStore {
         let now = self.enter(id, now)?;
         let (handle, _) = live_mut(&mut self.sessions, id)?;
         self.touched(handle, now);
+        self.view_of(handle, id)
+    }
+
+    /// A copy of the session in `handle` (whose ID is `id`).
+    pub(super) fn view_of(&self, handle: Handle, id: &str) -> Result<SessionView, SessionError> {
         self.sessions
             .get(handle)
             .map(|s| s.view(&self.settings.config))

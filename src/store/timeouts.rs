@@ -8,7 +8,7 @@ use crate::error::{EndReason, SessionError};
 use crate::events::{Event, EventKind};
 use crate::ids::check_session_id;
 
-use super::{check_now, SessionStore};
+use super::{check_now, check_optional_principal, SessionStore};
 
 /// A session that ended because its deadline passed, as `sweep` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,8 +80,19 @@ impl SessionStore {
     /// The prologue of every operation on one session: the arguments are checked
     /// (changing nothing if malformed), then time advances to `now`.
     pub(super) fn enter(&mut self, id: &str, now: u64) -> Result<u64, SessionError> {
+        self.enter_as(id, None, now)
+    }
+
+    /// `enter` for an operation on behalf of `principal`, which is checked too.
+    pub(super) fn enter_as(
+        &mut self,
+        id: &str,
+        principal: Option<&str>,
+        now: u64,
+    ) -> Result<u64, SessionError> {
         check_now(now)?;
         check_session_id(id)?;
+        check_optional_principal(principal)?;
         let now = self.advance(now);
         self.expire_if_due(id);
         Ok(now)
