@@ -36,8 +36,10 @@ export interface CoreConfig {
 }
 
 export type Phase = "initializing" | "active" | "disconnected";
-export type EndReason = "init" | "idle" | "lifetime" | "requested" | "evicted";
-export type EndReason = "closed" | EndReason;
+/** Why a session ended (the core's one `EndReason`). */
+export type EndReason = "closed" | "init" | "idle" | "lifetime" | "requested" | "evicted";
+/** Every `EndReason` but `closed`: still exported by the package, so its users' imports keep working. */
+export type ExpiryReason = Exclude<EndReason, "closed">;
 
 export interface CreateParams {
   principal?: string | null;
