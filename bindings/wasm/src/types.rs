@@ -38,7 +38,7 @@ export interface CoreConfig {
 export type Phase = "initializing" | "active" | "disconnected";
 /** Why a session ended (the core's one `EndReason`). */
 export type EndReason = "closed" | "init" | "idle" | "lifetime" | "requested" | "evicted";
-/** Every `EndReason` but `closed`: still exported by the package, so its users' imports keep working. */
+/** Every `EndReason` but `closed`: why a session expired (expired events and sweeps never say `closed`). */
 export type ExpiryReason = Exclude<EndReason, "closed">;
 
 export interface CreateParams {
@@ -109,7 +109,7 @@ export interface RequestHead {
 
 export type Admission = { outcome: "initialize" } | { outcome: "admitted"; phase: Phase };
 
-export interface Expiry { sessionId: string; reason: EndReason; at: number }
+export interface Expiry { sessionId: string; reason: ExpiryReason; at: number }
 
 export interface Stats {
   live: number;
@@ -140,7 +140,7 @@ export type CoreEvent =
   | { type: "disconnected"; sessionId: string; at: number }
   | { type: "resumed"; sessionId: string; at: number }
   | { type: "closed"; sessionId: string; at: number }
-  | { type: "expired"; sessionId: string; reason: EndReason; at: number }
+  | { type: "expired"; sessionId: string; reason: ExpiryReason; at: number }
   | { type: "evicted"; sessionId: string; at: number }
   | { type: "restored"; sessionId: string; at: number }
   | { type: "renewed"; sessionId: string; previousSessionId: string; at: number }
