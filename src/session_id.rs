@@ -9,8 +9,8 @@
 //! with no allocation and no pointer to chase when the ID map compares two of them.
 //! Any other valid ID (restored from a snapshot written with another ID source) is
 //! kept as text. Equal strings always get the same form, so equality and hashing of
-//! the stored form are equality and hashing of the string, and ordering (snapshots
-//! and `clear_all` go in ID order) is the string's byte order.
+//! the stored form are equality and hashing of the string, and ordering (`clear_all`
+//! and a restore go in ID order) is the string's byte order.
 
 use std::cmp::Ordering;
 use std::fmt;
