@@ -157,7 +157,7 @@ fn merge_owned(target: &mut Value, patch: Value) {
 
 /// Checks client metadata (client info, capabilities): an object within the depth
 /// bound and `limit` bytes. Capabilities may also be a list of names, as
-/// the seed brief passes them (`['tools', 'resources']`): they are kept as given.
+/// the seed API passes them (`['tools', 'resources']`): they are kept as given.
 pub(crate) fn check_metadata(
     argument: &str,
     value: &Value,

@@ -60,15 +60,15 @@ pub struct CreateParams {
     /// The client's `clientInfo` from `initialize` (a JSON object), kept so that a
     /// restarted server can rebuild the session.
     pub client_info: Option<Value>,
-    /// The seed brief's `clientId`: kept as `clientInfo: { name }` when no
+    /// The seed API's `clientId`: kept as `clientInfo: { name }` when no
     /// `clientInfo` is given.
     pub client_id: Option<String>,
     /// The client's `capabilities` from `initialize` (a JSON object), or a list of
-    /// capability names as the seed brief passes them; kept as given.
+    /// capability names as the seed API passes them; kept as given.
     pub capabilities: Option<Value>,
     /// This session's idle timeout, instead of the store's.
     pub idle_timeout_ms: Option<u64>,
-    /// The seed brief's name for `idle_timeout_ms` (ms).
+    /// The seed API's name for `idle_timeout_ms` (ms).
     pub timeout: Option<u64>,
     /// The initial state (a JSON object); empty if absent.
     pub state: Option<Value>,

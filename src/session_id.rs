@@ -1,13 +1,16 @@
 //! The stored form of a session ID.
 //!
-//! IDs are kept once per session in the table and copied into the deadline and
-//! ended-record indexes, so their form decides both memory and speed. The IDs this
+//! An ID is stored once per session, in its table slot (and, boxed, as the
+//! successor of a renewed session). The indexes hold the slot's handle, not the
+//! ID: the ID map (`table`), the deadline index (`expiry`) and the ended order
+//! (`ended`) reach the ID through the slot. So the stored form decides memory per
+//! session and the cost of the ID map's comparison on every request. The IDs this
 //! crate mints are 32 lowercase hex digits: those are kept as their 16 bytes, inline,
-//! with no allocation and no pointer to chase when an index compares two of them.
+//! with no allocation and no pointer to chase when the ID map compares two of them.
 //! Any other valid ID (restored from a snapshot written with another ID source) is
 //! kept as text. Equal strings always get the same form, so equality and hashing of
-//! the stored form are equality and hashing of the string, and ordering is the
-//! string's byte order.
+//! the stored form are equality and hashing of the string, and ordering (`clear_all`
+//! and a restore go in ID order) is the string's byte order.
 
 use std::cmp::Ordering;
 use std::fmt;

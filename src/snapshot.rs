@@ -17,6 +17,11 @@
 //! deadlines from the configuration in force. Requests in flight do not survive a
 //! restart, so a busy session is written with `lastActivity` = `takenAt` and restored
 //! idle from that moment. Restore validates every record before it applies any.
+//!
+//! A store too large for one string is written as records instead (version 2,
+//! [`RECORDS_VERSION`]): a header line `{"format", "version": 2, "takenAt"}`, then a
+//! line `{"session": {…}}` or `{"endedSession": {…}}` per session, in slot order,
+//! read back one line at a time through [`Staging`].
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;

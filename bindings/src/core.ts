@@ -123,7 +123,7 @@ export class SessionCore {
     const text = jsonText(checkedParams(params));
     return text === undefined ? this.#wasm.createId(params, at) : this.#newId(this.#wasm.createIdFromJson(text, at));
   }
-  /** `createId` in the seed brief's shape, with no JSON: capability names are
+  /** `createId` in the seed API's shape, with no JSON: capability names are
    * separated by NUL (`'tools\0resources'`), which no name may contain. */
   createIdNamed(
     clientId: string | undefined,

@@ -15,14 +15,17 @@ export class SessionError extends Error {
   readonly httpStatus!: number;
   /** The JSON-RPC error code for the response body. */
   readonly jsonRpcCode!: number;
-  /** For `CAPACITY_EXCEEDED`: how long the client should wait. */
+  /** For `CAPACITY_EXCEEDED`, `STORAGE_LIMIT_EXCEEDED`, `PRINCIPAL_LIMIT_EXCEEDED`
+   * and `TOO_MANY_REQUESTS` (the core's 503s and 429s): how long the client should wait. */
   readonly retryAfterMs?: number;
   /** For `VERSION_CONFLICT`. */
   readonly expectedVersion?: number;
   readonly actualVersion?: number;
   /** The session the error is about, where there is one. */
   readonly sessionId?: string;
-  /** For `SESSION_EXPIRED` and `INVALID_SESSION_ID`. */
+  /** Why: for `SESSION_EXPIRED` the end reason (`idle`, `init`, ...), for
+   * `INVALID_SESSION_ID` what is wrong with it, for `STORAGE_FAILED` the I/O error
+   * code (`ENOSPC`), for the `INVALID_*` codes and `ID_SOURCE_FAILED` a description. */
   readonly reason?: string;
   /** For `INVALID_ARGUMENT`. */
   readonly argument?: string;

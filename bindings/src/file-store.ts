@@ -6,24 +6,7 @@ import { SessionError } from './errors';
 import type { SessionManager } from './manager';
 import type { LoadReport, SessionChanges, SessionStore, StoreContext, StoreOpened } from './persistence';
 
-/**
- * Sessions that survive restarts, in a data directory, with no server to run:
- * `snapshot.json` (a full core snapshot) plus `journal.log` (one record per save).
- * It is a `SessionStore`: the manager calls it (see `persistence.ts`).
- *
- * Every change the manager saves is appended to the journal and fsynced before the
- * call that made it returns, so a change a server has acknowledged survives
- * SIGKILL. Request activity (which only moves idle deadlines) comes in batches
- * every `activityFlushMs`: after a crash a session may look idle since up to that
- * long before it was last used.
- *
- * Each record is one line `<seq> <sha256 prefix> <core export JSON>`. On start the
- * snapshot is loaded, journal records newer than it are replayed in order, a torn
- * or corrupt record ends the replay (a crash can only tear the last one), and the
- * result is compacted into a new snapshot (written to a temporary file, fsynced,
- * renamed) before the journal is emptied. Records carry sequence numbers, so a
- * crash between the rename and the truncation replays nothing twice.
- */
+/** What `new FileSessionStore(options)` takes. */
 export interface FileSessionStoreOptions {
   /** The data directory; created if missing. */
   dir: string;
@@ -32,8 +15,10 @@ export interface FileSessionStoreOptions {
   /** How often touched sessions' activity is written (default 1,000 ms). */
   activityFlushMs?: number;
   /**
-   * Failures that fail no call: a compaction that could not be written (retried at
-   * the next save). Default: the manager's `onError`.
+   * Failures that fail no call: a compaction that could not be written (the
+   * journal keeps every record meanwhile; tried again after another `compactAfter`
+   * records, or at the next checkpoint), a close that failed. Default: the
+   * manager's `onError`.
    */
   onError?: (error: SessionError) => void;
   /** The file operations used (default `node:fs`); tests inject failures here. */
@@ -105,6 +90,23 @@ function unframe(line: string): Frame | null {
 }
 
 /**
+ * Sessions that survive restarts, in a data directory, with no server to run:
+ * `snapshot.json` (a full core snapshot) plus `journal.log` (one record per save).
+ * It is a `SessionStore`: the manager calls it (see `persistence.ts`).
+ *
+ * Every change the manager saves is appended to the journal and fsynced before the
+ * call that made it returns, so a change a server has acknowledged survives
+ * SIGKILL. Request activity (which only moves idle deadlines) comes in batches
+ * every `activityFlushMs`: after a crash a session may look idle since up to that
+ * long before it was last used.
+ *
+ * Each record is one line `<seq> <sha256 prefix> <core export JSON>`. On start the
+ * snapshot is loaded, journal records newer than it are replayed in order, a torn
+ * or corrupt record ends the replay (a crash can only tear the last one), and the
+ * result is compacted into a new snapshot (written to a temporary file, fsynced,
+ * renamed) before the journal is emptied. Records carry sequence numbers, so a
+ * crash between the rename and the truncation replays nothing twice.
+ *
  * Durability when writes fail (a full disk, an unwritable directory): a change is
  * acknowledged only once its record is fsynced. If the write fails, the torn bytes
  * are cut off the journal and `save` throws `STORAGE_FAILED`: the manager undoes

@@ -65,7 +65,7 @@ function stageInto(core: SessionCore, feed: RecordFeed, now: number): RestoreRep
 /** A session as the manager reports it (live, or ended and still remembered). */
 export interface SessionInfo {
   id: string;
-  /** `clientInfo.name`, as the seed brief's `clientId`. */
+  /** `clientInfo.name`, as the seed API's `clientId`. */
   clientId: string | null;
   clientInfo: JsonObject | null;
   /** As given at creation: an MCP capabilities object or a list of names. */
@@ -84,7 +84,7 @@ export interface SessionInfo {
   inFlight: number;
 }
 
-/** What `createSession` takes: the core's create parameters, with the seed brief's
+/** What `createSession` takes: the core's create parameters, with the seed API's
  * names (`clientId`, `timeout`, capabilities as a list of names) accepted as well. */
 export type CreateSessionConfig = Omit<CreateParams, 'requestedProtocolVersion'>;
 
@@ -130,7 +130,7 @@ function capabilityNames(capabilities: unknown): string | undefined {
 }
 
 /**
- * Creates a session of the seed brief's shape (`{ clientId, capabilities:
+ * Creates a session of the seed API's shape (`{ clientId, capabilities:
  * ['tools', ...] }`, perhaps with a principal and a timeout) through
  * `createIdNamed`, which crosses no JSON; undefined for any other config, which
  * goes as JSON text (and gets the core's errors for whatever is wrong with it).
@@ -185,8 +185,10 @@ function fromView(view: SessionView): SessionInfo {
 /**
  * Sessions for an MCP server: the WebAssembly core with the clock injected, one
  * timer armed from `nextDeadline()`, and lifecycle events. Every method is
- * synchronous; the method names follow the seed brief, so a hand-written manager
- * ports by changing an import.
+ * synchronous. The method names and data shapes follow the seed API: the
+ * hand-written TypeScript `SessionManager` design this project started from
+ * (`createSession`, `getSession`, `updateSessionState`, `closeSession`, ...), so a
+ * manager written to it ports by changing an import.
  */
 export class SessionManager {
   #core: SessionCore | undefined;
@@ -218,7 +220,7 @@ export class SessionManager {
     this.#filterEvents();
   }
 
-  // ----- the seed brief's API -----
+  // ----- the seed API -----
 
   /** Creates an active session and returns its ID. */
   createSession(config: CreateSessionConfig = {}): string {

@@ -16,7 +16,7 @@ const STATUSES: readonly (readonly [SessionStatus, EndReason | null])[] = [
   ['expired', 'evicted'],
 ];
 
-/** `clientInfo.name`, the seed brief's `clientId`. */
+/** `clientInfo.name`, the seed API's `clientId`. */
 export function clientIdOf(clientInfo: JsonObject | null): string | null {
   const name = clientInfo?.['name'];
   return typeof name === 'string' ? name : null;
@@ -95,7 +95,7 @@ export class StoredSession implements SessionInfo {
   get capabilities(): Capabilities | null {
     return this.#meta().capabilities;
   }
-  /** `clientInfo.name`, as the seed brief's `clientId`. */
+  /** `clientInfo.name`, as the seed API's `clientId`. */
   get clientId(): string | null {
     return clientIdOf(this.#meta().clientInfo);
   }

@@ -143,7 +143,7 @@ impl SessionStore {
         self.create_fresh(fresh, now)
     }
 
-    /// `create_id` for the seed brief's shape, with no JSON at all: a client ID
+    /// `create_id` for the seed API's shape, with no JSON at all: a client ID
     /// (kept as `clientInfo: { name }`), capability names (kept as a list; here
     /// separated by NUL, which no name contains), a principal and an idle timeout.
     /// The metadata is looked up among the values already held.
@@ -582,7 +582,7 @@ pub(super) fn one_timeout(
     Ok(idle)
 }
 
-/// A create in the seed brief's shape: see [`SessionStore::create_id_named`].
+/// A create in the seed API's shape: see [`SessionStore::create_id_named`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Named<'a> {
     pub principal: Option<&'a str>,

@@ -5,9 +5,10 @@
 //! acts by itself. Its methods come in families, each in its own module:
 //!
 //! 1. **Lifecycle** ([`lifecycle`]): `create*` makes a session (an MCP
-//!    `initialize`, or the seed brief's plain create); `disconnect`/`resume` follow
-//!    the transport; `close`, `expire`, `clear_all` end sessions; `renew` carries an
-//!    ended session's state into a new one.
+//!    `initialize`, or a plain create of the seed API, the hand-written TypeScript
+//!    `SessionManager` design the package's API started from); `disconnect`/`resume`
+//!    follow the transport; `close`, `expire`, `clear_all` end sessions; `renew`
+//!    carries an ended session's state into a new one.
 //! 2. **Gate** ([`gate`]): on every HTTP request, `begin_request` admits or refuses
 //!    it (and `initialized` completes a handshake); `end_request` when its response
 //!    is done.
