@@ -5,7 +5,7 @@
 // same process, so ratios come from the same run. Figures are medians of --runs.
 //
 // Two suites: "core" (bench/run.mjs: create, gate, update, sweep, snapshot+restore,
-// memory) and "seed" (bench/seed-api.mjs: the seed brief's own calls, in its shapes,
+// memory) and "seed" (bench/seed-api.mjs: the seed API's own calls, in its shapes,
 // through each implementation's seed-style methods, with targets checked).
 //
 //   node bench/bench.mjs [--suite seed|core|all] [--sizes 1000,10000,100000,1000000]

@@ -1,5 +1,5 @@
 // The implementations under test in the seed-API suite (bench/seed-api.mjs), each
-// with the seed brief's method set and nothing else:
+// with the seed API's method set and nothing else:
 //   createSession(config) -> id            getSession(id) -> session | null
 //   updateSessionState(id, updates)        closeSession(id)
 //   cleanupExpiredSessions() -> expired ids

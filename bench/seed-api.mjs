@@ -5,7 +5,7 @@
 //        a touch pass (ttlMs: the first TTL to try for a real-time store)
 //   node bench/seed-api.mjs expiry <size>   mass expiry through the package manager's timer
 //   node bench/seed-api.mjs memory <size> <impl>   bytes per live session
-// Prints one JSON line. The calls are the seed brief's, in its shapes (see
+// Prints one JSON line. The calls are the seed API's, in its shapes (see
 // bench/seed-api-impls.mjs); every ID a workload passes is a fresh flat copy of the
 // one createSession returned (as a header parsed from a request would be), made
 // before the timed loop, so no implementation gets an already hashed string.

@@ -1,4 +1,4 @@
-// A session manager written the way the seed brief writes one: a Map of session
+// A session manager written the way the seed API writes one: a Map of session
 // objects with Date fields, merge-by-spread state updates, and an interval sweep
 // that scans every session. The baseline the package is measured against.
 // `clock` (ms since the epoch, default Date.now) is read wherever the seed reads the

@@ -133,7 +133,7 @@ function targets(seedApi, sizes) {
 export function seedMarkdown(seedApi, sizes) {
   let md = '## Seed API suite\n\n';
   md +=
-    "The seed brief's calls in its shapes, through each implementation's seed-style methods " +
+    "The seed API's calls in its shapes, through each implementation's seed-style methods " +
     '(`createSession({ clientId, capabilities })`, `getSession(id)`, `updateSessionState(id, { counter, lastTool })`, ' +
     '`closeSession(id)`, `cleanupExpiredSessions()`). wasm-manager is the package\'s `SessionManager` and seed ' +
     '`bench/seed-manager.mjs`, both on one manual clock (it moves 1 ms per call in the ns/op workloads); ' +

@@ -1,4 +1,4 @@
-// Resource exhaustion (issue 14; docs/BAD-INPUTS.md): what an attacker's requests
+// Resource exhaustion (docs/BAD-INPUTS.md): what an attacker's requests
 // can make the server hold, through real HTTP on Express and node:http.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// The seed brief (/work/shared/seed/000_86e5a05cae0698db.txt, "Agent 6: Session
+// The seed API (/work/shared/seed/000_86e5a05cae0698db.txt, "Agent 6: Session
 // Management Fix Brief") transcribed literally, against the installed package: its
 // five tests ("should persist session state" has no code in the brief, so it is the
 // brief's own SessionManager sample, section 2, checked call by call) and its

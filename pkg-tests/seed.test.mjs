@@ -1,4 +1,4 @@
-// The seed brief's five scenarios, through the installed package, on a manual clock.
+// The seed API's five scenarios, through the installed package, on a manual clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SessionManager } from 'mcp-session-core';

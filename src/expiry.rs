@@ -43,6 +43,9 @@ struct Node {
     seq: u64,
 }
 
+/// What one deadline of a session costs the index, in bytes (for `stats`).
+pub(crate) const NODE_BYTES: usize = std::mem::size_of::<Node>();
+
 const UNLINKED: Node = Node {
     prev: NIL,
     next: NIL,

@@ -1,4 +1,4 @@
-//! The seed brief's five scenarios, on a manual clock.
+//! The seed API's five scenarios, on a manual clock.
 
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(

@@ -6,10 +6,10 @@ use std::mem::size_of;
 
 use crate::ended::Lookup;
 use crate::error::SessionError;
+use crate::expiry::NODE_BYTES;
 use crate::ids::check_session_id;
 use crate::record::{Record, SessionRef};
 use crate::session::{Phase, Session, SessionView};
-use crate::session_id::SessionId;
 use crate::table::{footprint_of, Handle};
 
 use super::{check_now, live_mut, SessionStore};
@@ -135,7 +135,9 @@ impl SessionStore {
             dropped_events: self.events.dropped(),
             ..Stats::default()
         };
-        let entry = size_of::<Session>() + size_of::<(u64, SessionId, Handle)>() + 16;
+        // Per session: its slot, its handle and control byte in the ID map, and its
+        // two deadline nodes (phase and lifetime).
+        let entry = size_of::<Session>() + size_of::<Handle>() + 1 + 2 * NODE_BYTES;
         for s in self.live_at(now) {
             stats.live += 1;
             match s.phase {

@@ -147,7 +147,7 @@ impl WasmSessionStore {
         Ok(self.id_out(&id))
     }
 
-    /// `createId` for the seed brief's shape without JSON: see
+    /// `createId` for the seed API's shape without JSON: see
     /// `SessionStore::create_id_named` (capability names separated by NUL). The new
     /// ID is left at `idTextPtr`, its length answered.
     #[wasm_bindgen(js_name = createIdNamed)]

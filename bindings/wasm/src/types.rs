@@ -46,12 +46,12 @@ export interface CreateParams {
   /** Set for an MCP `initialize`: the session starts `initializing`. */
   requestedProtocolVersion?: string | null;
   clientInfo?: JsonObject | null;
-  /** The seed brief's `clientId`: kept as `clientInfo: { name }` when no `clientInfo` is given. */
+  /** The seed API's `clientId`: kept as `clientInfo: { name }` when no `clientInfo` is given. */
   clientId?: string | null;
-  /** An MCP capabilities object, or a list of names (the seed brief's form); kept as given. */
+  /** An MCP capabilities object, or a list of names (the seed API's form); kept as given. */
   capabilities?: Capabilities | null;
   idleTimeoutMs?: number | null;
-  /** The seed brief's name for `idleTimeoutMs`. */
+  /** The seed API's name for `idleTimeoutMs`. */
   timeout?: number | null;
   state?: JsonObject | null;
 }
