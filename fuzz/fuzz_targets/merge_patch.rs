@@ -59,5 +59,5 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    check_invariants(&mut s, &mut model, T0 + 16);
+    check_invariants(&mut s, &mut model);
 });

@@ -549,6 +549,6 @@ fuzz_target!(|input: Input| {
                 );
             }
         }
-        check_invariants(&mut s, &mut model, now);
+        check_invariants(&mut s, &mut model);
     }
 });

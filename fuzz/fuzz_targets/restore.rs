@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     model.candidates(ids_in(text));
     let before = s.snapshot(T0).expect("snapshot");
     match s.restore(text, T0) {
-        Ok(_) => check_invariants(&mut s, &mut model, T0),
+        Ok(_) => check_invariants(&mut s, &mut model),
         Err(e) => {
             assert!(!e.code().is_empty());
             assert!(

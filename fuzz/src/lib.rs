@@ -438,10 +438,14 @@ impl Model {
 /// The invariants, against the model: see the module docs. Drains the events first
 /// (applying them to the model). Changes nothing else: sessions left due stay for
 /// the next operation to meet.
-pub fn check_invariants(store: &mut SessionStore, model: &mut Model, now: u64) {
+///
+/// Looks at the store's own time. A later `now` that the store has not reached (a
+/// call refused before it moved the clock) is not the present: a record that would
+/// be forgotten by then is still remembered, and a clock that goes back finds it.
+pub fn check_invariants(store: &mut SessionStore, model: &mut Model) {
     model.observe(store);
     let config = store.config().clone();
-    let clock = now.max(store.clock());
+    let clock = store.clock();
     let seen = model.look(store, clock);
 
     // Counts, recounted from the model's sessions looked up one by one.
