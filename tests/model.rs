@@ -3,6 +3,15 @@
 //! linear scans. Every result, error and event must agree, and invariants are checked
 //! after every step. Each case ends with a snapshot round trip and a determinism check.
 //!
+//! The model takes nothing from the crate's own checks: it has its own rule for a
+//! valid session ID (the spec's visible ASCII, within `MAX_SESSION_ID_BYTES`). Beyond
+//! the lifecycle it covers lookups (`find`, `find_ref` and `record`, also through
+//! references kept from earlier steps), restarts (snapshot, then restore into a
+//! fresh store, which the run goes on with), journal replay (`export` of chosen IDs
+//! laid newest-wins over an earlier snapshot, restored into a fresh store and
+//! compared with the model restored the same way) and event filters (only the kinds
+//! asked for are drained, in the model's order).
+//!
 //! `PROPTEST_CASES` overrides the number of cases (default 2,000, up to 200 steps).
 
 #![cfg(not(target_arch = "wasm32"))]
@@ -13,12 +22,13 @@
     clippy::indexing_slicing
 )]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use mcp_session_core::{
-    check_session_id, Admission, CapacityPolicy, Config, CreateParams, EndReason, Event, IdSource,
-    InsecureSeededIds, Phase, RequestHead, RequestKind, SessionError, SessionStore, SessionView,
-    Stats,
+    Admission, CapacityPolicy, Config, CreateParams, EndReason, EndedView, Event, EventKind,
+    IdSource, InsecureSeededIds, InvalidIdReason, Lookup, Phase, Record, RequestHead, RequestKind,
+    RestoreReport, SessionError, SessionRef, SessionStore, SessionView, Staging, Stats, Status,
+    MAX_SESSION_ID_BYTES,
 };
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -61,11 +71,14 @@ struct MEnded {
     data: Data,
     phase: Phase,
     idle: Option<u64>,
+    created: u64,
+    last: u64,
     reason: EndReason,
     ended_at: u64,
-    renewed: bool,
+    renewed_to: Option<String>,
 }
 
+#[derive(Clone)]
 struct Model {
     config: Config,
     ids: InsecureSeededIds,
@@ -78,6 +91,8 @@ struct Model {
     seq: u64,
     /// A bounded sweep left sessions due.
     backlog: bool,
+    /// The event kinds recorded (`None`: all).
+    filter: Option<Vec<EventKind>>,
 }
 
 type R<T> = Result<T, SessionError>;
@@ -103,6 +118,23 @@ fn depth(v: &Value) -> usize {
     }
 }
 
+/// The model's own rule for a session ID, not the crate's `check_session_id`: the
+/// MCP spec allows only visible ASCII (0x21-0x7E) in `Mcp-Session-Id`, and the crate
+/// documents `MAX_SESSION_ID_BYTES` as the longest it accepts. The bound is checked
+/// before the bytes, so a value that breaks both is too long.
+fn check_id(id: &str) -> R<()> {
+    let reason = if id.is_empty() {
+        InvalidIdReason::Empty
+    } else if id.len() > MAX_SESSION_ID_BYTES {
+        InvalidIdReason::TooLong
+    } else if !id.bytes().all(|b| (0x21..=0x7E).contains(&b)) {
+        InvalidIdReason::InvalidCharacter
+    } else {
+        return Ok(());
+    };
+    Err(SessionError::InvalidSessionId { reason })
+}
+
 fn check_principal(p: Option<&str>) -> R<()> {
     match p {
         Some(p) if p.is_empty() || p.len() > 1024 => Err(arg("principal")),
@@ -112,9 +144,13 @@ fn check_principal(p: Option<&str>) -> R<()> {
 
 impl Model {
     fn new(config: Config) -> Self {
+        Self::seeded(config, SEED)
+    }
+
+    fn seeded(config: Config, seed: u64) -> Self {
         Model {
             config,
-            ids: InsecureSeededIds::new(SEED),
+            ids: InsecureSeededIds::new(seed),
             sessions: vec![],
             ended: vec![],
             events: vec![],
@@ -122,6 +158,7 @@ impl Model {
             clock: 0,
             seq: 0,
             backlog: false,
+            filter: None,
         }
     }
 
@@ -213,6 +250,13 @@ impl Model {
     }
 
     fn emit(&mut self, e: Event) {
+        if self
+            .filter
+            .as_ref()
+            .is_some_and(|kinds| !kinds.contains(&e.kind()))
+        {
+            return;
+        }
         if self.events.len() >= self.config.max_pending_events {
             self.events.remove(0);
             self.dropped += 1;
@@ -244,9 +288,11 @@ impl Model {
             data: s.data,
             phase: s.phase,
             idle: s.idle,
+            created: s.created,
+            last: s.last,
             reason,
             ended_at: at,
-            renewed: false,
+            renewed_to: None,
         });
     }
 
@@ -515,7 +561,7 @@ impl Model {
     }
 
     fn initialized(&mut self, id: &str, now: u64) -> R<()> {
-        check_session_id(id)?;
+        check_id(id)?;
         self.enter(now, id);
         let now = self.clock;
         let i = self.live(id)?;
@@ -542,7 +588,7 @@ impl Model {
             self.advance(now);
             return Ok(Admission::Initialize);
         };
-        check_session_id(id)?;
+        check_id(id)?;
         check_principal(h.principal)?;
         self.enter(now, id);
         let now = self.clock;
@@ -599,7 +645,7 @@ impl Model {
     }
 
     fn end_request(&mut self, id: &str, now: u64) -> R<()> {
-        check_session_id(id)?;
+        check_id(id)?;
         self.enter(now, id);
         let now = self.clock;
         let i = self.live(id)?;
@@ -613,7 +659,7 @@ impl Model {
     }
 
     fn get(&mut self, id: &str, now: u64) -> R<SessionView> {
-        check_session_id(id)?;
+        check_id(id)?;
         self.enter(now, id);
         let now = self.clock;
         let i = self.live(id)?;
@@ -622,7 +668,7 @@ impl Model {
     }
 
     fn peek(&self, id: &str, now: u64) -> R<SessionView> {
-        check_session_id(id)?;
+        check_id(id)?;
         let now = now.max(self.clock);
         match self.sessions.iter().find(|s| s.id == id) {
             Some(s) => match self.deadline(s) {
@@ -696,7 +742,7 @@ impl Model {
     }
 
     fn update(&mut self, id: &str, patch: &Value, expected: Option<u64>, now: u64) -> R<u64> {
-        check_session_id(id)?;
+        check_id(id)?;
         self.enter(now, id);
         let now = self.clock;
         let i = self.live(id)?;
@@ -708,7 +754,7 @@ impl Model {
     }
 
     fn replace(&mut self, id: &str, state: &Value, expected: Option<u64>, now: u64) -> R<u64> {
-        check_session_id(id)?;
+        check_id(id)?;
         self.check_state(state)?;
         self.enter(now, id);
         let now = self.clock;
@@ -718,7 +764,7 @@ impl Model {
     }
 
     fn disconnect(&mut self, id: &str, now: u64) -> R<()> {
-        check_session_id(id)?;
+        check_id(id)?;
         self.enter(now, id);
         let now = self.clock;
         let i = self.live(id)?;
@@ -742,7 +788,7 @@ impl Model {
     }
 
     fn resume(&mut self, id: &str, principal: Option<&str>, now: u64) -> R<SessionView> {
-        check_session_id(id)?;
+        check_id(id)?;
         check_principal(principal)?;
         self.enter(now, id);
         let now = self.clock;
@@ -769,7 +815,7 @@ impl Model {
     }
 
     fn close(&mut self, id: &str, now: u64) -> R<()> {
-        check_session_id(id)?;
+        check_id(id)?;
         self.enter(now, id);
         let now = self.clock;
         self.live(id)?;
@@ -782,7 +828,7 @@ impl Model {
     }
 
     fn expire(&mut self, id: &str, now: u64) -> R<()> {
-        check_session_id(id)?;
+        check_id(id)?;
         self.enter(now, id);
         let now = self.clock;
         self.live(id)?;
@@ -811,7 +857,7 @@ impl Model {
     }
 
     fn renew(&mut self, id: &str, principal: Option<&str>, now: u64) -> R<SessionView> {
-        check_session_id(id)?;
+        check_id(id)?;
         check_principal(principal)?;
         self.enter(now, id);
         let now = self.clock;
@@ -828,7 +874,7 @@ impl Model {
                 session_id: id.into(),
             });
         }
-        if old.renewed {
+        if old.renewed_to.is_some() {
             return Err(arg("sessionId"));
         }
         let victim = self.make_room(principal)?;
@@ -853,7 +899,7 @@ impl Model {
         let view = self.view(&s);
         self.take(s);
         if let Some(e) = self.ended.iter_mut().find(|e| e.id == id) {
-            e.renewed = true;
+            e.renewed_to = Some(new_id.clone());
         }
         self.emit(Event::Renewed {
             session_id: new_id,
@@ -861,6 +907,261 @@ impl Model {
             at: now,
         });
         Ok(view)
+    }
+
+    // ----- lookups
+
+    fn ended_view(e: &MEnded) -> EndedView {
+        EndedView {
+            id: e.id.clone(),
+            principal: e.data.principal.clone(),
+            protocol_version: e.data.protocol_version.clone(),
+            client_info: e.data.client_info.clone(),
+            capabilities: e.data.capabilities.clone(),
+            state: e.data.state.clone(),
+            version: e.data.version,
+            created_at: e.created,
+            last_activity: e.last,
+            reason: e.reason,
+            ended_at: e.ended_at,
+            renewed_to: e.renewed_to.clone(),
+        }
+    }
+
+    /// `find`: a live session (touched, as `get`), an ended one still remembered, or
+    /// unknown.
+    fn find(&mut self, id: &str, now: u64) -> R<Lookup> {
+        check_id(id)?;
+        self.enter(now, id);
+        let now = self.clock;
+        if let Some(i) = self.sessions.iter().position(|s| s.id == id) {
+            self.sessions[i].last = now;
+            return Ok(Lookup::Live(self.view(&self.sessions[i])));
+        }
+        Ok(match self.ended.iter().find(|e| e.id == id) {
+            Some(e) => Lookup::Ended(Self::ended_view(e)),
+            None => Lookup::Unknown,
+        })
+    }
+
+    /// `find_ref` then `record`: the session's fields as a record reads them (a live
+    /// one touched first), or `None` if it is not stored.
+    fn find_record(&mut self, id: &str, now: u64) -> R<Option<RecordFields>> {
+        check_id(id)?;
+        self.enter(now, id);
+        let now = self.clock;
+        if let Some(s) = self.sessions.iter_mut().find(|s| s.id == id) {
+            s.last = now;
+        }
+        Ok(self.record_of(id))
+    }
+
+    /// What `record` reads of a stored session now, without touching it.
+    fn record_of(&self, id: &str) -> Option<RecordFields> {
+        if let Some(s) = self.sessions.iter().find(|s| s.id == id) {
+            return Some(RecordFields {
+                status: Status::Live(s.phase),
+                id: s.id.clone(),
+                version: s.data.version,
+                state_bytes: s.data.state.to_string().len(),
+                state: s.data.state.clone(),
+                client_info: s.data.client_info.clone(),
+                capabilities: s.data.capabilities.clone(),
+                principal: s.data.principal.clone(),
+                protocol_version: s.data.protocol_version.clone(),
+                created_at: s.created,
+                last_activity: s.last,
+                expires_at: self.deadline(s).map(|d| d.0),
+                in_flight: Some(s.in_flight),
+                idle_timeout_ms: s.idle.unwrap_or(self.config.idle_timeout_ms),
+                renewed_to: None,
+            });
+        }
+        let e = self.ended.iter().find(|e| e.id == id)?;
+        Some(RecordFields {
+            status: Status::Ended(e.reason),
+            id: e.id.clone(),
+            version: e.data.version,
+            state_bytes: e.data.state.to_string().len(),
+            state: e.data.state.clone(),
+            client_info: e.data.client_info.clone(),
+            capabilities: e.data.capabilities.clone(),
+            principal: e.data.principal.clone(),
+            protocol_version: e.data.protocol_version.clone(),
+            created_at: e.created,
+            last_activity: e.last,
+            expires_at: Some(e.ended_at),
+            in_flight: None,
+            idle_timeout_ms: e.idle.unwrap_or(self.config.idle_timeout_ms),
+            renewed_to: e.renewed_to.clone(),
+        })
+    }
+
+    // ----- persistence
+
+    /// A live session as a snapshot taken at `taken_at` writes it: requests in
+    /// flight do not survive, so a busy session is written as active at `taken_at`.
+    fn image(s: &MSession, taken_at: u64) -> MSession {
+        let mut s = s.clone();
+        if s.in_flight > 0 {
+            s.last = s.last.max(taken_at);
+        }
+        s.in_flight = 0;
+        s
+    }
+
+    /// What a snapshot at `now` holds: the live sessions not past their deadline
+    /// and the remembered ended ones.
+    fn images(&self, now: u64) -> Images {
+        let at = now.max(self.clock);
+        let retention = self.config.ended_retention_ms;
+        Images {
+            sessions: self
+                .sessions
+                .iter()
+                .filter(|s| self.deadline(s).is_none_or(|d| d.0 > at))
+                .map(|s| (s.id.clone(), Self::image(s, at)))
+                .collect(),
+            ended: self
+                .ended
+                .iter()
+                .filter(|e| e.ended_at + retention > at)
+                .map(|e| (e.id.clone(), e.clone()))
+                .collect(),
+        }
+    }
+
+    /// `export`: the images of just these sessions, live or ended (unknown IDs left
+    /// out), each ID checked first.
+    fn export(&self, ids: &[String], now: u64) -> R<Images> {
+        for id in ids {
+            check_id(id)?;
+        }
+        let all = self.images(now);
+        let mut out = Images::default();
+        for id in ids {
+            if let Some(s) = all.sessions.get(id) {
+                out.sessions.insert(id.clone(), s.clone());
+            } else if let Some(e) = all.ended.get(id) {
+                out.ended.insert(id.clone(), e.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// `restore` of these images into this (fresh) model at `now`: times after the
+    /// store's are brought back to it; sessions due are skipped, IDs already held
+    /// refused, and when the store fills the most recently active win; restored
+    /// sessions are idle and take their numbers in that order; ended records come
+    /// back in ID order while remembered.
+    fn restore(&mut self, images: Images, now: u64) -> RestoreReport {
+        self.advance(now);
+        let now = self.clock;
+        let mut report = RestoreReport::default();
+        let mut sessions: Vec<MSession> = images.sessions.into_values().collect();
+        for s in &mut sessions {
+            s.created = s.created.min(now);
+            s.last = s.last.min(now);
+            s.in_flight = 0;
+        }
+        sessions.sort_by(|a, b| (b.last, &a.id).cmp(&(a.last, &b.id)));
+        for s in sessions {
+            let held = self.sessions.iter().any(|h| h.id == s.id)
+                || self.ended.iter().any(|e| e.id == s.id);
+            if self.deadline(&s).is_some_and(|(at, _)| at <= now) {
+                report.skipped_expired += 1;
+            } else if held {
+                report.refused_existing += 1;
+            } else if self.sessions.len() >= self.config.max_sessions {
+                report.refused_capacity += 1;
+            } else {
+                let id = s.id.clone();
+                self.take(s);
+                self.emit(Event::Restored {
+                    session_id: id,
+                    at: now,
+                });
+                report.restored += 1;
+            }
+        }
+        for mut e in images.ended.into_values() {
+            e.created = e.created.min(now);
+            e.last = e.last.min(now);
+            e.ended_at = e.ended_at.min(now);
+            let held = self.sessions.iter().any(|h| h.id == e.id)
+                || self.ended.iter().any(|h| h.id == e.id);
+            if e.ended_at + self.config.ended_retention_ms > now && !held {
+                self.remember(e);
+                report.ended_restored += 1;
+            }
+        }
+        report
+    }
+}
+
+/// What a snapshot holds, by ID.
+#[derive(Debug, Clone, Default)]
+struct Images {
+    sessions: BTreeMap<String, MSession>,
+    ended: BTreeMap<String, MEnded>,
+}
+
+impl Images {
+    /// Journal records laid over a snapshot: the newer image of a session replaces
+    /// the older, live or ended.
+    fn newest_wins(mut self, newer: Images) -> Images {
+        for (id, s) in newer.sessions {
+            self.ended.remove(&id);
+            self.sessions.insert(id, s);
+        }
+        for (id, e) in newer.ended {
+            self.sessions.remove(&id);
+            self.ended.insert(id, e);
+        }
+        self
+    }
+}
+
+/// Every field `record` reads (in flight only for a live session).
+#[derive(Debug, Clone, PartialEq)]
+struct RecordFields {
+    status: Status,
+    id: String,
+    version: u64,
+    state: Value,
+    state_bytes: usize,
+    client_info: Option<Value>,
+    capabilities: Option<Value>,
+    principal: Option<String>,
+    protocol_version: String,
+    created_at: u64,
+    last_activity: u64,
+    expires_at: Option<u64>,
+    in_flight: Option<u32>,
+    idle_timeout_ms: u64,
+    renewed_to: Option<String>,
+}
+
+impl RecordFields {
+    fn of(r: &Record<'_>) -> Self {
+        let live = matches!(r.status(), Status::Live(_));
+        RecordFields {
+            status: r.status(),
+            id: r.id(),
+            version: r.version(),
+            state: r.state().clone(),
+            state_bytes: r.state_bytes(),
+            client_info: r.client_info().cloned(),
+            capabilities: r.capabilities().cloned(),
+            principal: r.principal().map(str::to_owned),
+            protocol_version: r.protocol_version().to_owned(),
+            created_at: r.created_at(),
+            last_activity: r.last_activity(),
+            expires_at: r.expires_at(),
+            in_flight: live.then(|| r.in_flight()),
+            idle_timeout_ms: r.idle_timeout_ms(),
+            renewed_to: r.renewed_to(),
+        }
     }
 }
 
@@ -872,7 +1173,9 @@ enum Target {
     Recent(usize),
     Known(usize),
     Unknown,
-    Malformed,
+    /// A raw header value: malformed by the spec's rule, at its bounds, or
+    /// well-formed and unknown.
+    Raw(String),
     Absent,
 }
 
@@ -921,7 +1224,34 @@ enum Op {
     Sweep,
     Forward(u64),
     Back(u64),
+    Find(Target),
+    /// `find_ref`, then every field through `record`; the reference is kept.
+    FindRef(Target),
+    /// Reads a reference kept by an earlier `FindRef`, which may be stale by now.
+    ReadRef(usize),
+    /// A restart: snapshot, restore into a fresh store, and go on with that one.
+    Reload,
+    /// Keeps a snapshot for later `Export`s to be replayed over.
+    Checkpoint,
+    /// Exports these IDs and replays them newest-wins over the last checkpoint.
+    Export(Vec<Target>),
+    /// Records only these event kinds (`None`: all of them).
+    Filter(Option<Vec<EventKind>>),
 }
+
+const KINDS: [EventKind; 11] = [
+    EventKind::Created,
+    EventKind::Initialized,
+    EventKind::StateChanged,
+    EventKind::Disconnected,
+    EventKind::Resumed,
+    EventKind::Closed,
+    EventKind::Expired,
+    EventKind::Evicted,
+    EventKind::Restored,
+    EventKind::Renewed,
+    EventKind::SweepPaused,
+];
 
 const VERSIONS: [&str; 4] = ["2025-03-26", "2025-06-18", "2025-11-25", "1999-01-01"];
 
@@ -951,8 +1281,24 @@ fn target() -> impl Strategy<Value = Target> {
         12 => (0usize..3).prop_map(Target::Recent),
         4 => any::<prop::sample::Index>().prop_map(|i| Target::Known(i.index(usize::MAX))),
         1 => Just(Target::Unknown),
-        1 => Just(Target::Malformed),
+        1 => raw_id().prop_map(Target::Raw),
         1 => Just(Target::Absent),
+    ]
+}
+
+/// Header values around the spec's rule: empty, a space, a control byte or DEL,
+/// non-ASCII, exactly at and just over `MAX_SESSION_ID_BYTES`, both too long and
+/// bad, and well-formed ones (visible ASCII from `!` to `~`) that name no session.
+fn raw_id() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        "[!-~]{0,3} [!-~]{0,3}",
+        "[!-~]{0,3}[\\x00-\\x1f\\x7f][!-~]{0,3}",
+        "[!-~]{0,3}[\u{80}-\u{10ffff}][!-~]{0,3}",
+        "[!-~]{1,8}",
+        Just("~".repeat(MAX_SESSION_ID_BYTES)),
+        Just("!".repeat(MAX_SESSION_ID_BYTES + 1)),
+        Just(" ".repeat(MAX_SESSION_ID_BYTES + 1)),
     ]
 }
 
@@ -996,6 +1342,14 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Sweep),
         6 => prop_oneof![8 => 1u64..50, 3 => 50u64..500, 1 => Just(5_000u64)].prop_map(Op::Forward),
         1 => (1u64..300).prop_map(Op::Back),
+        2 => target().prop_map(Op::Find),
+        2 => target().prop_map(Op::FindRef),
+        1 => any::<prop::sample::Index>().prop_map(|i| Op::ReadRef(i.index(usize::MAX))),
+        1 => Just(Op::Reload),
+        1 => Just(Op::Checkpoint),
+        2 => prop::collection::vec(target(), 0..4).prop_map(Op::Export),
+        1 => prop::option::of(prop::sample::subsequence(KINDS.to_vec(), 0..=KINDS.len()))
+            .prop_map(Op::Filter),
     ]
 }
 
@@ -1079,9 +1433,80 @@ struct Run {
     ids: Vec<String>,
     now: u64,
     versions: HashMap<String, u64>,
+    /// References from `FindRef`, with the ID each was found for.
+    refs: Vec<(String, SessionRef)>,
+    /// The last checkpoint: the store's snapshot and the model's images.
+    base: Option<(String, Images)>,
+    reloads: u64,
+}
+
+/// Stats without the byte estimates, which the model does not keep.
+fn counts(stats: Stats) -> Stats {
+    Stats {
+        approximate_bytes: 0,
+        total_bytes: 0,
+        ..stats
+    }
 }
 
 impl Run {
+    fn new(config: Config) -> Self {
+        let store =
+            SessionStore::with_id_source(config.clone(), Box::new(InsecureSeededIds::new(SEED)))
+                .unwrap();
+        Run {
+            store,
+            model: Model::new(config),
+            ids: vec![],
+            now: START,
+            versions: HashMap::new(),
+            refs: vec![],
+            base: None,
+            reloads: 0,
+        }
+    }
+
+    fn fresh(&self, seed: u64) -> (SessionStore, Model) {
+        let config = self.store.config().clone();
+        let store =
+            SessionStore::with_id_source(config.clone(), Box::new(InsecureSeededIds::new(seed)))
+                .unwrap();
+        (store, Model::seeded(config, seed))
+    }
+
+    /// Journal replay: an export laid newest-wins over the last checkpoint (or on
+    /// its own), restored line by line into a fresh store, against a fresh model
+    /// restored from the same images. The run's own store is left alone.
+    fn replay(&mut self, export: &str, images: Images, now: u64) -> Result<(), TestCaseError> {
+        let mut staging = Staging::default();
+        if let Some((text, _)) = &self.base {
+            staging.add(text, false).unwrap();
+        }
+        staging.add(export, true).unwrap();
+        let (mut store, mut model) = self.fresh(SEED + 50);
+        let got = store.restore_staged(staging, now);
+        let merged = self
+            .base
+            .clone()
+            .map_or_else(Images::default, |(_, base)| base)
+            .newest_wins(images);
+        let want: R<RestoreReport> = Ok(model.restore(merged, now));
+        prop_assert_eq!(norm(&got), norm(&want), "replayed restore");
+        prop_assert_eq!(store.drain_events(), std::mem::take(&mut model.events));
+        prop_assert_eq!(store.list(now).unwrap(), model.list(now));
+        prop_assert_eq!(counts(store.stats(now).unwrap()), counts(model.stats(now)));
+        prop_assert_eq!(store.next_deadline(), model.next_deadline());
+        for id in &self.ids {
+            prop_assert_eq!(
+                norm(&store.find(id, now)),
+                norm(&model.find(id, now)),
+                "find {} after the replay",
+                id
+            );
+        }
+        Ok(())
+    }
+
     fn id(&self, t: &Target) -> Option<String> {
         match t {
             Target::Recent(back) if *back < self.ids.len() => {
@@ -1091,7 +1516,7 @@ impl Run {
             Target::Recent(_) | Target::Known(_) | Target::Unknown => {
                 Some("unknown-session".into())
             }
-            Target::Malformed => Some(String::new()),
+            Target::Raw(raw) => Some(raw.clone()),
             Target::Absent => None,
         }
     }
@@ -1199,6 +1624,78 @@ impl Run {
                 norm(&self.store.clear_all(now)),
                 norm(&self.model.clear_all(now)),
             ),
+            Op::Find(t) => {
+                let Some(id) = self.id(t) else { return Ok(()) };
+                (
+                    norm(&self.store.find(&id, now)),
+                    norm(&self.model.find(&id, now)),
+                )
+            }
+            Op::FindRef(t) => {
+                let Some(id) = self.id(t) else { return Ok(()) };
+                let found = self.store.find_ref(&id, now);
+                if let Ok(Some(r)) = &found {
+                    self.refs.push((id.clone(), *r));
+                }
+                let store = &self.store;
+                let got = found.map(|r| {
+                    r.map(|r| {
+                        RecordFields::of(&store.record(r).expect("a reference just found reads"))
+                    })
+                });
+                (norm(&got), norm(&self.model.find_record(&id, now)))
+            }
+            Op::ReadRef(i) => {
+                if !self.refs.is_empty() {
+                    let (id, r) = self.refs[i % self.refs.len()].clone();
+                    let got = self.store.record(r).map(|r| RecordFields::of(&r));
+                    prop_assert_eq!(
+                        got,
+                        self.model.record_of(&id),
+                        "a reference kept for {} reads the session while it is stored, then nothing",
+                        id
+                    );
+                }
+                return self.check();
+            }
+            Op::Reload => {
+                let text = self.store.snapshot(now).unwrap();
+                let images = self.model.images(now);
+                self.reloads += 1;
+                let (mut store, mut model) = self.fresh(SEED + 100 + self.reloads);
+                let got = store.restore(&text, now);
+                let want: R<RestoreReport> = Ok(model.restore(images, now));
+                // References name slots of the old store.
+                self.refs.clear();
+                self.store = store;
+                self.model = model;
+                (norm(&got), norm(&want))
+            }
+            Op::Checkpoint => {
+                self.base = Some((self.store.snapshot(now).unwrap(), self.model.images(now)));
+                return self.check();
+            }
+            Op::Export(targets) => {
+                let ids: Vec<String> = targets.iter().filter_map(|t| self.id(t)).collect();
+                let got = self.store.export(&ids, now);
+                let want = self.model.export(&ids, now);
+                prop_assert_eq!(
+                    norm(&got.clone().map(|_| ())),
+                    norm(&want.clone().map(|_| ())),
+                    "export of {:?}",
+                    ids
+                );
+                if let (Ok(text), Ok(images)) = (got, want) {
+                    self.replay(&text, images, now)?;
+                }
+                return self.check();
+            }
+            Op::Filter(kinds) => {
+                self.store
+                    .set_event_filter(kinds.as_deref().unwrap_or(&KINDS[..]));
+                self.model.filter = kinds.clone();
+                return self.check();
+            }
             Op::Sweep => {
                 let g = self.store.sweep(now).map(|v| {
                     v.into_iter()
@@ -1268,6 +1765,11 @@ impl Run {
         let now = self.now;
         let events = self.store.drain_events();
         let want: Vec<Event> = std::mem::take(&mut self.model.events);
+        if let Some(kinds) = &self.model.filter {
+            for e in &events {
+                prop_assert!(kinds.contains(&e.kind()), "{:?} drained, filtered out", e);
+            }
+        }
         let stats = self.store.stats(now).unwrap();
         prop_assert_eq!(&events, &want);
         prop_assert_eq!(self.store.clock(), self.model.clock);
@@ -1279,20 +1781,11 @@ impl Run {
             "the running byte count agrees with a recount"
         );
         prop_assert_eq!(
-            Stats {
-                approximate_bytes: 0,
-                total_bytes: 0,
-                ..stats
-            },
+            counts(stats),
             Stats {
                 pending_events: 0,
                 ..self.model.stats(now)
             }
-        );
-        prop_assert_eq!(stats.live, list.len());
-        prop_assert_eq!(
-            stats.initializing + stats.active + stats.disconnected,
-            stats.live
         );
         let next = self.store.next_deadline();
         prop_assert_eq!(next, self.model.next_deadline());
@@ -1371,8 +1864,7 @@ proptest! {
 
     #[test]
     fn the_store_behaves_like_the_model(config in config(), ops in prop::collection::vec(op(), 1..200)) {
-        let store = SessionStore::with_id_source(config.clone(), Box::new(InsecureSeededIds::new(SEED))).unwrap();
-        let mut run = Run { store, model: Model::new(config.clone()), ids: vec![], now: START, versions: HashMap::new() };
+        let mut run = Run::new(config.clone());
         for op in &ops {
             run.step(op)?;
         }
@@ -1385,8 +1877,7 @@ proptest! {
         prop_assert_eq!(restored.snapshot(clock).unwrap(), bytes.clone());
 
         // The same seed and the same calls give the same bytes.
-        let store = SessionStore::with_id_source(config.clone(), Box::new(InsecureSeededIds::new(SEED))).unwrap();
-        let mut again = Run { store, model: Model::new(config), ids: vec![], now: START, versions: HashMap::new() };
+        let mut again = Run::new(config);
         for op in &ops {
             again.step(op)?;
         }

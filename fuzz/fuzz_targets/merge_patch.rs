@@ -6,12 +6,14 @@
 
 use libfuzzer_sys::fuzz_target;
 use mcp_session_core::CreateParams;
-use mcp_session_core_fuzz::{check_invariants, config, store, T0};
+use mcp_session_core_fuzz::{check_invariants, config, store, Model, T0};
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {
     let mut s = store(config());
+    let mut model = Model::new();
     let id = s.create(CreateParams::default(), T0).expect("a session").id;
+    model.observe(&mut s);
     // Each line is a patch; a leading '=' replaces the whole state instead.
     for (i, line) in data.split(|b| *b == b'\n').take(16).enumerate() {
         let (replace, json) = match line.split_first() {
@@ -30,6 +32,13 @@ fuzz_target!(|data: &[u8]| {
             s.update_state(&id, &value, expected, now)
         };
         let after = s.peek(&id, now).expect("the session is live");
+        // A change's event carries its version (the model checks it is one more).
+        model.observe(&mut s);
+        assert_eq!(
+            model.entry(&id).and_then(|e| e.version),
+            Some(after.version),
+            "the events' version against the store's"
+        );
         match result {
             Ok(version) => {
                 assert_eq!(version, before.version + 1);
@@ -50,5 +59,5 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    check_invariants(&mut s, T0 + 16);
+    check_invariants(&mut s, &mut model);
 });
