@@ -93,8 +93,40 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [EventKind; 11] = [
+        EventKind::Created,
+        EventKind::Initialized,
+        EventKind::StateChanged,
+        EventKind::Disconnected,
+        EventKind::Resumed,
+        EventKind::Closed,
+        EventKind::Expired,
+        EventKind::Evicted,
+        EventKind::Restored,
+        EventKind::Renewed,
+        EventKind::SweepPaused,
+    ];
+
     pub(crate) fn bit(self) -> u32 {
         1 << (self as u32)
+    }
+
+    /// True for the kinds that say a session ended (closed, expired or evicted): a
+    /// host drops what it holds for the session (its transport, its server) on
+    /// any of them, and on no other.
+    pub fn ends_session(self) -> bool {
+        match self {
+            EventKind::Closed | EventKind::Expired | EventKind::Evicted => true,
+            EventKind::Created
+            | EventKind::Initialized
+            | EventKind::StateChanged
+            | EventKind::Disconnected
+            | EventKind::Resumed
+            | EventKind::Restored
+            | EventKind::Renewed
+            | EventKind::SweepPaused => false,
+        }
     }
 }
 
@@ -188,6 +220,25 @@ mod tests {
         assert_eq!(q.dropped(), 2);
         assert_eq!(q.drain(), vec![closed(2), closed(3), closed(4)]);
         assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn all_lists_every_kind_once_in_declaration_order() {
+        for (n, kind) in EventKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, n);
+        }
+    }
+
+    #[test]
+    fn the_ends_of_a_session_are_closed_expired_and_evicted() {
+        let ending: Vec<EventKind> = EventKind::ALL
+            .into_iter()
+            .filter(|k| k.ends_session())
+            .collect();
+        assert_eq!(
+            ending,
+            vec![EventKind::Closed, EventKind::Expired, EventKind::Evicted]
+        );
     }
 
     #[test]

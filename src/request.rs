@@ -22,6 +22,25 @@ pub enum RequestKind {
     Other,
 }
 
+impl RequestKind {
+    /// The kind of a POST body from the `method`s of its JSON-RPC messages (one
+    /// message, or every message of a batch). An `initialize` anywhere makes it an
+    /// `initialize`: the gate must then refuse it on an existing session, or create
+    /// one for it. Otherwise a `notifications/initialized` anywhere activates the
+    /// session; anything else needs an initialized one.
+    pub fn of_methods<'a>(methods: impl IntoIterator<Item = &'a str>) -> RequestKind {
+        let mut kind = RequestKind::Other;
+        for method in methods {
+            match method {
+                "initialize" => return RequestKind::Initialize,
+                "notifications/initialized" => kind = RequestKind::Initialized,
+                _ => {}
+            }
+        }
+        kind
+    }
+}
+
 /// The parts of a request the gate looks at, raw from the transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestHead<'a> {
@@ -204,6 +223,22 @@ mod tests {
         assert!(
             admit_initialize(&post(BOTH, Some("application/json; charset=utf-8"), &batch)).is_ok()
         );
+    }
+
+    #[test]
+    fn a_batch_is_as_strong_as_its_strongest_message() {
+        let kind = |methods: &[&str]| RequestKind::of_methods(methods.iter().copied());
+        assert_eq!(kind(&[]), RequestKind::Other);
+        assert_eq!(kind(&["tools/list"]), RequestKind::Other);
+        assert_eq!(
+            kind(&["tools/list", "notifications/initialized"]),
+            RequestKind::Initialized
+        );
+        assert_eq!(
+            kind(&["notifications/initialized", "initialize", "ping"]),
+            RequestKind::Initialize
+        );
+        assert_eq!(kind(&["Initialize", "initialized"]), RequestKind::Other);
     }
 
     #[test]
