@@ -1,6 +1,10 @@
 //! What the core needs to know of an incoming HTTP request, and what it answers.
 
+use std::borrow::Cow;
+
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::SessionError;
@@ -91,6 +95,61 @@ pub struct CreateParams {
     pub timeout: Option<u64>,
     /// The initial state (a JSON object); empty if absent.
     pub state: Option<Value>,
+}
+
+/// [`CreateParams`] as JSON text, borrowed: metadata and state stay raw until
+/// needed, so the state is read on its own (its errors are `INVALID_STATE`, as the
+/// state operations answer) and metadata seen before need not be parsed at all.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawCreateParams<'a> {
+    #[serde(borrow)]
+    pub principal: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub requested_protocol_version: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub client_info: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub client_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub capabilities: Option<&'a RawValue>,
+    pub idle_timeout_ms: Option<u64>,
+    pub timeout: Option<u64>,
+    #[serde(borrow)]
+    pub state: Option<&'a RawValue>,
+}
+
+impl RawCreateParams<'_> {
+    /// The parameters, each raw part read as what it is: the state by
+    /// [`crate::json::state`] (`INVALID_STATE`), the rest as arguments.
+    pub fn read(self) -> Result<CreateParams, SessionError> {
+        fn argument<T: DeserializeOwned>(name: &str, raw: &RawValue) -> Result<T, SessionError> {
+            serde_json::from_str(raw.get())
+                .map_err(|e| SessionError::invalid_argument(name, e.to_string()))
+        }
+        Ok(CreateParams {
+            principal: self.principal.map(Cow::into_owned),
+            requested_protocol_version: self.requested_protocol_version.map(Cow::into_owned),
+            client_info: self
+                .client_info
+                .map(|raw| argument("clientInfo", raw))
+                .transpose()?,
+            client_id: self
+                .client_id
+                .map(|raw| argument("clientId", raw))
+                .transpose()?,
+            capabilities: self
+                .capabilities
+                .map(|raw| argument("capabilities", raw))
+                .transpose()?,
+            idle_timeout_ms: self.idle_timeout_ms,
+            timeout: self.timeout,
+            state: self
+                .state
+                .map(|raw| crate::json::state(raw.get()))
+                .transpose()?,
+        })
+    }
 }
 
 /// A principal is a non-empty string of at most [`MAX_PRINCIPAL_BYTES`].
