@@ -29,6 +29,8 @@ pub enum Input {
     EventKinds,
     /// A list of session IDs: `INVALID_ARGUMENT`.
     SessionIds,
+    /// An error's code and details, as a host makes one: `INVALID_ARGUMENT`.
+    ErrorDetails,
 }
 
 impl Input {
@@ -41,6 +43,7 @@ impl Input {
             Input::State => SessionError::InvalidState { reason },
             Input::EventKinds => SessionError::invalid_argument("kinds", reason),
             Input::SessionIds => SessionError::invalid_argument("ids", reason),
+            Input::ErrorDetails => SessionError::invalid_argument("details", reason),
         }
     }
 }
@@ -69,6 +72,12 @@ pub fn event_kinds(text: &str) -> Result<Vec<EventKind>, SessionError> {
 /// A list of session IDs (strings; the operation checks them).
 pub fn session_ids(text: &str) -> Result<Vec<String>, SessionError> {
     parse(text, Input::SessionIds)
+}
+
+/// A [`SessionError`] from its code and details (as it serializes): how a host makes
+/// the error for a failure of its own, its status and message decided here.
+pub fn error_details(text: &str) -> Result<SessionError, SessionError> {
+    parse(text, Input::ErrorDetails)
 }
 
 fn parse<'a, T: Deserialize<'a>>(text: &'a str, input: Input) -> Result<T, SessionError> {
@@ -120,6 +129,10 @@ mod tests {
         assert_eq!(code(state("{")), Some("INVALID_STATE"));
         assert_eq!(code(event_kinds(r#"["nope"]"#)), Some("INVALID_ARGUMENT"));
         assert_eq!(code(session_ids("[1]")), Some("INVALID_ARGUMENT"));
+        assert_eq!(
+            code(error_details(r#"{"code":"NO_SUCH_CODE"}"#)),
+            Some("INVALID_ARGUMENT")
+        );
     }
 
     #[test]
@@ -170,5 +183,9 @@ mod tests {
             Some(vec![EventKind::Created])
         );
         assert_eq!(session_ids(r#"["a"]"#).ok(), Some(vec!["a".to_owned()]));
+        assert_eq!(
+            error_details(r#"{"code":"PARSE_ERROR"}"#).ok(),
+            Some(SessionError::ParseError)
+        );
     }
 }
