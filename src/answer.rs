@@ -10,8 +10,10 @@ use serde::Serialize;
 
 use crate::error::SessionError;
 
-/// The response a server sends for a failed request (see the module docs).
+/// The response a server sends for a failed request: what a client may know of the
+/// error, and nothing more.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ClientAnswer {
     pub http_status: u16,

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 /// Closed sessions answer `SESSION_CLOSED`; every other cause answers
 /// `SESSION_EXPIRED` with this cause in its details.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum EndReason {
     /// Ended by the client or the host (HTTP DELETE, `close`, `clear_all`).
@@ -56,6 +57,7 @@ impl EndReason {
 
 /// What is wrong with a raw `Mcp-Session-Id` header value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum InvalidIdReason {
     /// The header was present but empty.
@@ -68,6 +70,7 @@ pub enum InvalidIdReason {
 
 /// Why a request was refused before anything else looked at it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum ForbiddenReason {
     /// The `Host` header names a host this server does not answer to (DNS
@@ -93,6 +96,8 @@ const STORAGE_RETRY_MS: u64 = 1_000;
 /// Deserialize is how a host makes one from its code and details (the JS class
 /// `SessionError` does so through the facade).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "SessionErrorDetails"))]
 #[serde(
     tag = "code",
     rename_all = "SCREAMING_SNAKE_CASE",

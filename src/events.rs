@@ -15,6 +15,8 @@ use crate::session::Phase;
 /// One lifecycle change. `at` is the store's time of the change; for an expiry, the
 /// deadline that passed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "CoreEvent"))]
 #[serde(
     tag = "type",
     rename_all = "camelCase",
@@ -77,6 +79,7 @@ pub enum Event {
 
 /// The kind of an [`Event`], for choosing which events a store records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum EventKind {
     Created,
@@ -227,6 +230,21 @@ mod tests {
         for (n, kind) in EventKind::ALL.iter().enumerate() {
             assert_eq!(*kind as usize, n);
         }
+        // Every variant, as the derived TypeScript union names them.
+        use ts_rs::TS;
+        let union = EventKind::inline(&ts_rs::Config::new());
+        let declared: Vec<&str> = union.split(" | ").map(|k| k.trim_matches('"')).collect();
+        let listed: Vec<String> = EventKind::ALL
+            .iter()
+            .map(|k| {
+                serde_json::to_value(k)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(declared, listed);
     }
 
     #[test]

@@ -34,6 +34,8 @@ mod session_id;
 pub mod snapshot;
 mod store;
 mod table;
+#[cfg(test)]
+mod typescript;
 
 pub use answer::ClientAnswer;
 pub use config::{CapacityPolicy, Config, MAX_TIME_MS};

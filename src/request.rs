@@ -15,6 +15,7 @@ pub const MAX_PRINCIPAL_BYTES: usize = 1024;
 
 /// Which kind of JSON-RPC message the request carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum RequestKind {
     /// An `initialize` request: must come without a session ID.
@@ -47,6 +48,8 @@ impl RequestKind {
 
 /// The parts of a request the gate looks at, raw from the transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename_all = "camelCase", optional_fields = nullable))]
 pub struct RequestHead<'a> {
     /// The `Mcp-Session-Id` header value, as received (`None` if absent).
     pub session_id: Option<&'a str>,
@@ -59,6 +62,7 @@ pub struct RequestHead<'a> {
 
 /// What the gate decided for a request that may go on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "outcome", rename_all = "camelCase")]
 pub enum Admission {
     /// An `initialize` without a session: the host creates one (`create` with a
@@ -71,6 +75,8 @@ pub enum Admission {
 
 /// How to create a session.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(optional_fields = nullable))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateParams {
     /// The authenticated user the session is bound to.
@@ -82,18 +88,21 @@ pub struct CreateParams {
     pub requested_protocol_version: Option<String>,
     /// The client's `clientInfo` from `initialize` (a JSON object), kept so that a
     /// restarted server can rebuild the session.
+    #[cfg_attr(test, ts(type = "JsonObject | null", optional))]
     pub client_info: Option<Value>,
     /// The seed brief's `clientId`: kept as `clientInfo: { name }` when no
     /// `clientInfo` is given.
     pub client_id: Option<String>,
     /// The client's `capabilities` from `initialize` (a JSON object), or a list of
     /// capability names as the seed brief passes them; kept as given.
+    #[cfg_attr(test, ts(type = "Capabilities | null", optional))]
     pub capabilities: Option<Value>,
     /// This session's idle timeout, instead of the store's.
     pub idle_timeout_ms: Option<u64>,
     /// The seed brief's name for `idle_timeout_ms` (ms).
     pub timeout: Option<u64>,
     /// The initial state (a JSON object); empty if absent.
+    #[cfg_attr(test, ts(type = "JsonObject | null", optional))]
     pub state: Option<Value>,
 }
 
@@ -181,10 +190,13 @@ pub struct InitializePost<'a> {
 /// What a session keeps of a well-formed `initialize` request: what a restarted
 /// server needs to rebuild it, and no more.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Handshake {
     pub protocol_version: String,
+    #[cfg_attr(test, ts(type = "JsonObject"))]
     pub client_info: Value,
+    #[cfg_attr(test, ts(type = "JsonObject"))]
     pub capabilities: Value,
 }
 

@@ -12,6 +12,7 @@ use crate::session_id::SessionId;
 
 /// The phase of a live session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum Phase {
     /// Created by `initialize`; waiting for `notifications/initialized`.
@@ -163,7 +164,8 @@ impl Session {
 
 /// Declares a copy of a session, as a host sees it (a view) or a snapshot keeps it
 /// (a record): the fields every copy carries are written once, here, then the
-/// struct's own. Serde attributes stay with each struct.
+/// struct's own. Serde attributes stay with each struct; every copy derives the
+/// TypeScript declaration in tests, for the common fields' JSON types.
 macro_rules! session_copy {
     ($(#[$attr:meta])* $vis:vis struct $name:ident {
         $($(#[$field_attr:meta])* pub $field:ident: $ty:ty,)*
@@ -173,8 +175,11 @@ macro_rules! session_copy {
             pub id: String,
             pub principal: Option<String>,
             pub protocol_version: String,
+            #[cfg_attr(test, ts(type = "JsonObject | null"))]
             pub client_info: Option<Value>,
+            #[cfg_attr(test, ts(type = "Capabilities | null"))]
             pub capabilities: Option<Value>,
+            #[cfg_attr(test, ts(type = "JsonObject"))]
             pub state: Value,
             pub version: u64,
             pub created_at: u64,
@@ -209,6 +214,7 @@ pub(crate) use copy_of;
 session_copy! {
     /// A copy of a remembered ended session.
     #[derive(Debug, Clone, PartialEq, Serialize)]
+    #[cfg_attr(test, derive(ts_rs::TS))]
     #[serde(rename_all = "camelCase")]
     pub struct EndedView {
         pub reason: EndReason,
@@ -221,6 +227,7 @@ session_copy! {
 session_copy! {
     /// A copy of a live session, as operations return it.
     #[derive(Debug, Clone, PartialEq, Serialize)]
+    #[cfg_attr(test, derive(ts_rs::TS))]
     #[serde(rename_all = "camelCase")]
     pub struct SessionView {
         pub phase: Phase,

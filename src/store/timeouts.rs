@@ -12,6 +12,7 @@ use super::{check_now, SessionStore};
 
 /// A session that ended because its deadline passed, as `sweep` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Expiry {
     pub session_id: String,
