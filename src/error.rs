@@ -56,7 +56,7 @@ impl EndReason {
 }
 
 /// What is wrong with a raw `Mcp-Session-Id` header value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum InvalidIdReason {
@@ -93,9 +93,7 @@ const STORAGE_RETRY_MS: u64 = 1_000;
 /// Hosts make the failures of their own I/O and transport (storage, oversized or
 /// unparsable bodies, refused origins) as variants here too, so that every code,
 /// HTTP status and JSON-RPC code a client can see is decided in one place.
-/// Deserialize is how a host makes one from its code and details (the JS class
-/// `SessionError` does so through the facade).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[cfg_attr(test, ts(rename = "SessionErrorDetails"))]
 #[serde(
@@ -575,19 +573,6 @@ mod tests {
         assert_eq!(conflict["expectedVersion"], 3);
         assert_eq!(conflict["actualVersion"], 4);
         assert_eq!(conflict["sessionId"], "s");
-    }
-
-    #[test]
-    fn a_host_makes_any_error_from_its_code_and_details() {
-        for e in every_variant() {
-            let json = serde_json::to_value(&e).unwrap();
-            assert_eq!(serde_json::from_value::<SessionError>(json).unwrap(), e);
-        }
-        let made: SessionError =
-            serde_json::from_str(r#"{"code":"FORBIDDEN","reason":"host"}"#).unwrap();
-        assert_eq!(made.to_string(), "Forbidden: host not allowed");
-        assert!(serde_json::from_str::<SessionError>(r#"{"code":"NOPE"}"#).is_err());
-        assert!(serde_json::from_str::<SessionError>(r#"{"code":"PAYLOAD_TOO_LARGE"}"#).is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::error::SessionError;
+use crate::error::{ForbiddenReason, SessionError};
 use crate::events::EventKind;
 use crate::request::{CreateParams, RawCreateParams};
 
@@ -29,8 +29,8 @@ pub enum Input {
     EventKinds,
     /// A list of session IDs: `INVALID_ARGUMENT`.
     SessionIds,
-    /// An error's code and details, as a host makes one: `INVALID_ARGUMENT`.
-    ErrorDetails,
+    /// Why a host refuses a request (a [`ForbiddenReason`]): `INVALID_ARGUMENT`.
+    ForbiddenReason,
 }
 
 impl Input {
@@ -43,7 +43,7 @@ impl Input {
             Input::State => SessionError::InvalidState { reason },
             Input::EventKinds => SessionError::invalid_argument("kinds", reason),
             Input::SessionIds => SessionError::invalid_argument("ids", reason),
-            Input::ErrorDetails => SessionError::invalid_argument("details", reason),
+            Input::ForbiddenReason => SessionError::invalid_argument("reason", reason),
         }
     }
 }
@@ -74,10 +74,9 @@ pub fn session_ids(text: &str) -> Result<Vec<String>, SessionError> {
     parse(text, Input::SessionIds)
 }
 
-/// A [`SessionError`] from its code and details (as it serializes): how a host makes
-/// the error for a failure of its own, its status and message decided here.
-pub fn error_details(text: &str) -> Result<SessionError, SessionError> {
-    parse(text, Input::ErrorDetails)
+/// A [`ForbiddenReason`] by its name (`"origin"`), for a host's `FORBIDDEN`.
+pub fn forbidden_reason(text: &str) -> Result<ForbiddenReason, SessionError> {
+    parse(text, Input::ForbiddenReason)
 }
 
 fn parse<'a, T: Deserialize<'a>>(text: &'a str, input: Input) -> Result<T, SessionError> {
@@ -130,7 +129,7 @@ mod tests {
         assert_eq!(code(event_kinds(r#"["nope"]"#)), Some("INVALID_ARGUMENT"));
         assert_eq!(code(session_ids("[1]")), Some("INVALID_ARGUMENT"));
         assert_eq!(
-            code(error_details(r#"{"code":"NO_SUCH_CODE"}"#)),
+            code(forbidden_reason(r#""nope""#)),
             Some("INVALID_ARGUMENT")
         );
     }
@@ -184,8 +183,8 @@ mod tests {
         );
         assert_eq!(session_ids(r#"["a"]"#).ok(), Some(vec!["a".to_owned()]));
         assert_eq!(
-            error_details(r#"{"code":"PARSE_ERROR"}"#).ok(),
-            Some(SessionError::ParseError)
+            forbidden_reason(r#""notOperator""#).ok(),
+            Some(ForbiddenReason::NotOperator)
         );
     }
 }

@@ -1,19 +1,19 @@
 //! What the facade throws: every failure is a core [`SessionError`], thrown to JS as
 //! an `Error` named `SessionError` whose properties are the error's fields (see
-//! [`Fields`]).
+//! [`fields`]); and the errors the TypeScript layer makes for failures of its own,
+//! made here by the core so that nothing about them is decided in TypeScript.
 //!
 //! Methods return [`JsResult`], so a core call's error converts with `?`. The
 //! conversion to `JsValue` needs a type of this crate: the orphan rule forbids
 //! `From<SessionError> for JsValue` here, as both types are foreign.
 
-use js_sys::{Error, Object, JSON};
-use mcp_session_core::{ClientAnswer, SessionError};
-use serde::Serialize;
+use js_sys::{Error, Object, Reflect, JSON};
+use mcp_session_core::json::{self, Input};
+use mcp_session_core::SessionError;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::convert::json_text;
-use mcp_session_core::json::Input;
+use crate::convert::{json_text, output, whole};
 
 /// A core error on its way to JS; wasm-bindgen throws it through `From<JsSessionError>
 /// for JsValue` when a method returns it.
@@ -29,37 +29,28 @@ impl From<SessionError> for JsSessionError {
     }
 }
 
-/// The properties of a JS `SessionError`: the code and the variant's details
-/// (camelCase), the message, the HTTP and JSON-RPC codes, and what a client is told.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Fields<'a> {
-    #[serde(flatten)]
-    details: &'a SessionError,
-    message: String,
-    http_status: u16,
-    json_rpc_code: i32,
-    client_answer: ClientAnswer,
-}
-
-/// `error`'s fields as a JS object; an empty one in the (impossible) case that
-/// serde_json's own text does not parse.
+/// The properties of a JS `SessionError` (`SessionErrorFields` in TypeScript): the
+/// code and the variant's details (camelCase), the message, the HTTP and JSON-RPC
+/// codes, and what a client is told (`clientAnswer`).
 fn fields(error: &SessionError) -> Object {
-    let fields = Fields {
-        details: error,
-        message: error.to_string(),
-        http_status: error.http_status(),
-        json_rpc_code: error.json_rpc_code(),
-        client_answer: error.client_answer(),
-    };
-    serde_json::to_string(&fields)
+    let object = serde_json::to_string(error)
         .ok()
         .and_then(|text| JSON::parse(&text).ok())
-        .and_then(|value| value.dyn_into::<Object>().ok())
-        .unwrap_or_default()
+        .and_then(|details| details.dyn_into::<Object>().ok())
+        .unwrap_or_default();
+    let answer = output(&error.client_answer()).unwrap_or(JsValue::UNDEFINED);
+    for (key, value) in [
+        ("message", JsValue::from_str(&error.to_string())),
+        ("httpStatus", error.http_status().into()),
+        ("jsonRpcCode", error.json_rpc_code().into()),
+        ("clientAnswer", answer),
+    ] {
+        let _ = Reflect::set(&object, &key.into(), &value);
+    }
+    object
 }
 
-/// The error thrown to JS: an `Error` named `SessionError` with [`Fields`].
+/// The error thrown to JS: an `Error` named `SessionError` with its [`fields`].
 impl From<JsSessionError> for JsValue {
     fn from(JsSessionError(error): JsSessionError) -> Self {
         let js = Error::new(&error.to_string());
@@ -69,15 +60,70 @@ impl From<JsSessionError> for JsValue {
     }
 }
 
-/// The fields of the error with this code and these details, as the core makes it
-/// (message, HTTP and JSON-RPC codes, client answer): how the TypeScript layer's
-/// `new SessionError(details)` makes an error for a failure of its own, with
-/// nothing decided in TypeScript. Details the core cannot read are `INVALID_ARGUMENT`.
-#[wasm_bindgen(js_name = sessionErrorFields, unchecked_return_type = "SessionErrorFields")]
-pub fn session_error_fields(
-    #[wasm_bindgen(unchecked_param_type = "SessionErrorDetails")] details: JsValue,
+/// The fields of `INVALID_ARGUMENT`: an argument the TypeScript layer turned away
+/// before it reached the core.
+#[wasm_bindgen(
+    js_name = invalidArgumentError,
+    unchecked_return_type = "SessionErrorFieldsOf<\"INVALID_ARGUMENT\">"
+)]
+pub fn invalid_argument_error(argument: &str, reason: &str) -> JsValue {
+    fields(&SessionError::invalid_argument(argument, reason)).into()
+}
+
+/// The fields of `SESSION_NOT_FOUND`: a session gone before the host could use it.
+#[wasm_bindgen(
+    js_name = sessionNotFoundError,
+    unchecked_return_type = "SessionErrorFieldsOf<\"SESSION_NOT_FOUND\">"
+)]
+pub fn session_not_found_error(session_id: &str) -> JsValue {
+    let error = SessionError::SessionNotFound {
+        session_id: session_id.to_owned(),
+    };
+    fields(&error).into()
+}
+
+/// The fields of `STORAGE_FAILED`: the host's store could not write a change.
+#[wasm_bindgen(
+    js_name = storageFailedError,
+    unchecked_return_type = "SessionErrorFieldsOf<\"STORAGE_FAILED\">"
+)]
+pub fn storage_failed_error(reason: &str, detail: &str) -> JsValue {
+    let error = SessionError::StorageFailed {
+        reason: reason.to_owned(),
+        detail: detail.to_owned(),
+    };
+    fields(&error).into()
+}
+
+/// The fields of `PAYLOAD_TOO_LARGE`: a request body over `limit` bytes.
+#[wasm_bindgen(
+    js_name = payloadTooLargeError,
+    unchecked_return_type = "SessionErrorFieldsOf<\"PAYLOAD_TOO_LARGE\">"
+)]
+pub fn payload_too_large_error(limit: f64) -> JsResult<JsValue> {
+    let limit = whole(limit, "limit", f64::MAX)?;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    Ok(fields(&SessionError::PayloadTooLarge { limit }).into())
+}
+
+/// The fields of `PARSE_ERROR`: a request body that is not JSON.
+#[wasm_bindgen(
+    js_name = parseError,
+    unchecked_return_type = "SessionErrorFieldsOf<\"PARSE_ERROR\">"
+)]
+pub fn parse_error() -> JsValue {
+    fields(&SessionError::ParseError).into()
+}
+
+/// The fields of `FORBIDDEN`: a request refused by the host's `Host`/`Origin` or
+/// operator checks.
+#[wasm_bindgen(
+    js_name = forbiddenError,
+    unchecked_return_type = "SessionErrorFieldsOf<\"FORBIDDEN\">"
+)]
+pub fn forbidden_error(
+    #[wasm_bindgen(unchecked_param_type = "ForbiddenReason")] reason: JsValue,
 ) -> JsResult<JsValue> {
-    let text = json_text(&details, Input::ErrorDetails)?;
-    let error = mcp_session_core::json::error_details(&text)?;
-    Ok(fields(&error).into())
+    let reason = json::forbidden_reason(&json_text(&reason, Input::ForbiddenReason)?)?;
+    Ok(fields(&SessionError::Forbidden { reason }).into())
 }

@@ -8,7 +8,7 @@
 //! - `convert`: JS values in (`JSON.stringify`, then the core's `json` readers),
 //!   results out;
 //! - `error`: every failure thrown as a JS `Error` named `SessionError`, and the
-//!   fields of one the TypeScript layer makes (`sessionErrorFields`);
+//!   errors the TypeScript layer makes for failures of its own (`parseError`, ...);
 //! - `types`: the TypeScript types of the values that cross as plain objects;
 //! - `heap`: the global allocator, which grows linear memory in large steps.
 //!
@@ -32,7 +32,10 @@ use wasm_bindgen::prelude::*;
 use mcp_session_core::{EventKind, RequestKind};
 
 use crate::convert::{name, output};
-pub use crate::error::{session_error_fields, JsResult, JsSessionError};
+pub use crate::error::{
+    forbidden_error, invalid_argument_error, parse_error, payload_too_large_error,
+    session_not_found_error, storage_failed_error, JsResult, JsSessionError,
+};
 pub use crate::store::WasmSessionStore;
 
 /// The longest session ID accepted, in bytes.

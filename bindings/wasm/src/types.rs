@@ -31,6 +31,9 @@ export type SessionErrorFields = SessionErrorDetails & {
   jsonRpcCode: number;
   clientAnswer: ClientAnswer;
 };
+
+/** The properties of a `SessionError` of code `C`. */
+export type SessionErrorFieldsOf<C extends SessionErrorCode> = Extract<SessionErrorFields, { code: C }>;
 "#;
 
 #[wasm_bindgen(typescript_custom_section)]

@@ -15,7 +15,8 @@ use std::collections::HashSet;
 
 use js_sys::{Array, Error as JsError, Object, Reflect, JSON};
 use mcp_session_core_wasm::{
-    request_kind_of, session_ending_events, session_error_fields, JsResult, WasmSessionStore,
+    forbidden_error, parse_error, payload_too_large_error, request_kind_of, session_ending_events,
+    storage_failed_error, JsResult, WasmSessionStore,
 };
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
@@ -220,8 +221,7 @@ fn every_error_carries_what_a_client_is_told() {
 
 #[wasm_bindgen_test]
 fn the_typescript_layer_makes_errors_through_the_core() {
-    let fields =
-        session_error_fields(obj(r#"{"code": "PAYLOAD_TOO_LARGE", "limit": 10}"#)).unwrap();
+    let fields = payload_too_large_error(10.0).unwrap();
     assert_eq!(text(&fields, "code"), "PAYLOAD_TOO_LARGE");
     assert_eq!(get(&fields, "limit").as_f64(), Some(10.0));
     assert_eq!(get(&fields, "httpStatus").as_f64(), Some(413.0));
@@ -230,20 +230,22 @@ fn the_typescript_layer_makes_errors_through_the_core() {
         text(&fields, "message"),
         "Request body too large (limit 10 bytes)"
     );
-    let storage = session_error_fields(obj(
-        r#"{"code": "STORAGE_FAILED", "reason": "ENOSPC", "detail": "disk /dev/sda1 full"}"#,
-    ))
-    .unwrap();
+    assert_eq!(
+        code_of(thrown(payload_too_large_error(-1.0))),
+        "INVALID_ARGUMENT"
+    );
+    let storage = storage_failed_error("ENOSPC", "disk /dev/sda1 full");
+    assert_eq!(text(&storage, "detail"), "disk /dev/sda1 full");
     let answer = get(&storage, "clientAnswer");
     assert_eq!(get(&answer, "httpStatus").as_f64(), Some(503.0));
     assert_eq!(get(&answer, "retryAfterSecs").as_f64(), Some(1.0));
     assert!(!text(&answer, "message").contains("sda1"));
-    for bad in [r#"{"code": "NOPE"}"#, r#"{"code": "FORBIDDEN"}"#, "7"] {
-        assert_eq!(
-            code_of(thrown(session_error_fields(obj(bad)))),
-            "INVALID_ARGUMENT",
-            "{bad}"
-        );
+    assert_eq!(get(&parse_error(), "jsonRpcCode").as_f64(), Some(-32700.0));
+    let forbidden = forbidden_error("origin".into()).unwrap();
+    assert_eq!(text(&forbidden, "message"), "Forbidden: origin not allowed");
+    assert_eq!(get(&forbidden, "httpStatus").as_f64(), Some(403.0));
+    for bad in ["nope".into(), JsValue::from_f64(1.0), JsValue::UNDEFINED] {
+        assert_eq!(code_of(thrown(forbidden_error(bad))), "INVALID_ARGUMENT");
     }
 }
 
