@@ -79,8 +79,8 @@ function jsonText(value: unknown): string | undefined {
  * 400) that the Streamable HTTP transport would answer, before anything exists.
  */
 export function admitInitialize(accept: string | undefined, contentType: string | undefined, body: unknown): Handshake {
-  const text = jsonText(body);
-  if (text === undefined) throw new SessionError('INVALID_REQUEST', 'Invalid Request: the body is not JSON', 400, -32600);
+  // A body JSON cannot hold goes as no text at all, which the core reads as no JSON.
+  const text = jsonText(body) ?? '';
   return wasmAdmitInitialize(optionalStr(accept, 'accept'), optionalStr(contentType, 'contentType'), text);
 }
 

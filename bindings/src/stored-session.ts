@@ -132,7 +132,7 @@ export class StoredSession implements SessionInfo {
     }
     const text = from(this.#core);
     if (text === undefined) {
-      throw new SessionError('SESSION_NOT_FOUND', `session ${this.id} was forgotten before this field was read`, 404, -32001);
+      throw SessionError.sessionNotFound(this.id);
     }
     return text;
   }
