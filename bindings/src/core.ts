@@ -90,8 +90,9 @@ export function admitInitialize(accept: string | undefined, contentType: string 
  * servers normally use `SessionManager`. Arguments are checked before they cross
  * into WebAssembly, so no value from JS can reach the core in a form it cannot
  * read. The gate takes plain arguments and answers a number, as it runs on every
- * request: `kind` 0 = initialize, 1 = initialized, 2 = other; the answer is
- * 0 (create a session) or 1 (admitted, in flight until `endRequest`).
+ * request: `kind` is the kind's place in `requestKinds()` (0 = initialize,
+ * 1 = initialized, 2 = other); the answer is 0 (create a session) or 1 (admitted,
+ * in flight until `endRequest`).
  */
 export class SessionCore {
   readonly #wasm: WasmCore;
@@ -169,14 +170,14 @@ export class SessionCore {
   beginRequest(
     sessionId: string | null | undefined,
     principal: string | null | undefined,
-    kind: 0 | 1 | 2,
+    kind: number,
     protocolVersion: string | null | undefined,
     now: number,
   ): 0 | 1 {
     return this.#wasm.beginRequest(
       optionalStr(sessionId, 'sessionId'),
       optionalStr(principal, 'principal'),
-      num(kind, 'kind') as 0 | 1 | 2,
+      num(kind, 'kind'),
       optionalStr(protocolVersion, 'protocolVersion'),
       num(now, 'now'),
     );

@@ -77,6 +77,12 @@ pub fn request_kind_of(
     name(&RequestKind::of_methods(methods.iter().map(String::as_str)))
 }
 
+/// The request kinds in the order of their numbers, as `beginRequest` takes them.
+#[wasm_bindgen(js_name = requestKinds, unchecked_return_type = "RequestKind[]")]
+pub fn request_kinds() -> JsResult<JsValue> {
+    output(&store::REQUEST_KINDS)
+}
+
 /// The event kinds that say a session ended (see `EventKind::ends_session`): what a
 /// host listens to, to drop what it holds for a session.
 #[wasm_bindgen(

@@ -34,6 +34,14 @@ pub struct WasmSessionStore {
     snapshot_next: Option<usize>,
 }
 
+/// The request kinds by the number `beginRequest` takes for each (a number, not a
+/// string, on the hot path of every request); `requestKinds()` tells JS this order.
+pub const REQUEST_KINDS: [RequestKind; 3] = [
+    RequestKind::Initialize,
+    RequestKind::Initialized,
+    RequestKind::Other,
+];
+
 /// How many strings one store registers; past that, JS passes them as strings.
 const MAX_TEXTS: usize = 1024;
 /// "No string" where a registered string's number goes.
@@ -226,31 +234,26 @@ impl WasmSessionStore {
     }
 
     /// The per-request gate, on the hot path of every request, so it takes plain
-    /// arguments and answers a number instead of building objects: `kind` is 0 for
-    /// `initialize`, 1 for `notifications/initialized`, 2 for anything else; the
-    /// answer is 0 (an `initialize` without a session: create one) or 1 (admitted,
+    /// arguments and answers a number instead of building objects: `kind` is the
+    /// kind's number, its place in [`REQUEST_KINDS`] (`requestKinds()`); the answer
+    /// is 0 (an `initialize` without a session: create one) or 1 (admitted,
     /// counted in flight until `endRequest`).
     #[wasm_bindgen(js_name = beginRequest, unchecked_return_type = "0 | 1")]
     pub fn begin_request(
         &mut self,
         session_id: Option<String>,
         principal: Option<String>,
-        #[wasm_bindgen(unchecked_param_type = "0 | 1 | 2")] kind: u8,
+        kind: u8,
         protocol_version: Option<String>,
         now: f64,
     ) -> JsResult<u32> {
         let now = time(now)?;
-        let kind = match kind {
-            0 => RequestKind::Initialize,
-            1 => RequestKind::Initialized,
-            2 => RequestKind::Other,
-            _ => {
-                return Err(SessionError::invalid_argument(
-                    "kind",
-                    "must be 0 (initialize), 1 (initialized) or 2 (other)",
-                )
-                .into())
-            }
+        let Some(&kind) = REQUEST_KINDS.get(usize::from(kind)) else {
+            return Err(SessionError::invalid_argument(
+                "kind",
+                "is not the number of a request kind (see requestKinds)",
+            )
+            .into());
         };
         let head = RequestHead {
             session_id: session_id.as_deref(),

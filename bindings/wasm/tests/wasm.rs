@@ -15,8 +15,8 @@ use std::collections::HashSet;
 
 use js_sys::{Array, Error as JsError, Object, Reflect, JSON};
 use mcp_session_core_wasm::{
-    forbidden_error, parse_error, payload_too_large_error, request_kind_of, session_ending_events,
-    storage_failed_error, JsResult, WasmSessionStore,
+    forbidden_error, parse_error, payload_too_large_error, request_kind_of, request_kinds,
+    session_ending_events, storage_failed_error, JsResult, WasmSessionStore,
 };
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
@@ -271,6 +271,8 @@ fn the_core_classifies_a_batch_and_names_the_ending_events() {
         .as_deref(),
         Some("initialize")
     );
+    let kinds = JSON::stringify(&request_kinds().unwrap()).unwrap();
+    assert_eq!(kinds, r#"["initialize","initialized","other"]"#);
     let ending = JSON::stringify(&session_ending_events().unwrap()).unwrap();
     assert_eq!(ending, r#"["closed","expired","evicted"]"#);
 }
