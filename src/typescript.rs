@@ -81,18 +81,33 @@ fn the_committed_declarations_are_what_the_rust_types_declare() {
         return;
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    let first_difference = committed
-        .lines()
-        .zip(generated.lines())
-        .position(|(a, b)| a != b)
-        .unwrap_or(committed.lines().count().min(generated.lines().count()));
     assert!(
         committed == generated,
-        "{PATH} is not what the Rust types declare (first difference at line {}):\n  \
-         committed: {:?}\n  generated: {:?}\n\
+        "{PATH} is not what the Rust types declare: {}\n\
          After changing a type, run `WRITE_TS_TYPES=1 cargo test --lib typescript` and commit the file.",
-        first_difference + 1,
-        committed.lines().nth(first_difference),
-        generated.lines().nth(first_difference),
+        first_difference(&committed, &generated),
     );
+}
+
+/// Where two texts first differ: the line, and the text around the first differing
+/// character on each side (declarations are long lines).
+fn first_difference(committed: &str, generated: &str) -> String {
+    let at = committed
+        .bytes()
+        .zip(generated.bytes())
+        .position(|(a, b)| a != b)
+        .unwrap_or(committed.len().min(generated.len()));
+    let line = committed.get(..at).unwrap_or("").lines().count().max(1);
+    // The declarations are ASCII; were a cut to fall inside a character, the
+    // whole rest is shown instead.
+    let around = |text: &str| {
+        let (start, end) = (at.saturating_sub(40), (at + 40).min(text.len()));
+        let cut = text.get(start..end).or_else(|| text.get(start..));
+        cut.unwrap_or(text).to_owned()
+    };
+    format!(
+        "line {line}\n  committed: ...{:?}...\n  generated: ...{:?}...",
+        around(committed),
+        around(generated)
+    )
 }
