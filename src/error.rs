@@ -33,6 +33,17 @@ pub enum EndReason {
 }
 
 impl EndReason {
+    /// Every reason, in declaration order (checked against the enum in
+    /// `typescript`'s tests).
+    pub const ALL: [EndReason; 6] = [
+        EndReason::Closed,
+        EndReason::Init,
+        EndReason::Idle,
+        EndReason::Lifetime,
+        EndReason::Requested,
+        EndReason::Evicted,
+    ];
+
     /// The stable lower-case name used in messages, events and snapshots.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -23,6 +23,12 @@ pub enum Phase {
     Disconnected,
 }
 
+impl Phase {
+    /// Every phase, in declaration order (checked against the enum in
+    /// `typescript`'s tests).
+    pub const ALL: [Phase; 3] = [Phase::Initializing, Phase::Active, Phase::Disconnected];
+}
+
 /// What a session carries that outlives its transport, and its successor after a
 /// renewal: everything a restarted server needs to serve it again.
 #[derive(Debug, Clone, PartialEq)]

@@ -72,6 +72,44 @@ fn declarations() -> String {
     text
 }
 
+/// The names of a fieldless enum's variants, in declaration order, as its derived
+/// TypeScript union lists them (the derive sees every variant).
+fn union_names<T: TS>() -> Vec<String> {
+    T::inline(&TsConfig::new())
+        .split(" | ")
+        .map(|name| name.trim_matches('"').to_owned())
+        .collect()
+}
+
+/// The names of `all`, as serde writes them.
+fn names<T: serde::Serialize>(all: &[T]) -> Vec<String> {
+    all.iter()
+        .map(|v| {
+            serde_json::to_value(v)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn every_all_list_names_every_variant_in_declaration_order() {
+    assert_eq!(names(&EventKind::ALL), union_names::<EventKind>());
+    assert_eq!(names(&Phase::ALL), union_names::<Phase>());
+    assert_eq!(names(&EndReason::ALL), union_names::<EndReason>());
+    for (n, kind) in EventKind::ALL.into_iter().enumerate() {
+        assert_eq!(kind as usize, n);
+    }
+    for (n, phase) in Phase::ALL.into_iter().enumerate() {
+        assert_eq!(phase as usize, n);
+    }
+    for (n, reason) in EndReason::ALL.into_iter().enumerate() {
+        assert_eq!(reason as usize, n);
+    }
+}
+
 #[test]
 fn the_committed_declarations_are_what_the_rust_types_declare() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(PATH);
