@@ -197,8 +197,9 @@ export class SessionCore {
   /**
    * `find` without a copy: the session's slot, or -1 when no session has this ID
    * (an ID no session could have included). Its numbers are then in `scratch()`:
-   * status (0 initializing, 1 active, 2 disconnected, 3 closed, 4-8 expired for
-   * init, idle, lifetime, requested, evicted), order, createdAt, lastActivity,
+   * status (a number, whose phase or end reason `lookupStatuses()` gives: 0-2 the
+   * phases initializing, active, disconnected, then the end reasons), order,
+   * createdAt, lastActivity,
    * expiresAt (NaN: none), inFlight, stateBytes (2: the empty state), version.
    * Touches a live session.
    */

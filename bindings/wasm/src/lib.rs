@@ -83,6 +83,16 @@ pub fn request_kinds() -> JsResult<JsValue> {
     output(&store::REQUEST_KINDS)
 }
 
+/// What each status number that `lookup` writes means, by number: `[phase, null]`
+/// for a live session, `[null, endReason]` for an ended one.
+#[wasm_bindgen(
+    js_name = lookupStatuses,
+    unchecked_return_type = "([Phase, null] | [null, EndReason])[]"
+)]
+pub fn lookup_statuses() -> JsResult<JsValue> {
+    output(&store::statuses())
+}
+
 /// The event kinds that say a session ended (see `EventKind::ends_session`): what a
 /// host listens to, to drop what it holds for a session.
 #[wasm_bindgen(

@@ -63,19 +63,24 @@ struct Scratch {
     version: f64,
 }
 
-/// Status codes in the scratch area: live phases, then how an ended session ended.
+/// A status's number in the scratch area: the live phases, then how an ended
+/// session ended, each in the order of `Phase::ALL` and `EndReason::ALL`
+/// (`lookupStatuses()` tells JS which number is which).
 fn status_code(status: Status) -> f64 {
     match status {
-        Status::Live(Phase::Initializing) => 0.0,
-        Status::Live(Phase::Active) => 1.0,
-        Status::Live(Phase::Disconnected) => 2.0,
-        Status::Ended(EndReason::Closed) => 3.0,
-        Status::Ended(EndReason::Init) => 4.0,
-        Status::Ended(EndReason::Idle) => 5.0,
-        Status::Ended(EndReason::Lifetime) => 6.0,
-        Status::Ended(EndReason::Requested) => 7.0,
-        Status::Ended(EndReason::Evicted) => 8.0,
+        Status::Live(phase) => f64::from(phase as u8),
+        Status::Ended(reason) => (Phase::ALL.len() + reason as usize) as f64,
     }
+}
+
+/// Every status by its number (see [`status_code`]): the phase of a live session or
+/// why an ended one ended.
+pub fn statuses() -> Vec<(Option<Phase>, Option<EndReason>)> {
+    let live = Phase::ALL.into_iter().map(|phase| (Some(phase), None));
+    let ended = EndReason::ALL
+        .into_iter()
+        .map(|reason| (None, Some(reason)));
+    live.chain(ended).collect()
 }
 
 /// The metadata of a session, as `metadataText` answers it.

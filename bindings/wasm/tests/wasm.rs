@@ -15,8 +15,8 @@ use std::collections::HashSet;
 
 use js_sys::{Array, Error as JsError, Object, Reflect, JSON};
 use mcp_session_core_wasm::{
-    forbidden_error, parse_error, payload_too_large_error, request_kind_of, request_kinds,
-    session_ending_events, storage_failed_error, JsResult, WasmSessionStore,
+    forbidden_error, lookup_statuses, parse_error, payload_too_large_error, request_kind_of,
+    request_kinds, session_ending_events, storage_failed_error, JsResult, WasmSessionStore,
 };
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
@@ -270,6 +270,11 @@ fn the_core_classifies_a_batch_and_names_the_ending_events() {
         ])
         .as_deref(),
         Some("initialize")
+    );
+    let statuses = JSON::stringify(&lookup_statuses().unwrap()).unwrap();
+    assert_eq!(
+        statuses,
+        r#"[["initializing",null],["active",null],["disconnected",null],[null,"closed"],[null,"init"],[null,"idle"],[null,"lifetime"],[null,"requested"],[null,"evicted"]]"#
     );
     let kinds = JSON::stringify(&request_kinds().unwrap()).unwrap();
     assert_eq!(kinds, r#"["initialize","initialized","other"]"#);
