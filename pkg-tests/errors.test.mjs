@@ -96,6 +96,54 @@ test('errors the TypeScript layer makes are real SessionError instances', () => 
   assert.ok(e instanceof SessionError && e instanceof Error);
   assert.equal(Object.getPrototypeOf(e), SessionError.prototype);
   assert.ok(!(new Error('plain') instanceof SessionError));
+  const impostor = Object.assign(new Error('named alike'), { name: 'SessionError', code: 'X' });
+  assert.ok(!(impostor instanceof SessionError), 'only errors the core made');
+});
+
+test("the TypeScript layer's own failures are made by the core: code, status, JSON-RPC code and answer", () => {
+  const cases = [
+    [SessionError.invalidArgument('x', 'why'), 'INVALID_ARGUMENT', 400, -32602, { argument: 'x', reason: 'why' }],
+    [SessionError.sessionNotFound('s1'), 'SESSION_NOT_FOUND', 404, -32001, { sessionId: 's1' }],
+    [SessionError.payloadTooLarge(10), 'PAYLOAD_TOO_LARGE', 413, -32600, { limit: 10 }],
+    [SessionError.parseError(), 'PARSE_ERROR', 400, -32700, {}],
+    [SessionError.forbidden('origin'), 'FORBIDDEN', 403, -32000, { reason: 'origin' }],
+  ];
+  for (const [error, code, httpStatus, jsonRpcCode, details] of cases) {
+    assert.ok(error instanceof SessionError, code);
+    assert.deepEqual(
+      [error.code, error.httpStatus, error.jsonRpcCode, error.clientAnswer.httpStatus, error.clientAnswer.jsonRpcCode],
+      [code, httpStatus, jsonRpcCode, httpStatus, jsonRpcCode],
+    );
+    for (const [key, value] of Object.entries(details)) assert.equal(error[key], value, `${code}.${key}`);
+  }
+  assert.equal(SessionError.sessionNotFound('s1').clientAnswer.message, 'Session not found', 'the ID is not echoed');
+  assert.throws(() => SessionError.forbidden('nobody'), { code: 'INVALID_ARGUMENT' });
+
+  const disk = Object.assign(new Error('ENOSPC: no space left on device, write /srv/data/journal.log'), { code: 'ENOSPC' });
+  const storage = SessionError.storageFailed(disk);
+  assert.deepEqual([storage.code, storage.httpStatus, storage.jsonRpcCode], ['STORAGE_FAILED', 503, -32603]);
+  assert.equal(storage.reason, 'ENOSPC');
+  assert.match(storage.detail, /journal\.log/, 'operators see the detail');
+  assert.equal(storage.cause, disk);
+  assert.deepEqual(storage.clientAnswer, {
+    httpStatus: 503,
+    jsonRpcCode: -32603,
+    message: 'Session storage is unavailable; retry later',
+    retryAfterSecs: 1,
+  });
+  assert.equal(SessionError.storageFailed('odd').reason, 'unknown');
+});
+
+test("every error carries the client's answer, which hides what a client may not know", () => {
+  const m = new SessionManager({ maxSessions: 1 });
+  const id = m.createSession({ principal: 'alice' });
+  const theirs = caught(() => m.beginRequest({ sessionId: id, principal: 'bob', kind: 'other' }));
+  assert.equal(theirs.code, 'PRINCIPAL_MISMATCH');
+  assert.ok(theirs.message.includes(id), 'operators see the ID');
+  assert.deepEqual(theirs.clientAnswer, { httpStatus: 404, jsonRpcCode: -32001, message: 'Session not found', retryAfterSecs: null });
+  const full = caught(() => m.createSession());
+  assert.equal(full.clientAnswer.retryAfterSecs, Math.ceil(full.retryAfterMs / 1000));
+  m.dispose();
 });
 
 test('the raw SessionCore turns away non-string IDs before they reach WebAssembly', async () => {
@@ -119,8 +167,14 @@ test('createId: parameters JSON cannot hold, or the core cannot read, are typed 
   const now = 1_700_000_000_000;
   const cyclic = { state: {} };
   cyclic.state.self = cyclic;
-  for (const bad of [cyclic, { state: { n: 1n } }, { state: [] }, { nope: 1 }, { idleTimeoutMs: -1 }, 'text', 7]) {
-    assert.throws(() => core.createId(bad, now), (e) => e instanceof SessionError && ['INVALID_ARGUMENT', 'INVALID_STATE'].includes(e.code), String(bad));
+  // The state is read on its own: what is wrong with it is INVALID_STATE, whatever
+  // is wrong elsewhere INVALID_ARGUMENT.
+  for (const bad of [cyclic, { state: { n: 1n } }, { state: [] }, { state: 'text' }]) {
+    assert.throws(() => core.createId(bad, now), { code: 'INVALID_STATE' }, String(bad));
+    assert.throws(() => core.create(bad, now), { code: 'INVALID_STATE' }, String(bad));
+  }
+  for (const bad of [{ nope: 1 }, { idleTimeoutMs: -1 }, { state: {}, stateless: 1 }, { clientInfo: { n: 1n } }, 'text', 7]) {
+    assert.throws(() => core.createId(bad, now), { code: 'INVALID_ARGUMENT' }, String(bad));
   }
   assert.equal(core.stats(now).live, 0, 'nothing was created');
   const id = core.createId({ principal: 'p', state: { n: 1 }, idleTimeoutMs: 5 }, now);

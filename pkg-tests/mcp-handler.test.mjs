@@ -26,6 +26,32 @@ async function listen(options) {
   };
 }
 
+test("node:http: the handler's own refusals are the core's errors, whole to onError, answered as the core says", async () => {
+  const seen = [];
+  const server = await listen({ maxBodyBytes: 1024, onError: (e) => seen.push(e) });
+  try {
+    const big = await fetch(server.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { pad: 'x'.repeat(2048) } }),
+    });
+    assert.equal(big.status, 413);
+    assert.deepEqual((await big.json()).error, { code: -32600, message: 'Request body too large (limit 1024 bytes)' });
+    const notJson = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' });
+    assert.equal(notJson.status, 400);
+    assert.equal((await notJson.json()).error.code, -32700);
+    const hostile = await fetch(server.url, { method: 'POST', headers: { origin: 'http://evil.example' }, body: '{}' });
+    assert.equal(hostile.status, 403);
+    assert.deepEqual((await hostile.json()).error, { code: -32000, message: 'Forbidden: origin not allowed' });
+    assert.deepEqual(
+      seen.map((e) => [e.code, e.limit ?? e.reason ?? null]),
+      [['PAYLOAD_TOO_LARGE', 1024], ['PARSE_ERROR', null], ['FORBIDDEN', 'origin']],
+    );
+  } finally {
+    await server.close();
+  }
+});
+
 test('node:http: sessions, 405 for DELETE when the host disables it, clear drops transports', async () => {
   const server = await listen({ allowDelete: false });
   try {

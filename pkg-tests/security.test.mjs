@@ -74,6 +74,22 @@ for (const stack of ['express', 'node:http']) {
     }
   });
 
+  test(`${stack}: a body over the limit gets the core's PAYLOAD_TOO_LARGE (413, -32600), whoever read it`, async () => {
+    const stacks = stack === 'express' ? ['express', 'expressJson'] : [stack];
+    for (const mount of stacks) {
+      // express.json() reads at most 100 KB by default; the handler, maxBodyBytes.
+      const server = await listen(mount, { maxBodyBytes: 100 * 1024 });
+      try {
+        const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { pad: 'x'.repeat(200 * 1024) } });
+        const res = await raw(server.url, { headers: MCP_HEADERS, body });
+        assert.equal(res.status, 413, mount);
+        assert.deepEqual(jsonRpcError(res), { code: -32600, message: 'Request body too large (limit 102400 bytes)' }, mount);
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
   test(`${stack}: the operator view is for loopback operators only, never lists whole IDs`, async () => {
     const server = await listen(stack);
     try {

@@ -16,6 +16,7 @@ pub const MAX_PROTOCOL_VERSION_BYTES: usize = 64;
 
 /// What `create` does when `max_sessions` live sessions exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "kebab-case")]
 pub enum CapacityPolicy {
     /// Refuse with `CAPACITY_EXCEEDED` (HTTP 503) and a retry-after taken from the
@@ -32,6 +33,8 @@ pub enum CapacityPolicy {
 /// Configuration of a [`crate::SessionStore`]. Every field has a default; JSON and JS
 /// callers use the camelCase names and may give any subset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "ResolvedConfig"))]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Config {
     /// A session that has not sent `notifications/initialized` ends this long after

@@ -15,6 +15,7 @@ use crate::table::{Handle, SessionTable};
 
 /// What an ID refers to: see [`crate::SessionStore::find`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "status", content = "session", rename_all = "camelCase")]
 pub enum Lookup {
     Live(SessionView),

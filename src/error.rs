@@ -7,16 +7,15 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why a session ended: in its remembered record, its `expired`/`closed` event,
 /// and the error its ID answers afterwards.
 ///
 /// Closed sessions answer `SESSION_CLOSED`; every other cause answers
 /// `SESSION_EXPIRED` with this cause in its details.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum EndReason {
     /// Ended by the client or the host (HTTP DELETE, `close`, `clear_all`).
@@ -34,6 +33,17 @@ pub enum EndReason {
 }
 
 impl EndReason {
+    /// Every reason, in declaration order (checked against the enum in
+    /// `typescript`'s tests).
+    pub const ALL: [EndReason; 6] = [
+        EndReason::Closed,
+        EndReason::Init,
+        EndReason::Idle,
+        EndReason::Lifetime,
+        EndReason::Requested,
+        EndReason::Evicted,
+    ];
+
     /// The stable lower-case name used in messages, events and snapshots.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -58,6 +68,7 @@ impl EndReason {
 
 /// What is wrong with a raw `Mcp-Session-Id` header value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum InvalidIdReason {
     /// The header was present but empty.
@@ -68,9 +79,34 @@ pub enum InvalidIdReason {
     InvalidCharacter,
 }
 
+/// Why a request was refused before anything else looked at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub enum ForbiddenReason {
+    /// The `Host` header names a host this server does not answer to (DNS
+    /// rebinding: a hostile page whose name was re-pointed at the server).
+    Host,
+    /// The `Origin` header names a page that may not call this server.
+    Origin,
+    /// An operator endpoint reached by someone who is not an operator.
+    NotOperator,
+}
+
+/// How long a client is told to wait after a storage failure: the host's store
+/// failing (a full disk) is usually brief or needs an operator, so a second is
+/// enough not to hammer it and short enough not to stall a client for nothing.
+const STORAGE_RETRY_MS: u64 = 1_000;
+
 /// Every failure of the core. No operation panics; each returns one of these and
 /// changes nothing.
+///
+/// Hosts make the failures of their own I/O and transport (storage, oversized or
+/// unparsable bodies, refused origins) as variants here too, so that every code,
+/// HTTP status and JSON-RPC code a client can see is decided in one place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "SessionErrorDetails"))]
 #[serde(
     tag = "code",
     rename_all = "SCREAMING_SNAKE_CASE",
@@ -86,6 +122,8 @@ pub enum SessionError {
     /// The session ended by expiry or eviction.
     SessionExpired {
         session_id: String,
+        /// Never `closed` (that is `SESSION_CLOSED`).
+        #[cfg_attr(test, ts(type = "ExpiryReason"))]
         reason: EndReason,
     },
     /// The session was closed (DELETE, `close` or `clear_all`).
@@ -143,6 +181,17 @@ pub enum SessionError {
     /// The ID source could not produce a usable ID (no entropy, or bad output from a
     /// custom source).
     IdSourceFailed { reason: String },
+    /// The host's durable store could not write a change (a full disk, an
+    /// unwritable data directory): the change was undone, and the client may retry.
+    /// `reason` is the system's code (`ENOSPC`), `detail` the host's message: for
+    /// logs only, as it may name files ([`SessionError::client_answer`] leaves it out).
+    StorageFailed { reason: String, detail: String },
+    /// A request body over the host's limit, in bytes.
+    PayloadTooLarge { limit: usize },
+    /// A request body that is not JSON (JSON-RPC's parse error).
+    ParseError,
+    /// A request refused by the host's `Host`/`Origin` or operator checks.
+    Forbidden { reason: ForbiddenReason },
 }
 
 impl SessionError {
@@ -172,6 +221,10 @@ impl SessionError {
             SessionError::InvalidConfig { .. } => "INVALID_CONFIG",
             SessionError::InvalidArgument { .. } => "INVALID_ARGUMENT",
             SessionError::IdSourceFailed { .. } => "ID_SOURCE_FAILED",
+            SessionError::StorageFailed { .. } => "STORAGE_FAILED",
+            SessionError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            SessionError::ParseError => "PARSE_ERROR",
+            SessionError::Forbidden { .. } => "FORBIDDEN",
         }
     }
 
@@ -183,15 +236,16 @@ impl SessionError {
             | SessionError::SessionClosed { .. }
             | SessionError::PrincipalMismatch { .. } => 404,
             SessionError::VersionConflict { .. } => 409,
-            SessionError::StateTooLarge { .. } => 413,
+            SessionError::Forbidden { .. } => 403,
+            SessionError::StateTooLarge { .. } | SessionError::PayloadTooLarge { .. } => 413,
             SessionError::PrincipalLimitExceeded { .. } | SessionError::TooManyRequests { .. } => {
                 429
             }
             SessionError::NotAcceptable => 406,
             SessionError::UnsupportedMediaType => 415,
-            SessionError::CapacityExceeded { .. } | SessionError::StorageLimitExceeded { .. } => {
-                503
-            }
+            SessionError::CapacityExceeded { .. }
+            | SessionError::StorageLimitExceeded { .. }
+            | SessionError::StorageFailed { .. } => 503,
             SessionError::InvalidConfig { .. } | SessionError::IdSourceFailed { .. } => 500,
             SessionError::MissingSessionId
             | SessionError::InvalidSessionId { .. }
@@ -201,25 +255,32 @@ impl SessionError {
             | SessionError::InvalidState { .. }
             | SessionError::InvalidSnapshot { .. }
             | SessionError::InvalidRequest { .. }
-            | SessionError::InvalidArgument { .. } => 400,
+            | SessionError::InvalidArgument { .. }
+            | SessionError::ParseError => 400,
         }
     }
 
     /// The JSON-RPC error code for the response body. Session errors use the codes the
     /// official TypeScript SDK answers with (-32000 bad request, -32001 session not
-    /// found, -32600 already initialized), so clients treat them alike.
+    /// found, -32600 already initialized, -32700 parse error), so clients treat them
+    /// alike.
     pub fn json_rpc_code(&self) -> i32 {
         match self {
             SessionError::SessionNotFound { .. }
             | SessionError::SessionExpired { .. }
             | SessionError::SessionClosed { .. }
             | SessionError::PrincipalMismatch { .. } => -32001,
-            SessionError::AlreadyInitialized { .. } | SessionError::InvalidRequest { .. } => -32600,
+            SessionError::AlreadyInitialized { .. }
+            | SessionError::InvalidRequest { .. }
+            | SessionError::PayloadTooLarge { .. } => -32600,
+            SessionError::ParseError => -32700,
             SessionError::StateTooLarge { .. }
             | SessionError::InvalidState { .. }
             | SessionError::InvalidSnapshot { .. }
             | SessionError::InvalidArgument { .. } => -32602,
-            SessionError::InvalidConfig { .. } | SessionError::IdSourceFailed { .. } => -32603,
+            SessionError::InvalidConfig { .. }
+            | SessionError::IdSourceFailed { .. }
+            | SessionError::StorageFailed { .. } => -32603,
             SessionError::MissingSessionId
             | SessionError::InvalidSessionId { .. }
             | SessionError::NotInitialized { .. }
@@ -230,7 +291,8 @@ impl SessionError {
             | SessionError::TooManyRequests { .. }
             | SessionError::StorageLimitExceeded { .. }
             | SessionError::NotAcceptable
-            | SessionError::UnsupportedMediaType => -32000,
+            | SessionError::UnsupportedMediaType
+            | SessionError::Forbidden { .. } => -32000,
         }
     }
 
@@ -241,6 +303,7 @@ impl SessionError {
             | SessionError::PrincipalLimitExceeded { retry_after_ms, .. }
             | SessionError::TooManyRequests { retry_after_ms, .. }
             | SessionError::StorageLimitExceeded { retry_after_ms, .. } => Some(*retry_after_ms),
+            SessionError::StorageFailed { .. } => Some(STORAGE_RETRY_MS),
             _ => None,
         }
     }
@@ -364,6 +427,18 @@ impl fmt::Display for SessionError {
                 write!(f, "Invalid argument {argument}: {reason}")
             }
             SessionError::IdSourceFailed { reason } => write!(f, "ID source failed: {reason}"),
+            SessionError::StorageFailed { detail, .. } => {
+                write!(f, "Session storage failed: {detail}")
+            }
+            SessionError::PayloadTooLarge { limit } => {
+                write!(f, "Request body too large (limit {limit} bytes)")
+            }
+            SessionError::ParseError => write!(f, "Parse error: the body is not JSON"),
+            SessionError::Forbidden { reason } => match reason {
+                ForbiddenReason::Host => write!(f, "Forbidden: host not allowed"),
+                ForbiddenReason::Origin => write!(f, "Forbidden: origin not allowed"),
+                ForbiddenReason::NotOperator => write!(f, "Forbidden: operators only"),
+            },
         }
     }
 }
@@ -443,6 +518,15 @@ mod tests {
             SessionError::IdSourceFailed {
                 reason: "no entropy".into(),
             },
+            SessionError::StorageFailed {
+                reason: "ENOSPC".into(),
+                detail: "no space left on device".into(),
+            },
+            SessionError::PayloadTooLarge { limit: 4 << 20 },
+            SessionError::ParseError,
+            SessionError::Forbidden {
+                reason: ForbiddenReason::Origin,
+            },
         ]
     }
 
@@ -478,6 +562,10 @@ mod tests {
                 ("INVALID_CONFIG", 500, -32603),
                 ("INVALID_ARGUMENT", 400, -32602),
                 ("ID_SOURCE_FAILED", 500, -32603),
+                ("STORAGE_FAILED", 503, -32603),
+                ("PAYLOAD_TOO_LARGE", 413, -32600),
+                ("PARSE_ERROR", 400, -32700),
+                ("FORBIDDEN", 403, -32000),
             ]
         );
     }

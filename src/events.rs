@@ -15,6 +15,8 @@ use crate::session::Phase;
 /// One lifecycle change. `at` is the store's time of the change; for an expiry, the
 /// deadline that passed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "CoreEvent"))]
 #[serde(
     tag = "type",
     rename_all = "camelCase",
@@ -49,6 +51,8 @@ pub enum Event {
     },
     Expired {
         session_id: String,
+        /// Never `closed` (that is the `closed` event).
+        #[cfg_attr(test, ts(type = "ExpiryReason"))]
         reason: EndReason,
         at: u64,
     },
@@ -77,6 +81,7 @@ pub enum Event {
 
 /// The kind of an [`Event`], for choosing which events a store records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum EventKind {
     Created,
@@ -93,8 +98,41 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, in declaration order (checked against the enum in
+    /// `typescript`'s tests).
+    pub const ALL: [EventKind; 11] = [
+        EventKind::Created,
+        EventKind::Initialized,
+        EventKind::StateChanged,
+        EventKind::Disconnected,
+        EventKind::Resumed,
+        EventKind::Closed,
+        EventKind::Expired,
+        EventKind::Evicted,
+        EventKind::Restored,
+        EventKind::Renewed,
+        EventKind::SweepPaused,
+    ];
+
     pub(crate) fn bit(self) -> u32 {
         1 << (self as u32)
+    }
+
+    /// True for the kinds that say a session ended (closed, expired or evicted): a
+    /// host drops what it holds for the session (its transport, its server) on
+    /// any of them, and on no other.
+    pub fn ends_session(self) -> bool {
+        match self {
+            EventKind::Closed | EventKind::Expired | EventKind::Evicted => true,
+            EventKind::Created
+            | EventKind::Initialized
+            | EventKind::StateChanged
+            | EventKind::Disconnected
+            | EventKind::Resumed
+            | EventKind::Restored
+            | EventKind::Renewed
+            | EventKind::SweepPaused => false,
+        }
     }
 }
 
@@ -188,6 +226,18 @@ mod tests {
         assert_eq!(q.dropped(), 2);
         assert_eq!(q.drain(), vec![closed(2), closed(3), closed(4)]);
         assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn the_ends_of_a_session_are_closed_expired_and_evicted() {
+        let ending: Vec<EventKind> = EventKind::ALL
+            .into_iter()
+            .filter(|k| k.ends_session())
+            .collect();
+        assert_eq!(
+            ending,
+            vec![EventKind::Closed, EventKind::Expired, EventKind::Evicted]
+        );
     }
 
     #[test]

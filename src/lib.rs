@@ -16,6 +16,7 @@
 //! assert_eq!(store.next_deadline(), Some(2_000 + 30 * 60_000));
 //! ```
 
+pub mod answer;
 pub mod config;
 mod ended;
 pub mod error;
@@ -33,10 +34,13 @@ mod session_id;
 pub mod snapshot;
 mod store;
 mod table;
+#[cfg(test)]
+mod typescript;
 
+pub use answer::ClientAnswer;
 pub use config::{CapacityPolicy, Config, MAX_TIME_MS};
 pub use ended::Lookup;
-pub use error::{EndReason, InvalidIdReason, SessionError};
+pub use error::{EndReason, ForbiddenReason, InvalidIdReason, SessionError};
 pub use events::{Event, EventKind};
 pub use ids::{check_session_id, IdSource, InsecureSeededIds, SecureIds, MAX_SESSION_ID_BYTES};
 pub use patch::{MAX_DEPTH, MAX_METADATA_BYTES};

@@ -1,6 +1,10 @@
 //! What the core needs to know of an incoming HTTP request, and what it answers.
 
+use std::borrow::Cow;
+
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::SessionError;
@@ -11,6 +15,7 @@ pub const MAX_PRINCIPAL_BYTES: usize = 1024;
 
 /// Which kind of JSON-RPC message the request carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum RequestKind {
     /// An `initialize` request: must come without a session ID.
@@ -22,8 +27,29 @@ pub enum RequestKind {
     Other,
 }
 
+impl RequestKind {
+    /// The kind of a POST body from the `method`s of its JSON-RPC messages (one
+    /// message, or every message of a batch). An `initialize` anywhere makes it an
+    /// `initialize`: the gate must then refuse it on an existing session, or create
+    /// one for it. Otherwise a `notifications/initialized` anywhere activates the
+    /// session; anything else needs an initialized one.
+    pub fn of_methods<'a>(methods: impl IntoIterator<Item = &'a str>) -> RequestKind {
+        let mut kind = RequestKind::Other;
+        for method in methods {
+            match method {
+                "initialize" => return RequestKind::Initialize,
+                "notifications/initialized" => kind = RequestKind::Initialized,
+                _ => {}
+            }
+        }
+        kind
+    }
+}
+
 /// The parts of a request the gate looks at, raw from the transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename_all = "camelCase", optional_fields = nullable))]
 pub struct RequestHead<'a> {
     /// The `Mcp-Session-Id` header value, as received (`None` if absent).
     pub session_id: Option<&'a str>,
@@ -36,6 +62,7 @@ pub struct RequestHead<'a> {
 
 /// What the gate decided for a request that may go on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "outcome", rename_all = "camelCase")]
 pub enum Admission {
     /// An `initialize` without a session: the host creates one (`create` with a
@@ -48,6 +75,8 @@ pub enum Admission {
 
 /// How to create a session.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(optional_fields = nullable))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateParams {
     /// The authenticated user the session is bound to.
@@ -59,19 +88,77 @@ pub struct CreateParams {
     pub requested_protocol_version: Option<String>,
     /// The client's `clientInfo` from `initialize` (a JSON object), kept so that a
     /// restarted server can rebuild the session.
+    #[cfg_attr(test, ts(type = "JsonObject | null", optional))]
     pub client_info: Option<Value>,
     /// The seed API's `clientId`: kept as `clientInfo: { name }` when no
     /// `clientInfo` is given.
     pub client_id: Option<String>,
     /// The client's `capabilities` from `initialize` (a JSON object), or a list of
     /// capability names as the seed API passes them; kept as given.
+    #[cfg_attr(test, ts(type = "Capabilities | null", optional))]
     pub capabilities: Option<Value>,
     /// This session's idle timeout, instead of the store's.
     pub idle_timeout_ms: Option<u64>,
     /// The seed API's name for `idle_timeout_ms` (ms).
     pub timeout: Option<u64>,
     /// The initial state (a JSON object); empty if absent.
+    #[cfg_attr(test, ts(type = "JsonObject | null", optional))]
     pub state: Option<Value>,
+}
+
+/// [`CreateParams`] as JSON text, borrowed: metadata and state stay raw until
+/// needed, so the state is read on its own (its errors are `INVALID_STATE`, as the
+/// state operations answer) and metadata seen before need not be parsed at all.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawCreateParams<'a> {
+    #[serde(borrow)]
+    pub principal: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub requested_protocol_version: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub client_info: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub client_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub capabilities: Option<&'a RawValue>,
+    pub idle_timeout_ms: Option<u64>,
+    pub timeout: Option<u64>,
+    #[serde(borrow)]
+    pub state: Option<&'a RawValue>,
+}
+
+impl RawCreateParams<'_> {
+    /// The parameters, each raw part read as what it is: the state by
+    /// [`crate::json::state`] (`INVALID_STATE`), the rest as arguments.
+    pub fn read(self) -> Result<CreateParams, SessionError> {
+        fn argument<T: DeserializeOwned>(name: &str, raw: &RawValue) -> Result<T, SessionError> {
+            serde_json::from_str(raw.get())
+                .map_err(|e| SessionError::invalid_argument(name, e.to_string()))
+        }
+        Ok(CreateParams {
+            principal: self.principal.map(Cow::into_owned),
+            requested_protocol_version: self.requested_protocol_version.map(Cow::into_owned),
+            client_info: self
+                .client_info
+                .map(|raw| argument("clientInfo", raw))
+                .transpose()?,
+            client_id: self
+                .client_id
+                .map(|raw| argument("clientId", raw))
+                .transpose()?,
+            capabilities: self
+                .capabilities
+                .map(|raw| argument("capabilities", raw))
+                .transpose()?,
+            idle_timeout_ms: self.idle_timeout_ms,
+            timeout: self.timeout,
+            state: self
+                .state
+                .map(|raw| crate::json::state(raw.get()))
+                .transpose()?,
+        })
+    }
 }
 
 /// A principal is a non-empty string of at most [`MAX_PRINCIPAL_BYTES`].
@@ -103,10 +190,13 @@ pub struct InitializePost<'a> {
 /// What a session keeps of a well-formed `initialize` request: what a restarted
 /// server needs to rebuild it, and no more.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Handshake {
     pub protocol_version: String,
+    #[cfg_attr(test, ts(type = "JsonObject"))]
     pub client_info: Value,
+    #[cfg_attr(test, ts(type = "JsonObject"))]
     pub capabilities: Value,
 }
 
@@ -204,6 +294,22 @@ mod tests {
         assert!(
             admit_initialize(&post(BOTH, Some("application/json; charset=utf-8"), &batch)).is_ok()
         );
+    }
+
+    #[test]
+    fn a_batch_is_as_strong_as_its_strongest_message() {
+        let kind = |methods: &[&str]| RequestKind::of_methods(methods.iter().copied());
+        assert_eq!(kind(&[]), RequestKind::Other);
+        assert_eq!(kind(&["tools/list"]), RequestKind::Other);
+        assert_eq!(
+            kind(&["tools/list", "notifications/initialized"]),
+            RequestKind::Initialized
+        );
+        assert_eq!(
+            kind(&["notifications/initialized", "initialize", "ping"]),
+            RequestKind::Initialize
+        );
+        assert_eq!(kind(&["Initialize", "initialized"]), RequestKind::Other);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::session_id::SessionId;
 
 /// The phase of a live session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum Phase {
     /// Created by `initialize`; waiting for `notifications/initialized`.
@@ -20,6 +21,12 @@ pub enum Phase {
     Active,
     /// The transport is gone; the session can be resumed until it times out.
     Disconnected,
+}
+
+impl Phase {
+    /// Every phase, in declaration order (checked against the enum in
+    /// `typescript`'s tests).
+    pub const ALL: [Phase; 3] = [Phase::Initializing, Phase::Active, Phase::Disconnected];
 }
 
 /// What a session carries that outlives its transport, and its successor after a
@@ -163,7 +170,8 @@ impl Session {
 
 /// Declares a copy of a session, as a host sees it (a view) or a snapshot keeps it
 /// (a record): the fields every copy carries are written once, here, then the
-/// struct's own. Serde attributes stay with each struct.
+/// struct's own. Serde attributes stay with each struct; every copy derives the
+/// TypeScript declaration in tests, for the common fields' JSON types.
 macro_rules! session_copy {
     ($(#[$attr:meta])* $vis:vis struct $name:ident {
         $($(#[$field_attr:meta])* pub $field:ident: $ty:ty,)*
@@ -173,8 +181,11 @@ macro_rules! session_copy {
             pub id: String,
             pub principal: Option<String>,
             pub protocol_version: String,
+            #[cfg_attr(test, ts(type = "JsonObject | null"))]
             pub client_info: Option<Value>,
+            #[cfg_attr(test, ts(type = "Capabilities | null"))]
             pub capabilities: Option<Value>,
+            #[cfg_attr(test, ts(type = "JsonObject"))]
             pub state: Value,
             pub version: u64,
             pub created_at: u64,
@@ -209,6 +220,7 @@ pub(crate) use copy_of;
 session_copy! {
     /// A copy of a remembered ended session.
     #[derive(Debug, Clone, PartialEq, Serialize)]
+    #[cfg_attr(test, derive(ts_rs::TS))]
     #[serde(rename_all = "camelCase")]
     pub struct EndedView {
         pub reason: EndReason,
@@ -221,6 +233,7 @@ session_copy! {
 session_copy! {
     /// A copy of a live session, as operations return it.
     #[derive(Debug, Clone, PartialEq, Serialize)]
+    #[cfg_attr(test, derive(ts_rs::TS))]
     #[serde(rename_all = "camelCase")]
     pub struct SessionView {
         pub phase: Phase,

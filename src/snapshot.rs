@@ -61,6 +61,7 @@ pub(crate) struct SnapshotDoc {
 session_copy! {
     /// A session as a snapshot keeps it (live, or inside an ended record).
     #[derive(Debug, Serialize, Deserialize)]
+    #[cfg_attr(test, derive(ts_rs::TS))]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
     pub(crate) struct SessionRecord {
         pub phase: Phase,
@@ -81,6 +82,7 @@ pub(crate) struct EndedRecord {
 
 /// What a restore did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct RestoreReport {
     /// Sessions now live again.

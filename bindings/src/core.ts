@@ -79,8 +79,8 @@ function jsonText(value: unknown): string | undefined {
  * 400) that the Streamable HTTP transport would answer, before anything exists.
  */
 export function admitInitialize(accept: string | undefined, contentType: string | undefined, body: unknown): Handshake {
-  const text = jsonText(body);
-  if (text === undefined) throw new SessionError('INVALID_REQUEST', 'Invalid Request: the body is not JSON', 400, -32600);
+  // A body JSON cannot hold goes as no text at all, which the core reads as no JSON.
+  const text = jsonText(body) ?? '';
   return wasmAdmitInitialize(optionalStr(accept, 'accept'), optionalStr(contentType, 'contentType'), text);
 }
 
@@ -90,8 +90,9 @@ export function admitInitialize(accept: string | undefined, contentType: string 
  * servers normally use `SessionManager`. Arguments are checked before they cross
  * into WebAssembly, so no value from JS can reach the core in a form it cannot
  * read. The gate takes plain arguments and answers a number, as it runs on every
- * request: `kind` 0 = initialize, 1 = initialized, 2 = other; the answer is
- * 0 (create a session) or 1 (admitted, in flight until `endRequest`).
+ * request: `kind` is the kind's place in `requestKinds()` (0 = initialize,
+ * 1 = initialized, 2 = other); the answer is 0 (create a session) or 1 (admitted,
+ * in flight until `endRequest`).
  */
 export class SessionCore {
   readonly #wasm: WasmCore;
@@ -169,14 +170,14 @@ export class SessionCore {
   beginRequest(
     sessionId: string | null | undefined,
     principal: string | null | undefined,
-    kind: 0 | 1 | 2,
+    kind: number,
     protocolVersion: string | null | undefined,
     now: number,
   ): 0 | 1 {
     return this.#wasm.beginRequest(
       optionalStr(sessionId, 'sessionId'),
       optionalStr(principal, 'principal'),
-      num(kind, 'kind') as 0 | 1 | 2,
+      num(kind, 'kind'),
       optionalStr(protocolVersion, 'protocolVersion'),
       num(now, 'now'),
     );
@@ -196,8 +197,9 @@ export class SessionCore {
   /**
    * `find` without a copy: the session's slot, or -1 when no session has this ID
    * (an ID no session could have included). Its numbers are then in `scratch()`:
-   * status (0 initializing, 1 active, 2 disconnected, 3 closed, 4-8 expired for
-   * init, idle, lifetime, requested, evicted), order, createdAt, lastActivity,
+   * status (a number, whose phase or end reason `lookupStatuses()` gives: 0-2 the
+   * phases initializing, active, disconnected, then the end reasons), order,
+   * createdAt, lastActivity,
    * expiresAt (NaN: none), inFlight, stateBytes (2: the empty state), version.
    * Touches a live session.
    */

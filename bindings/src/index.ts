@@ -19,7 +19,7 @@ export type {
   UpdateOptions,
 } from './manager';
 export { SessionError, isNotFound } from './errors';
-export type { HostErrorCode } from './errors';
+export type { SessionErrorBase, SessionErrorConstructor, SessionErrorDetailsOf, SessionErrorOf } from './errors';
 export { FileSessionStore } from './file-store';
 export type { FileSessionStoreOptions, FileStoreIo } from './file-store';
 export type {
@@ -36,22 +36,28 @@ export type {
   Admission,
   Capabilities,
   CapacityPolicy,
+  ClientAnswer,
   CoreConfig,
   CoreEvent,
   CreateParams,
   EndReason,
-  EndedView,
-  Expiry,
-  Handshake,
   ExpiryReason,
+  EndedView,
+  EventKind,
+  Expiry,
+  ForbiddenReason,
+  Handshake,
+  InvalidIdReason,
   Json,
   JsonObject,
   Lookup,
   Phase,
   RequestHead,
   RequestKind,
+  ResolvedConfig,
   RestoreReport,
   SessionErrorCode,
+  SessionErrorDetails,
   SessionView,
   Stats,
 } from '../generated/mcp_session_core';

@@ -14,6 +14,7 @@ import type {
   SessionView,
   Stats,
 } from '../generated/mcp_session_core';
+import { requestKinds } from '../generated/mcp_session_core';
 import { SessionError } from './errors';
 import type { ChangeCause, LoadReport, SessionStore, StoreContext } from './persistence';
 import { StoredSession, clientIdOf } from './stored-session';
@@ -21,8 +22,9 @@ import { StoredSession, clientIdOf } from './stored-session';
 /** The longest a Node timer can wait (2^31 - 1 ms); longer deadlines re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** The core's request-kind codes (its gate takes numbers, on the hot path). */
-const KIND_CODES = { initialize: 0, initialized: 1, other: 2 } as const;
+/** The number the core's gate takes for each request kind (numbers, on the hot
+ * path), in the order the core gives. */
+const KIND_CODES: ReadonlyMap<unknown, number> = new Map(requestKinds().map((kind, code) => [kind, code]));
 const ADMISSIONS: readonly Admission[] = [
   Object.freeze({ outcome: 'initialize' }),
   Object.freeze({ outcome: 'admitted', phase: 'active' }),
@@ -328,8 +330,8 @@ export class SessionManager {
   /** The per-request gate: see the core's `beginRequest`. Pair with `endRequest`. */
   beginRequest(head: RequestHead): Admission {
     if (typeof head !== 'object' || head === null) throw SessionError.invalidArgument('head', 'must be an object');
-    const kind = KIND_CODES[head.kind];
-    if (kind === undefined) throw SessionError.invalidArgument('kind', 'must be initialize, initialized or other');
+    const kind = KIND_CODES.get(head.kind);
+    if (kind === undefined) throw SessionError.invalidArgument('kind', `must be one of ${[...KIND_CODES.keys()].join(', ')}`);
     const code = this.#run((core, now) =>
       core.beginRequest(head.sessionId, head.principal, kind, head.protocolVersion, now),
     );

@@ -1,20 +1,15 @@
 import type { SessionCore } from './core';
-import type { Capabilities, EndReason, JsonObject } from '../generated/mcp_session_core';
+import { lookupStatuses, type Capabilities, type EndReason, type JsonObject } from '../generated/mcp_session_core';
 import { SessionError } from './errors';
 import type { SessionInfo, SessionStatus } from './manager';
 
-/** `status` and `endReason` for each status code of `SessionCore.lookup`. */
-const STATUSES: readonly (readonly [SessionStatus, EndReason | null])[] = [
-  ['initializing', null],
-  ['active', null],
-  ['disconnected', null],
-  ['closed', 'closed'],
-  ['expired', 'init'],
-  ['expired', 'idle'],
-  ['expired', 'lifetime'],
-  ['expired', 'requested'],
-  ['expired', 'evicted'],
-];
+/** `status` and `endReason` for each status number `SessionCore.lookup` writes, by
+ * number as the core gives them: a live session's status is its phase; an ended
+ * one is `closed` if it was closed, else `expired` (the seed brief's statuses). */
+const STATUSES: readonly (readonly [SessionStatus, EndReason | null])[] = lookupStatuses().map(([phase, reason]): readonly [SessionStatus, EndReason | null] => [
+  phase ?? (reason === 'closed' ? 'closed' : 'expired'),
+  reason,
+]);
 
 /** `clientInfo.name`, the seed API's `clientId`. */
 export function clientIdOf(clientInfo: JsonObject | null): string | null {
@@ -132,7 +127,7 @@ export class StoredSession implements SessionInfo {
     }
     const text = from(this.#core);
     if (text === undefined) {
-      throw new SessionError('SESSION_NOT_FOUND', `session ${this.id} was forgotten before this field was read`, 404, -32001);
+      throw SessionError.sessionNotFound(this.id);
     }
     return text;
   }

@@ -3,6 +3,10 @@
 import {
   SessionManager,
   SessionError,
+  type ClientAnswer,
+  type ExpiryReason,
+  type SessionErrorCode,
+  type SessionErrorOf,
   type SessionInfo,
   type CoreEvent,
   type Stats,
@@ -22,7 +26,10 @@ if (info !== null) {
 }
 const version: number = sessions.updateSessionState(id, { n: 2 }, { expectedVersion: 0 });
 sessions.on('expired', (event) => {
-  const reason: 'init' | 'idle' | 'lifetime' | 'requested' | 'evicted' = event.reason;
+  const reason: ExpiryReason = event.reason;
+  // @ts-expect-error an expired event never says closed
+  const closed: 'closed' = event.reason;
+  void closed;
   void reason;
 });
 // @ts-expect-error there is no such event
@@ -35,11 +42,33 @@ try {
 } catch (error) {
   if (error instanceof SessionError) {
     const status: number = error.httpStatus;
-    const code: string = error.code;
+    const code: SessionErrorCode = error.code;
+    const answer: ClientAnswer = error.clientAnswer;
+    const retryAfter: number | null = answer.retryAfterSecs;
     void status;
     void code;
+    void retryAfter;
+    // @ts-expect-error only some codes carry versions: narrow by code first
+    void error.actualVersion;
+  }
+  // Narrowing by code gives that code's details, typed.
+  if (error instanceof SessionError && error.code === 'VERSION_CONFLICT') {
+    const versions: [number, number, string] = [error.expectedVersion, error.actualVersion, error.sessionId];
+    void versions;
+  }
+  if (error instanceof SessionError && error.code === 'CAPACITY_EXCEEDED') {
+    const wait: number = error.retryAfterMs;
+    // @ts-expect-error CAPACITY_EXCEEDED is about no one session
+    void error.sessionId;
+    void wait;
   }
 }
+const tooLarge: SessionErrorOf<'PAYLOAD_TOO_LARGE'> = SessionError.payloadTooLarge(1024);
+const limit: number = tooLarge.limit;
+void limit;
+// @ts-expect-error codes are a closed set
+const bogus: SessionErrorCode = 'NOT_A_CODE';
+void bogus;
 const events: CoreEvent[] = [];
 void events;
 void stats;

@@ -15,7 +15,7 @@ use crate::events::{Event, EventKind};
 use crate::ids::check_session_id;
 use crate::intern::Shared;
 use crate::patch::{check_metadata, check_state};
-use crate::request::CreateParams;
+use crate::request::{CreateParams, RawCreateParams};
 use crate::session::{empty_state, Ending, Phase, Session, SessionData, SessionView};
 use crate::session_id::SessionId;
 use crate::table::{footprint_of, Handle};
@@ -533,26 +533,6 @@ pub(super) struct Fresh<'a> {
     idle_timeout_ms: Option<u64>,
     state: Value,
     state_bytes: usize,
-}
-
-/// `CreateParams` as JSON text, borrowed: metadata and state stay raw until needed.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct RawCreateParams<'a> {
-    #[serde(borrow)]
-    principal: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow)]
-    requested_protocol_version: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow)]
-    client_info: Option<&'a serde_json::value::RawValue>,
-    #[serde(borrow)]
-    client_id: Option<&'a serde_json::value::RawValue>,
-    #[serde(borrow)]
-    capabilities: Option<&'a serde_json::value::RawValue>,
-    idle_timeout_ms: Option<u64>,
-    timeout: Option<u64>,
-    #[serde(borrow)]
-    state: Option<&'a serde_json::value::RawValue>,
 }
 
 /// Client metadata from its JSON text, checked.

@@ -16,6 +16,7 @@ use super::{check_now, live_mut, SessionStore};
 
 /// Counts for operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
     pub live: usize,

@@ -12,9 +12,12 @@ use super::{check_now, check_optional_principal, SessionStore};
 
 /// A session that ended because its deadline passed, as `sweep` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Expiry {
     pub session_id: String,
+    /// Never `closed`: declared to TypeScript as `ExpiryReason`.
+    #[cfg_attr(test, ts(type = "ExpiryReason"))]
     pub reason: EndReason,
     /// The deadline that passed.
     pub at: u64,

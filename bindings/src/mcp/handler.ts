@@ -5,7 +5,13 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 
-import type { RequestKind, SessionView } from '../../generated/mcp_session_core';
+import {
+  requestKindOf,
+  sessionEndingEvents,
+  type ClientAnswer,
+  type RequestKind,
+  type SessionView,
+} from '../../generated/mcp_session_core';
 import { admitInitialize } from '../core';
 import { SessionError } from '../errors';
 import type { LoadReport, SessionStore } from '../persistence';
@@ -76,20 +82,15 @@ export interface SessionSummary {
   transport: boolean;
 }
 
-type JsonRpcMessage = { method?: unknown; params?: unknown; id?: unknown };
-
-/** How long a client is told to wait after a storage failure. */
-const STORAGE_RETRY_MS = 1_000;
-
 function shortId(id: string): string {
   return `${id.slice(0, 8)}…`;
 }
 
+/** The request kind of a body (a message or a batch; none for GET and DELETE): the
+ * core decides it from the messages' methods. */
 function kindOf(body: unknown): RequestKind {
-  const messages: JsonRpcMessage[] = Array.isArray(body) ? body : [body as JsonRpcMessage];
-  if (messages.some((m) => m?.method === 'initialize')) return 'initialize';
-  if (messages.some((m) => m?.method === 'notifications/initialized')) return 'initialized';
-  return 'other';
+  const messages: unknown[] = Array.isArray(body) ? body : [body];
+  return requestKindOf(messages.map((m) => (m as { method?: unknown } | null | undefined)?.method));
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -113,18 +114,25 @@ export function sendJsonRpcError(
   res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
 }
 
+/** The core's answer to a failed request, as a JSON-RPC error response. */
+export function sendClientAnswer(res: ServerResponse, answer: ClientAnswer): void {
+  const { httpStatus, jsonRpcCode, message, retryAfterSecs } = answer;
+  sendJsonRpcError(res, httpStatus, jsonRpcCode, message,
+    retryAfterSecs === null ? {} : { 'retry-after': String(retryAfterSecs) });
+}
+
 async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw new SessionError('INVALID_ARGUMENT', 'Request body too large', 413, -32600);
+    if (size > limit) throw SessionError.payloadTooLarge(limit);
     chunks.push(chunk as Buffer);
   }
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
-    throw new SessionError('INVALID_ARGUMENT', 'Parse error: the body is not JSON', 400, -32700);
+    throw SessionError.parseError();
   }
 }
 
@@ -158,7 +166,7 @@ export class McpSessionHandler {
             supportedProtocolVersions: [...SUPPORTED_PROTOCOL_VERSIONS].reverse(),
             ...options.sessions,
           });
-    for (const ended of ['closed', 'expired', 'evicted'] as const) {
+    for (const ended of sessionEndingEvents()) {
       this.sessions.on(ended, (event) => void this.#drop(event.sessionId));
     }
     this.loaded = options.store === undefined ? null : this.sessions.attachStore(options.store);
@@ -169,17 +177,10 @@ export class McpSessionHandler {
     try {
       await this.#handle(req, res, parsedBody);
     } catch (error) {
+      // The whole error goes to onError; the client gets what the core says it may know.
       this.#options.onError?.(error, req);
       if (error instanceof SessionError) {
-        // Storage failures say nothing of the disk to clients (the detail went to
-        // onError); they may retry.
-        const storage = error.code === 'STORAGE_FAILED';
-        const retry = storage ? STORAGE_RETRY_MS : error.retryAfterMs;
-        // Another user's session reads exactly like one that does not exist.
-        const hidden = error.code === 'PRINCIPAL_MISMATCH' || error.code === 'SESSION_NOT_FOUND';
-        const body = hidden ? 'Session not found' : storage ? 'Session storage is unavailable; retry later' : error.message;
-        sendJsonRpcError(res, error.httpStatus, error.jsonRpcCode, body,
-          retry === undefined ? {} : { 'retry-after': String(Math.max(1, Math.ceil(retry / 1000))) });
+        sendClientAnswer(res, error.clientAnswer);
       } else {
         sendJsonRpcError(res, 500, -32603, 'Internal error');
       }
@@ -207,7 +208,7 @@ export class McpSessionHandler {
     const body = method === 'POST'
       ? (parsedBody ?? (await readJson(req, this.#options.maxBodyBytes ?? 4 * 1024 * 1024)))
       : undefined;
-    const kind = method === 'POST' ? kindOf(body) : 'other';
+    const kind = kindOf(body);
     const sessionId = header(req, 'mcp-session-id');
     const admission = this.sessions.beginRequest({
       sessionId,
@@ -250,7 +251,7 @@ export class McpSessionHandler {
     if (opening !== undefined) return opening;
     const rebuild = (async () => {
       const session = this.sessions.getSession(id);
-      if (session === null) throw new SessionError('SESSION_NOT_FOUND', `Session not found: ${id}`, 404, -32001);
+      if (session === null) throw SessionError.sessionNotFound(id);
       const runtime = await this.#open(session);
       await replayInitialize(runtime.transport, session);
       return runtime;
@@ -310,9 +311,9 @@ export class McpSessionHandler {
   #guarded(req: IncomingMessage, res: ServerResponse): boolean {
     const refused = refusal(req, this.#options);
     if (refused === undefined) return true;
-    const error = new SessionError('INVALID_ARGUMENT', `Forbidden: ${refused} not allowed`, 403, -32000);
+    const error = SessionError.forbidden(refused);
     this.#options.onError?.(error, req);
-    sendJsonRpcError(res, 403, -32000, error.message);
+    sendClientAnswer(res, error.clientAnswer);
     return false;
   }
 
@@ -331,7 +332,7 @@ export class McpSessionHandler {
     if (!this.#guarded(req, res)) return;
     const allowed = await (this.#options.operatorAuth ?? ((r) => isLoopbackAddress(r.socket.remoteAddress)))(req);
     if (!allowed) {
-      sendJsonRpcError(res, 403, -32000, 'Forbidden: operators only');
+      sendClientAnswer(res, SessionError.forbidden('notOperator').clientAnswer);
       return;
     }
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });

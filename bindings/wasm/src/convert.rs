@@ -11,14 +11,14 @@
 //! Every failure is a core [`SessionError`] (`INVALID_ARGUMENT`, `INVALID_STATE`,
 //! `INVALID_CONFIG`), thrown as the methods' own errors are.
 
-use js_sys::{Error, Reflect, JSON};
+use js_sys::{Error, Object, Reflect, JSON};
 use mcp_session_core::json::{self, Input};
 use mcp_session_core::{Config, CreateParams, SessionError, MAX_TIME_MS};
 use serde::Serialize;
 use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::error::{JsResult, JsSessionError};
+use crate::error::JsResult;
 
 /// A JS number that must be a whole number from 0 to `max`.
 pub fn whole(value: f64, argument: &str, max: f64) -> JsResult<u64> {
@@ -85,23 +85,42 @@ pub fn output<T: Serialize>(value: &T) -> JsResult<JsValue> {
     Ok(JSON::parse(&text).map_err(|_| SessionError::invalid_argument("result", "is not JSON"))?)
 }
 
-/// Create parameters; undefined or null for none.
+/// A fieldless enum (a request kind) as its name: a JS string, made without the
+/// `JSON.parse` of `output`, as the request path asks for it on every POST.
+pub fn name<T: Serialize>(value: &T) -> JsResult<JsValue> {
+    match serde_json::to_value(value) {
+        Ok(Value::String(name)) => Ok(JsValue::from_str(&name)),
+        _ => output(value),
+    }
+}
+
+/// Create parameters; undefined or null for none. The state is read on its own, as
+/// `updateState` reads it, so what is wrong with it (JSON cannot hold it: a cycle,
+/// a BigInt; or it is not an object) is `INVALID_STATE` by construction, and what is
+/// wrong with the rest is `INVALID_ARGUMENT`.
 pub fn create_params(value: &JsValue) -> JsResult<CreateParams> {
     if value.is_undefined() || value.is_null() {
         return Ok(CreateParams::default());
     }
-    let read = json_text(value, Input::CreateParams)
-        .and_then(|text| json::create_params(&text).map_err(JsSessionError::from));
-    read.map_err(|error| {
-        // The whole params could not be read: if the state is what JSON cannot hold
-        // (a cycle, a BigInt, too deep for the engine), say so as `updateState` does.
-        let state_value =
-            Reflect::get(value, &JsValue::from_str("state")).unwrap_or(JsValue::UNDEFINED);
-        match read_state(&state_value) {
-            Err(state_error) if !state_value.is_undefined() => state_error,
-            _ => error,
-        }
-    })
+    let Some(object) = value.dyn_ref::<Object>() else {
+        // Not an object: the core's reader says what it is instead.
+        return Ok(json::create_params(&json_text(
+            value,
+            Input::CreateParams,
+        )?)?);
+    };
+    let key = JsValue::from_str("state");
+    let unreadable = |_| Input::CreateParams.error("it cannot be read".into());
+    let state = Reflect::get(object, &key).map_err(unreadable)?;
+    // The rest: a shallow copy without the state (`JSON.stringify` sees the same
+    // own enumerable properties).
+    let rest = Object::assign(&Object::new(), object);
+    Reflect::delete_property(&rest, &key).map_err(unreadable)?;
+    let mut params = json::create_params(&json_text(&rest, Input::CreateParams)?)?;
+    if !state.is_undefined() && !state.is_null() {
+        params.state = Some(read_state(&state)?);
+    }
+    Ok(params)
 }
 
 /// A store's configuration; undefined or null for the defaults.

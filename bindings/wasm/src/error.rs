@@ -1,14 +1,19 @@
 //! What the facade throws: every failure is a core [`SessionError`], thrown to JS as
-//! an `Error` named `SessionError` with `code`, `httpStatus`, `jsonRpcCode` and the
-//! variant's details as properties.
+//! an `Error` named `SessionError` whose properties are the error's fields (see
+//! [`fields`]); and the errors the TypeScript layer makes for failures of its own,
+//! made here by the core so that nothing about them is decided in TypeScript.
 //!
 //! Methods return [`JsResult`], so a core call's error converts with `?`. The
 //! conversion to `JsValue` needs a type of this crate: the orphan rule forbids
 //! `From<SessionError> for JsValue` here, as both types are foreign.
 
 use js_sys::{Error, Object, Reflect, JSON};
+use mcp_session_core::json::{self, Input};
 use mcp_session_core::SessionError;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::convert::{json_text, output, whole};
 
 /// A core error on its way to JS; wasm-bindgen throws it through `From<JsSessionError>
 /// for JsValue` when a method returns it.
@@ -24,21 +29,101 @@ impl From<SessionError> for JsSessionError {
     }
 }
 
-/// The error thrown to JS: an `Error` named `SessionError` carrying the code, the
-/// HTTP and JSON-RPC codes and the variant's details (camelCase).
+/// The properties of a JS `SessionError` (`SessionErrorFields` in TypeScript): the
+/// code and the variant's details (camelCase), the message, the HTTP and JSON-RPC
+/// codes, and what a client is told (`clientAnswer`).
+fn fields(error: &SessionError) -> Object {
+    let object = serde_json::to_string(error)
+        .ok()
+        .and_then(|text| JSON::parse(&text).ok())
+        .and_then(|details| details.dyn_into::<Object>().ok())
+        .unwrap_or_default();
+    let answer = output(&error.client_answer()).unwrap_or(JsValue::UNDEFINED);
+    for (key, value) in [
+        ("message", JsValue::from_str(&error.to_string())),
+        ("httpStatus", error.http_status().into()),
+        ("jsonRpcCode", error.json_rpc_code().into()),
+        ("clientAnswer", answer),
+    ] {
+        let _ = Reflect::set(&object, &key.into(), &value);
+    }
+    object
+}
+
+/// The error thrown to JS: an `Error` named `SessionError` with its [`fields`].
 impl From<JsSessionError> for JsValue {
     fn from(JsSessionError(error): JsSessionError) -> Self {
         let js = Error::new(&error.to_string());
         js.set_name("SessionError");
-        let object: &Object = js.as_ref();
-        if let Ok(details) = serde_json::to_string(&error).map(|text| JSON::parse(&text)) {
-            if let Some(details) = details.ok().as_ref().and_then(|d| d.dyn_ref::<Object>()) {
-                Object::assign(object, details);
-            }
-        }
-        let _ = Reflect::set(object, &"code".into(), &error.code().into());
-        let _ = Reflect::set(object, &"httpStatus".into(), &error.http_status().into());
-        let _ = Reflect::set(object, &"jsonRpcCode".into(), &error.json_rpc_code().into());
+        Object::assign(js.as_ref(), &fields(&error));
         js.into()
     }
+}
+
+/// The fields of `INVALID_ARGUMENT`: an argument the TypeScript layer turned away
+/// before it reached the core.
+#[wasm_bindgen(
+    js_name = invalidArgumentError,
+    unchecked_return_type = "SessionErrorFieldsOf<\"INVALID_ARGUMENT\">"
+)]
+pub fn invalid_argument_error(argument: &str, reason: &str) -> JsValue {
+    fields(&SessionError::invalid_argument(argument, reason)).into()
+}
+
+/// The fields of `SESSION_NOT_FOUND`: a session gone before the host could use it.
+#[wasm_bindgen(
+    js_name = sessionNotFoundError,
+    unchecked_return_type = "SessionErrorFieldsOf<\"SESSION_NOT_FOUND\">"
+)]
+pub fn session_not_found_error(session_id: &str) -> JsValue {
+    let error = SessionError::SessionNotFound {
+        session_id: session_id.to_owned(),
+    };
+    fields(&error).into()
+}
+
+/// The fields of `STORAGE_FAILED`: the host's store could not write a change.
+#[wasm_bindgen(
+    js_name = storageFailedError,
+    unchecked_return_type = "SessionErrorFieldsOf<\"STORAGE_FAILED\">"
+)]
+pub fn storage_failed_error(reason: &str, detail: &str) -> JsValue {
+    let error = SessionError::StorageFailed {
+        reason: reason.to_owned(),
+        detail: detail.to_owned(),
+    };
+    fields(&error).into()
+}
+
+/// The fields of `PAYLOAD_TOO_LARGE`: a request body over `limit` bytes.
+#[wasm_bindgen(
+    js_name = payloadTooLargeError,
+    unchecked_return_type = "SessionErrorFieldsOf<\"PAYLOAD_TOO_LARGE\">"
+)]
+pub fn payload_too_large_error(limit: f64) -> JsResult<JsValue> {
+    let limit = whole(limit, "limit", f64::MAX)?;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    Ok(fields(&SessionError::PayloadTooLarge { limit }).into())
+}
+
+/// The fields of `PARSE_ERROR`: a request body that is not JSON.
+#[wasm_bindgen(
+    js_name = parseError,
+    unchecked_return_type = "SessionErrorFieldsOf<\"PARSE_ERROR\">"
+)]
+pub fn parse_error() -> JsValue {
+    fields(&SessionError::ParseError).into()
+}
+
+/// The fields of `FORBIDDEN`: a request refused by the host's `Host`/`Origin` or
+/// operator checks.
+#[wasm_bindgen(
+    js_name = forbiddenError,
+    unchecked_return_type = "SessionErrorFieldsOf<\"FORBIDDEN\">"
+)]
+pub fn forbidden_error(
+    #[wasm_bindgen(unchecked_param_type = "ForbiddenReason")] reason: JsValue,
+) -> JsResult<JsValue> {
+    let reason = json::forbidden_reason(&json_text(&reason, Input::ForbiddenReason)?)?;
+    Ok(fields(&SessionError::Forbidden { reason }).into())
 }

@@ -7,7 +7,8 @@
 //!   functions are below;
 //! - `convert`: JS values in (`JSON.stringify`, then the core's `json` readers),
 //!   results out;
-//! - `error`: every failure thrown as a JS `Error` named `SessionError`;
+//! - `error`: every failure thrown as a JS `Error` named `SessionError`, and the
+//!   errors the TypeScript layer makes for failures of its own (`parseError`, ...);
 //! - `types`: the TypeScript types of the values that cross as plain objects;
 //! - `heap`: the global allocator, which grows linear memory in large steps.
 //!
@@ -28,8 +29,13 @@ mod types;
 
 use wasm_bindgen::prelude::*;
 
-use crate::convert::output;
-pub use crate::error::{JsResult, JsSessionError};
+use mcp_session_core::{EventKind, RequestKind};
+
+use crate::convert::{name, output};
+pub use crate::error::{
+    forbidden_error, invalid_argument_error, parse_error, payload_too_large_error,
+    session_not_found_error, storage_failed_error, JsResult, JsSessionError,
+};
 pub use crate::store::WasmSessionStore;
 
 /// The longest session ID accepted, in bytes.
@@ -58,6 +64,47 @@ pub fn admit_initialize_js(
         body,
     };
     output(&mcp_session_core::admit_initialize(&post)?)
+}
+
+/// The request kind of a POST body, from the `method` of each of its JSON-RPC
+/// messages (see `RequestKind::of_methods`); a method that is not a string names
+/// none.
+#[wasm_bindgen(js_name = requestKindOf, unchecked_return_type = "RequestKind")]
+pub fn request_kind_of(
+    #[wasm_bindgen(unchecked_param_type = "unknown[]")] methods: Vec<JsValue>,
+) -> JsResult<JsValue> {
+    let methods: Vec<String> = methods.iter().filter_map(JsValue::as_string).collect();
+    name(&RequestKind::of_methods(methods.iter().map(String::as_str)))
+}
+
+/// The request kinds in the order of their numbers, as `beginRequest` takes them.
+#[wasm_bindgen(js_name = requestKinds, unchecked_return_type = "RequestKind[]")]
+pub fn request_kinds() -> JsResult<JsValue> {
+    output(&store::REQUEST_KINDS)
+}
+
+/// What each status number that `lookup` writes means, by number: `[phase, null]`
+/// for a live session, `[null, endReason]` for an ended one.
+#[wasm_bindgen(
+    js_name = lookupStatuses,
+    unchecked_return_type = "([Phase, null] | [null, EndReason])[]"
+)]
+pub fn lookup_statuses() -> JsResult<JsValue> {
+    output(&store::statuses())
+}
+
+/// The event kinds that say a session ended (see `EventKind::ends_session`): what a
+/// host listens to, to drop what it holds for a session.
+#[wasm_bindgen(
+    js_name = sessionEndingEvents,
+    unchecked_return_type = "Extract<CoreEvent, { sessionId: string }>[\"type\"][]"
+)]
+pub fn session_ending_events() -> JsResult<JsValue> {
+    let kinds: Vec<EventKind> = EventKind::ALL
+        .into_iter()
+        .filter(|kind| kind.ends_session())
+        .collect();
+    output(&kinds)
 }
 
 /// The size of this module's linear memory in bytes: what a leak check watches.

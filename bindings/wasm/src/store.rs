@@ -34,6 +34,14 @@ pub struct WasmSessionStore {
     snapshot_next: Option<usize>,
 }
 
+/// The request kinds by the number `beginRequest` takes for each (a number, not a
+/// string, on the hot path of every request); `requestKinds()` tells JS this order.
+pub const REQUEST_KINDS: [RequestKind; 3] = [
+    RequestKind::Initialize,
+    RequestKind::Initialized,
+    RequestKind::Other,
+];
+
 /// How many strings one store registers; past that, JS passes them as strings.
 const MAX_TEXTS: usize = 1024;
 /// "No string" where a registered string's number goes.
@@ -55,19 +63,24 @@ struct Scratch {
     version: f64,
 }
 
-/// Status codes in the scratch area: live phases, then how an ended session ended.
+/// A status's number in the scratch area: the live phases, then how an ended
+/// session ended, each in the order of `Phase::ALL` and `EndReason::ALL`
+/// (`lookupStatuses()` tells JS which number is which).
 fn status_code(status: Status) -> f64 {
     match status {
-        Status::Live(Phase::Initializing) => 0.0,
-        Status::Live(Phase::Active) => 1.0,
-        Status::Live(Phase::Disconnected) => 2.0,
-        Status::Ended(EndReason::Closed) => 3.0,
-        Status::Ended(EndReason::Init) => 4.0,
-        Status::Ended(EndReason::Idle) => 5.0,
-        Status::Ended(EndReason::Lifetime) => 6.0,
-        Status::Ended(EndReason::Requested) => 7.0,
-        Status::Ended(EndReason::Evicted) => 8.0,
+        Status::Live(phase) => f64::from(phase as u8),
+        Status::Ended(reason) => (Phase::ALL.len() + reason as usize) as f64,
     }
+}
+
+/// Every status by its number (see [`status_code`]): the phase of a live session or
+/// why an ended one ended.
+pub fn statuses() -> Vec<(Option<Phase>, Option<EndReason>)> {
+    let live = Phase::ALL.into_iter().map(|phase| (Some(phase), None));
+    let ended = EndReason::ALL
+        .into_iter()
+        .map(|reason| (None, Some(reason)));
+    live.chain(ended).collect()
 }
 
 /// The metadata of a session, as `metadataText` answers it.
@@ -226,31 +239,26 @@ impl WasmSessionStore {
     }
 
     /// The per-request gate, on the hot path of every request, so it takes plain
-    /// arguments and answers a number instead of building objects: `kind` is 0 for
-    /// `initialize`, 1 for `notifications/initialized`, 2 for anything else; the
-    /// answer is 0 (an `initialize` without a session: create one) or 1 (admitted,
+    /// arguments and answers a number instead of building objects: `kind` is the
+    /// kind's number, its place in [`REQUEST_KINDS`] (`requestKinds()`); the answer
+    /// is 0 (an `initialize` without a session: create one) or 1 (admitted,
     /// counted in flight until `endRequest`).
     #[wasm_bindgen(js_name = beginRequest, unchecked_return_type = "0 | 1")]
     pub fn begin_request(
         &mut self,
         session_id: Option<String>,
         principal: Option<String>,
-        #[wasm_bindgen(unchecked_param_type = "0 | 1 | 2")] kind: u8,
+        kind: u8,
         protocol_version: Option<String>,
         now: f64,
     ) -> JsResult<u32> {
         let now = time(now)?;
-        let kind = match kind {
-            0 => RequestKind::Initialize,
-            1 => RequestKind::Initialized,
-            2 => RequestKind::Other,
-            _ => {
-                return Err(SessionError::invalid_argument(
-                    "kind",
-                    "must be 0 (initialize), 1 (initialized) or 2 (other)",
-                )
-                .into())
-            }
+        let Some(&kind) = REQUEST_KINDS.get(usize::from(kind)) else {
+            return Err(SessionError::invalid_argument(
+                "kind",
+                "is not the number of a request kind (see requestKinds)",
+            )
+            .into());
         };
         let head = RequestHead {
             session_id: session_id.as_deref(),

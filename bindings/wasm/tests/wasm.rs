@@ -14,7 +14,10 @@
 use std::collections::HashSet;
 
 use js_sys::{Array, Error as JsError, Object, Reflect, JSON};
-use mcp_session_core_wasm::{JsResult, WasmSessionStore};
+use mcp_session_core_wasm::{
+    forbidden_error, lookup_statuses, parse_error, payload_too_large_error, request_kind_of,
+    request_kinds, session_ending_events, storage_failed_error, JsResult, WasmSessionStore,
+};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
 
@@ -132,7 +135,7 @@ fn bad_js_input_is_a_typed_error_never_a_panic() {
     // A cyclic object, a deeply nested one, and a non-object state.
     let cyclic = Object::new();
     Reflect::set(&cyclic, &"self".into(), &cyclic).unwrap();
-    let err = thrown(s.update_state(id, cyclic.into(), None, T0));
+    let err = thrown(s.update_state(id, cyclic.clone().into(), None, T0));
     assert_eq!(code_of(err), "INVALID_STATE");
     let deep = JSON::parse(&format!("{}{}", "[".repeat(5_000), "]".repeat(5_000))).unwrap();
     assert_eq!(
@@ -146,6 +149,28 @@ fn bad_js_input_is_a_typed_error_never_a_panic() {
         code_of(thrown(s.update_state(id, big, None, T0))),
         "STATE_TOO_LARGE"
     );
+
+    // Create params: the state is read on its own, so a state JSON cannot hold is
+    // INVALID_STATE, and anything else wrong is INVALID_ARGUMENT.
+    let params = Object::new();
+    Reflect::set(&params, &"state".into(), &cyclic).unwrap();
+    assert_eq!(
+        code_of(thrown(s.create(params.clone().into(), T0))),
+        "INVALID_STATE"
+    );
+    Reflect::set(&params, &"state".into(), &obj("[1]")).unwrap();
+    assert_eq!(
+        code_of(thrown(s.create(params.into(), T0))),
+        "INVALID_STATE"
+    );
+    let stateless = thrown(s.create(obj(r#"{"stateless": {"a": 1}, "state": {}}"#), T0));
+    assert_eq!(code_of(stateless), "INVALID_ARGUMENT");
+    let text_params = thrown(s.create("state".into(), T0));
+    assert_eq!(code_of(text_params), "INVALID_ARGUMENT");
+    let view = s
+        .create(obj(r#"{"principal": "p", "state": {"n": 1}}"#), T0)
+        .unwrap();
+    assert_eq!(JSON::stringify(&get(&view, "state")).unwrap(), "{\"n\":1}");
 
     let unknown_field = thrown(s.create(obj(r#"{"bogus": 1}"#), T0));
     assert_eq!(code_of(unknown_field), "INVALID_ARGUMENT");
@@ -166,6 +191,95 @@ fn bad_js_input_is_a_typed_error_never_a_panic() {
     }
     // The store is intact and still serves the session.
     assert_eq!(text(&s.get(id, T0 + 1.0).unwrap(), "phase"), "active");
+}
+
+#[wasm_bindgen_test]
+fn every_error_carries_what_a_client_is_told() {
+    let mut s = store();
+    let id = text(
+        &s.create(obj(r#"{"principal": "alice"}"#), T0).unwrap(),
+        "id",
+    );
+    let theirs = thrown(s.begin_request(Some(id.clone()), Some("bob".into()), 2, None, T0));
+    assert_eq!(code_of(theirs.clone()), "PRINCIPAL_MISMATCH");
+    assert!(
+        text(&theirs, "message").contains(&id),
+        "operators see the ID"
+    );
+    let answer = get(&theirs, "clientAnswer");
+    assert_eq!(
+        JSON::stringify(&answer).unwrap(),
+        r#"{"httpStatus":404,"jsonRpcCode":-32001,"message":"Session not found","retryAfterSecs":null}"#
+    );
+
+    let mut full = WasmSessionStore::new(obj(r#"{"maxSessions": 1}"#)).unwrap();
+    full.create(JsValue::UNDEFINED, T0).unwrap();
+    let capacity = thrown(full.create(JsValue::UNDEFINED, T0 + 10.0));
+    let answer = get(&capacity, "clientAnswer");
+    assert_eq!(get(&answer, "retryAfterSecs").as_f64(), Some(1_800.0));
+}
+
+#[wasm_bindgen_test]
+fn the_typescript_layer_makes_errors_through_the_core() {
+    let fields = payload_too_large_error(10.0).unwrap();
+    assert_eq!(text(&fields, "code"), "PAYLOAD_TOO_LARGE");
+    assert_eq!(get(&fields, "limit").as_f64(), Some(10.0));
+    assert_eq!(get(&fields, "httpStatus").as_f64(), Some(413.0));
+    assert_eq!(get(&fields, "jsonRpcCode").as_f64(), Some(-32600.0));
+    assert_eq!(
+        text(&fields, "message"),
+        "Request body too large (limit 10 bytes)"
+    );
+    assert_eq!(
+        code_of(thrown(payload_too_large_error(-1.0))),
+        "INVALID_ARGUMENT"
+    );
+    let storage = storage_failed_error("ENOSPC", "disk /dev/sda1 full");
+    assert_eq!(text(&storage, "detail"), "disk /dev/sda1 full");
+    let answer = get(&storage, "clientAnswer");
+    assert_eq!(get(&answer, "httpStatus").as_f64(), Some(503.0));
+    assert_eq!(get(&answer, "retryAfterSecs").as_f64(), Some(1.0));
+    assert!(!text(&answer, "message").contains("sda1"));
+    assert_eq!(get(&parse_error(), "jsonRpcCode").as_f64(), Some(-32700.0));
+    let forbidden = forbidden_error("origin".into()).unwrap();
+    assert_eq!(text(&forbidden, "message"), "Forbidden: origin not allowed");
+    assert_eq!(get(&forbidden, "httpStatus").as_f64(), Some(403.0));
+    for bad in ["nope".into(), JsValue::from_f64(1.0), JsValue::UNDEFINED] {
+        assert_eq!(code_of(thrown(forbidden_error(bad))), "INVALID_ARGUMENT");
+    }
+}
+
+#[wasm_bindgen_test]
+fn the_core_classifies_a_batch_and_names_the_ending_events() {
+    let kind = |methods: &[JsValue]| request_kind_of(methods.to_vec()).unwrap().as_string();
+    let m = |method: &str| JsValue::from_str(method);
+    assert_eq!(kind(&[]).as_deref(), Some("other"));
+    assert_eq!(
+        kind(&[m("tools/list"), JsValue::from_f64(1.0)]).as_deref(),
+        Some("other")
+    );
+    assert_eq!(
+        kind(&[m("ping"), m("notifications/initialized")]).as_deref(),
+        Some("initialized")
+    );
+    assert_eq!(
+        kind(&[
+            JsValue::NULL,
+            m("initialize"),
+            m("notifications/initialized")
+        ])
+        .as_deref(),
+        Some("initialize")
+    );
+    let statuses = JSON::stringify(&lookup_statuses().unwrap()).unwrap();
+    assert_eq!(
+        statuses,
+        r#"[["initializing",null],["active",null],["disconnected",null],[null,"closed"],[null,"init"],[null,"idle"],[null,"lifetime"],[null,"requested"],[null,"evicted"]]"#
+    );
+    let kinds = JSON::stringify(&request_kinds().unwrap()).unwrap();
+    assert_eq!(kinds, r#"["initialize","initialized","other"]"#);
+    let ending = JSON::stringify(&session_ending_events().unwrap()).unwrap();
+    assert_eq!(ending, r#"["closed","expired","evicted"]"#);
 }
 
 #[wasm_bindgen_test]
