@@ -76,9 +76,6 @@ struct MEnded {
     reason: EndReason,
     ended_at: u64,
     renewed_to: Option<String>,
-    /// Brought back by a restore as an ended record (see
-    /// `a_reference_to_a_restored_ended_session_never_reads_another`).
-    restored: bool,
 }
 
 #[derive(Clone)]
@@ -296,7 +293,6 @@ impl Model {
             reason,
             ended_at: at,
             renewed_to: None,
-            restored: false,
         });
     }
 
@@ -1095,7 +1091,6 @@ impl Model {
             let held = self.sessions.iter().any(|h| h.id == e.id)
                 || self.ended.iter().any(|h| h.id == e.id);
             if e.ended_at + self.config.ended_retention_ms > now && !held {
-                e.restored = true;
                 self.remember(e);
                 report.ended_restored += 1;
             }
@@ -1440,7 +1435,7 @@ struct Run {
     versions: HashMap<String, u64>,
     /// References from `FindRef`, with the ID each was found for and whether it
     /// was an ended record brought back by a restore.
-    refs: Vec<(String, SessionRef, bool)>,
+    refs: Vec<(String, SessionRef)>,
     /// The last checkpoint: the store's snapshot and the model's images.
     base: Option<(String, Images)>,
     reloads: u64,
@@ -1641,8 +1636,7 @@ impl Run {
                 let Some(id) = self.id(t) else { return Ok(()) };
                 let found = self.store.find_ref(&id, now);
                 if let Ok(Some(r)) = &found {
-                    let restored_ended = self.model.ended.iter().any(|e| e.id == id && e.restored);
-                    self.refs.push((id.clone(), *r, restored_ended));
+                    self.refs.push((id.clone(), *r));
                 }
                 let store = &self.store;
                 let got = found.map(|r| {
@@ -1654,15 +1648,9 @@ impl Run {
             }
             Op::ReadRef(i) => {
                 if !self.refs.is_empty() {
-                    let (id, r, restored_ended) = self.refs[i % self.refs.len()].clone();
+                    let (id, r) = self.refs[i % self.refs.len()].clone();
                     let got = self.store.record(r).map(|r| RecordFields::of(&r));
                     let want = self.model.record_of(&id);
-                    if restored_ended && want.is_none() {
-                        // Known core bug: once forgotten, such a reference may read
-                        // another session (see the ignored test
-                        // a_reference_to_a_restored_ended_session_never_reads_another).
-                        return self.check();
-                    }
                     prop_assert_eq!(
                         got,
                         want,
@@ -1873,15 +1861,11 @@ fn cases() -> u32 {
         .unwrap_or(2_000)
 }
 
-/// A reference stays valid while its session is stored and never answers for
-/// another (record.rs: "a reused slot never answers for another session"). An ended
-/// session brought back by `restore` is stored with sequence number 0, the number
-/// the store's first new session takes; once it is forgotten and a new session
-/// takes its slot, the old reference reads the new session. Found by the model
-/// test (`FindRef` after a `Reload`, then `ReadRef`), which skips that case until
-/// the core gives restored ended records a number of their own.
+/// A reference to an ended session brought back by `restore` never reads a later
+/// session that takes its slot once it is forgotten: a restored ended record takes
+/// a sequence number of its own. (Found by the model test: `FindRef` after a
+/// `Reload`, then `ReadRef`.)
 #[test]
-#[ignore = "core bug: restored ended records keep sequence number 0 (src/store, restore of ended records); the model test skips this case while it stands"]
 fn a_reference_to_a_restored_ended_session_never_reads_another() {
     let config = Config {
         ended_retention_ms: 100,

@@ -202,6 +202,10 @@ impl SessionStore {
                 .is_some_and(|e| self.remembered(e, now));
             let at = session.end.as_ref().map_or(now, |e| e.at);
             if remembered && self.sessions.find(&session.id).is_none() {
+                // A sequence number of its own, as every stored session has: a
+                // reference to it never reads a later session in its slot.
+                session.order = self.taken;
+                self.taken += 1;
                 let handle = self.sessions.insert(session);
                 self.stored(handle);
                 self.ended.remember(handle, at);
