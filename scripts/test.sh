@@ -32,7 +32,7 @@ cp -R pkg-tests/. "$scratch/app/"
 cp -R examples "$scratch/app/examples"
 # The MCP SDK, Express and zod at the versions this repo is locked to.
 peers=$(node -e '
-  for (const p of ["@modelcontextprotocol/sdk", "express", "zod"])
+  for (const p of ["@modelcontextprotocol/sdk", "@modelcontextprotocol/server", "@modelcontextprotocol/client", "@modelcontextprotocol/node", "express", "zod"])
     process.stdout.write(`${p}@${JSON.parse(require("fs").readFileSync(`node_modules/${p}/package.json`)).version} `)')
 (
   cd "$scratch/app"

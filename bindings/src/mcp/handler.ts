@@ -121,7 +121,8 @@ export function sendClientAnswer(res: ServerResponse, answer: ClientAnswer): voi
     retryAfterSecs === null ? {} : { 'retry-after': String(retryAfterSecs) });
 }
 
-async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+/** A request body as JSON, within `limit` bytes: `PAYLOAD_TOO_LARGE` or `PARSE_ERROR` otherwise. */
+export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {

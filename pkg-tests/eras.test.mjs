@@ -1,0 +1,101 @@
+// Both protocol eras on one endpoint (mcp-session-core/v2's DualEraHandler): the v2
+// SDK's client on the 2026-07-28 revision, and the v1 SDK's client with a 2025-era
+// session, against the same HTTP server; and a modern-only endpoint.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { McpSessionHandler } from 'mcp-session-core/mcp';
+import { DualEraHandler } from 'mcp-session-core/v2';
+import { McpServer as McpServerV2, createMcpHandler } from '@modelcontextprotocol/server';
+import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
+import { McpServer as McpServerV1 } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { z } from 'zod';
+
+const bearer = (req) => /^Bearer (\w+)$/.exec(req.headers.authorization ?? '')?.[1];
+
+/** A 2026-07-28 server: who called, from the principal the endpoint passed on. */
+function modernServer() {
+  const server = new McpServerV2({ name: 'modern', version: '1.0.0' });
+  server.registerTool('whoami', { description: 'The caller', inputSchema: z.object({}) }, async (_args, ctx) => ({
+    content: [{ type: 'text', text: ctx.http?.authInfo?.clientId ?? 'anonymous' }],
+  }));
+  return server;
+}
+
+/** A 2025-era server whose tool reads the session it runs in. */
+function legacyServer(sessions) {
+  return () => {
+    const server = new McpServerV1({ name: 'legacy', version: '1.0.0' });
+    server.registerTool('count', { description: 'Counts calls in this session', inputSchema: {} }, async (_args, extra) => {
+      const session = sessions().getSession(extra.sessionId);
+      const n = (session.state.n ?? 0) + 1;
+      sessions().updateSessionState(extra.sessionId, { n }, { expectedVersion: session.version });
+      return { content: [{ type: 'text', text: String(n) }] };
+    });
+    return server;
+  };
+}
+
+async function listen(handle) {
+  const server = http.createServer((req, res) => void handle(req, res));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: new URL(`http://127.0.0.1:${server.address().port}/mcp`) };
+}
+
+const text = (result) => result.content[0].text;
+const auth = (user) => ({ requestInit: { headers: { authorization: `Bearer ${user}` } } });
+
+test('one endpoint, both eras: the v2 client on 2026-07-28 and the v1 client with a session, side by side', async () => {
+  let legacy;
+  legacy = new McpSessionHandler({ createServer: legacyServer(() => legacy.sessions), principal: bearer });
+  const endpoint = new DualEraHandler({ modern: createMcpHandler(modernServer, { legacy: 'reject' }), legacy, principal: bearer });
+  const { server, url } = await listen(endpoint.handle);
+  try {
+    const modern = new ClientV2({ name: 'modern-client', version: '1' }, { versionNegotiation: { mode: 'auto' } });
+    await modern.connect(new TransportV2(url, auth('alice')));
+    assert.equal(modern.getNegotiatedProtocolVersion(), '2026-07-28');
+    assert.equal(text(await modern.callTool({ name: 'whoami', arguments: {} })), 'alice');
+    assert.equal(legacy.sessions.stats().live, 0, 'modern traffic makes no session');
+
+    const old = new ClientV1({ name: 'legacy-client', version: '1' });
+    const transport = new TransportV1(url, auth('bob'));
+    await old.connect(transport);
+    assert.match(transport.sessionId, /^[0-9a-f]{32}$/, 'the legacy client got an Mcp-Session-Id');
+    assert.equal(text(await old.callTool({ name: 'count', arguments: {} })), '1');
+    assert.equal(text(await old.callTool({ name: 'count', arguments: {} })), '2');
+    assert.equal(legacy.sessions.getSession(transport.sessionId).principal, 'bob');
+
+    // Interleaved: neither era disturbs the other.
+    assert.equal(text(await modern.callTool({ name: 'whoami', arguments: {} })), 'alice');
+    assert.equal(text(await old.callTool({ name: 'count', arguments: {} })), '3');
+    const sessionId = transport.sessionId;
+    await transport.terminateSession();
+    assert.equal(legacy.sessions.getSession(sessionId).status, 'closed', 'DELETE ended the 2025 session');
+    await modern.close();
+  } finally {
+    server.close();
+    await endpoint.close();
+  }
+});
+
+test('a modern-only endpoint: GET and DELETE answer 405; Mcp-Session-Id and Last-Event-ID are ignored', async () => {
+  const endpoint = new DualEraHandler({ modern: createMcpHandler(modernServer, { legacy: 'reject' }), principal: bearer });
+  const { server, url } = await listen(endpoint.handle);
+  try {
+    for (const method of ['GET', 'DELETE']) {
+      const response = await fetch(url, { method, headers: { accept: 'text/event-stream', 'mcp-session-id': 'f'.repeat(32) } });
+      assert.equal(response.status, 405, `${method} is not served`);
+      await response.body?.cancel();
+    }
+    const client = new ClientV2({ name: 'modern-client', version: '1' }, { versionNegotiation: { mode: 'auto' } });
+    const headers = { authorization: 'Bearer carol', 'mcp-session-id': 'f'.repeat(32), 'last-event-id': '42' };
+    await client.connect(new TransportV2(url, { requestInit: { headers } }));
+    assert.equal(text(await client.callTool({ name: 'whoami', arguments: {} })), 'carol', 'a stray session ID changes nothing');
+    await client.close();
+  } finally {
+    server.close();
+    await endpoint.close();
+  }
+});
