@@ -1,6 +1,9 @@
 // An example MCP server (Streamable HTTP, official TypeScript SDK) whose sessions
 // live in mcp-session-core: they expire, are limited, are bound to the user of the
-// bearer token, and survive restarts (persisted under DATA_DIR).
+// bearer token, and survive restarts (persisted under DATA_DIR). One endpoint
+// serves both protocol eras: 2025-era clients (the v1 SDK, or the v2 client without
+// version negotiation) get sessions; 2026-07-28 clients are served by the v2 SDK's
+// createMcpHandler, where the `whoami` tool answers.
 //
 //   PORT=3000 DATA_DIR=./data node examples/server.mjs
 //
@@ -18,7 +21,9 @@ import { createServer } from 'node:http';
 import express from 'express';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
+import { McpServer as ModernMcpServer, createMcpHandler } from '@modelcontextprotocol/server';
 import { McpSessionHandler, FileSessionStore } from 'mcp-session-core/mcp';
+import { DualEraHandler } from 'mcp-session-core/v2';
 
 const number = (name, fallback) => (process.env[name] === undefined ? fallback : Number(process.env[name]));
 const port = number('PORT', 3000);
@@ -107,10 +112,26 @@ const mcp = new McpSessionHandler({
   },
 });
 
+/** The 2026-07-28 era: a server per request, with no session to keep state in. */
+function buildModernServer() {
+  const server = new ModernMcpServer({ name: 'mcp-session-core-example', version: '1.0.0' });
+  server.registerTool('whoami', { description: 'Who the server takes the caller to be', inputSchema: z.object({}) }, async (_args, ctx) =>
+    text({ principal: ctx.http?.authInfo?.clientId ?? null, protocolVersion: '2026-07-28' }),
+  );
+  return server;
+}
+
+const endpoint = new DualEraHandler({
+  legacy: mcp,
+  modern: createMcpHandler(buildModernServer, { legacy: 'reject' }),
+  principal: principalOf,
+  allowAnonymous: process.env.ALLOW_ANONYMOUS === '1',
+});
+
 const app = express();
 // No body parser in front: the handler reads the body itself and answers a body
 // that is not JSON with a JSON-RPC parse error (400, -32700), never an HTML page.
-app.all('/mcp', (req, res) => mcp.handle(req, res));
+app.all('/mcp', (req, res) => endpoint.handle(req, res));
 app.get('/sessions', (req, res) =>
   mcp.handleOperator(req, res, () => {
     // With node --expose-gc, ?gc=1 collects garbage first, so memory figures compare.
@@ -143,7 +164,7 @@ listener.listen(port, '127.0.0.1', () => {
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, async () => {
     listener.close();
-    await mcp.close();
+    await endpoint.close();
     process.exit(0);
   });
 }

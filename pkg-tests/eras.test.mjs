@@ -12,6 +12,7 @@ import { McpServer as McpServerV1 } from '@modelcontextprotocol/sdk/server/mcp.j
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { z } from 'zod';
+import { connect, call, dataDir, startServer } from './mcp-server.mjs';
 
 const bearer = (req) => /^Bearer (\w+)$/.exec(req.headers.authorization ?? '')?.[1];
 
@@ -80,15 +81,21 @@ test('one endpoint, both eras: the v2 client on 2026-07-28 and the v1 client wit
   }
 });
 
-test('a modern-only endpoint: GET and DELETE answer 405; Mcp-Session-Id and Last-Event-ID are ignored', async () => {
+test('a modern-only endpoint: GET and DELETE answer 405; Mcp-Session-Id and Last-Event-ID are ignored; Origin is checked', async () => {
   const endpoint = new DualEraHandler({ modern: createMcpHandler(modernServer, { legacy: 'reject' }), principal: bearer });
   const { server, url } = await listen(endpoint.handle);
   try {
     for (const method of ['GET', 'DELETE']) {
-      const response = await fetch(url, { method, headers: { accept: 'text/event-stream', 'mcp-session-id': 'f'.repeat(32) } });
+      const headers = { authorization: 'Bearer carol', accept: 'text/event-stream', 'mcp-session-id': 'f'.repeat(32) };
+      const response = await fetch(url, { method, headers });
       assert.equal(response.status, 405, `${method} is not served`);
       await response.body?.cancel();
     }
+    const rebinding = await fetch(url, { method: 'POST', headers: { origin: 'http://evil.example', 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(rebinding.status, 403, 'another site\'s page is refused on the modern path too');
+    await rebinding.body?.cancel();
+    const anonymous = new ClientV2({ name: 'anonymous', version: '1' }, { versionNegotiation: { mode: 'auto' } });
+    await assert.rejects(anonymous.connect(new TransportV2(url)), 'no credentials: refused (401)');
     const client = new ClientV2({ name: 'modern-client', version: '1' }, { versionNegotiation: { mode: 'auto' } });
     const headers = { authorization: 'Bearer carol', 'mcp-session-id': 'f'.repeat(32), 'last-event-id': '42' };
     await client.connect(new TransportV2(url, { requestInit: { headers } }));
@@ -97,5 +104,24 @@ test('a modern-only endpoint: GET and DELETE answer 405; Mcp-Session-Id and Last
   } finally {
     server.close();
     await endpoint.close();
+  }
+});
+
+test('npm start serves both eras: the example server process answers the v2 client on 2026-07-28 and the v1 client with a session', async () => {
+  const server = await startServer({ DATA_DIR: dataDir() });
+  try {
+    const modern = new ClientV2({ name: 'modern-client', version: '1' }, { versionNegotiation: { mode: 'auto' } });
+    await modern.connect(new TransportV2(server.url, auth('dave')));
+    assert.equal(modern.getNegotiatedProtocolVersion(), '2026-07-28');
+    assert.deepEqual(JSON.parse(text(await modern.callTool({ name: 'whoami', arguments: {} }))), {
+      principal: 'dave',
+      protocolVersion: '2026-07-28',
+    });
+    await modern.close();
+    const { client } = await connect(server.url, 'erin');
+    assert.deepEqual(await call(client, 'notes_add', { text: 'kept' }), ['kept']);
+    await client.close();
+  } finally {
+    await server.kill('SIGTERM');
   }
 });

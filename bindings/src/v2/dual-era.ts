@@ -5,9 +5,11 @@ import { toNodeHandler, toWebRequest, type NodeMcpRequestHandler } from '@modelc
 
 import { SessionError } from '../errors';
 import { readJson, sendClientAnswer, sendJsonRpcError, type McpSessionHandler } from '../mcp/handler';
+import { refusal, type RequestGuardOptions } from '../mcp/request-guard';
 
-/** What `DualEraHandler` serves, and how. */
-export interface DualEraHandlerOptions {
+/** What `DualEraHandler` serves, and how. `allowedHosts` and `allowedOrigins`
+ * guard both eras, as they guard `McpSessionHandler` (DNS rebinding: 403). */
+export interface DualEraHandlerOptions extends RequestGuardOptions {
   /**
    * Serves 2026-07-28 traffic: `createMcpHandler(factory, { legacy: 'reject' })`
    * from `@modelcontextprotocol/server`, made by the caller, so that the handler
@@ -32,6 +34,13 @@ export interface DualEraHandlerOptions {
    * auth middleware) keeps it.
    */
   principal?: (req: IncomingMessage) => string | undefined | Promise<string | undefined>;
+  /**
+   * Serve modern requests for which `principal` answers undefined. Default false:
+   * they get 401 with `WWW-Authenticate`, as the session handler answers.
+   */
+  allowAnonymous?: boolean;
+  /** The `WWW-Authenticate` value of that 401 (default `Bearer`). */
+  wwwAuthenticate?: string;
   /** The largest request body read, in bytes (default 4 MiB). */
   maxBodyBytes?: number;
 }
@@ -67,6 +76,8 @@ export class DualEraHandler {
   /** Handles one HTTP request to the MCP endpoint (`parsedBody`: `req.body` behind `express.json()`). */
   handle = async (req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void> => {
     try {
+      const refused = refusal(req, this.#options);
+      if (refused !== undefined) throw SessionError.forbidden(refused);
       // The body is read once, here, so that whichever handler serves the request
       // gets it (the Node stream can be read only once).
       const body =
@@ -79,7 +90,14 @@ export class DualEraHandler {
       const authed = req as AuthedRequest;
       if (authed.auth === undefined && this.#options.principal !== undefined) {
         const principal = await this.#options.principal(req);
-        if (principal !== undefined) authed.auth = { token: '', clientId: principal, scopes: [] };
+        if (principal !== undefined) {
+          authed.auth = { token: '', clientId: principal, scopes: [] };
+        } else if (this.#options.allowAnonymous !== true) {
+          sendJsonRpcError(res, 401, -32001, 'Unauthorized: credentials required', {
+            'www-authenticate': this.#options.wwwAuthenticate ?? 'Bearer',
+          });
+          return;
+        }
       }
       await this.#modernNode(req, res, body);
     } catch (error) {
