@@ -712,6 +712,8 @@ impl Model {
             dropped_events: self.dropped,
             approximate_bytes: 0,
             total_bytes: 0,
+            handles_live: 0,
+            handles_ended_remembered: 0,
         }
     }
 
