@@ -97,6 +97,14 @@ fn owned_handle(
     Ok(handle)
 }
 
+/// The arguments of a call on one handle: the time, the ID (a malformed one is
+/// `INVALID_ARGUMENT` for `handleId`) and the principal.
+fn check_handle_call(id: &str, principal: Option<&str>, now: u64) -> Result<(), SessionError> {
+    check_now(now)?;
+    check_session_id(id).map_err(|e| SessionError::invalid_argument("handleId", e.to_string()))?;
+    check_optional_principal(principal)
+}
+
 impl SessionStore {
     /// Creates a state handle for `principal` (`None`: anonymous, and then the
     /// ID, at least 128 bits from the ID source, is the only secret) holding
@@ -176,9 +184,9 @@ impl SessionStore {
         expected_version: Option<u64>,
         now: u64,
     ) -> Result<u64, SessionError> {
-        let size = check_state(&state, self.settings.config.max_state_bytes);
+        check_handle_call(id, principal, now)?;
+        let size = check_state(&state, self.settings.config.max_state_bytes)?;
         let now = self.enter_handle(id, principal, now)?;
-        let size = size?;
         let handle = owned_handle(&self.sessions, id, principal)?;
         self.replace_at(handle, id, state, size, expected_version, now)
     }
@@ -231,10 +239,7 @@ impl SessionStore {
         principal: Option<&str>,
         now: u64,
     ) -> Result<u64, SessionError> {
-        check_now(now)?;
-        check_session_id(id)
-            .map_err(|e| SessionError::invalid_argument("handleId", e.to_string()))?;
-        check_optional_principal(principal)?;
+        check_handle_call(id, principal, now)?;
         let now = self.advance(now);
         self.expire_if_due(id);
         Ok(now)
@@ -260,27 +265,27 @@ impl SessionStore {
         if need > self.room() {
             return Err(self.storage_full(now));
         }
-        let config = &self.settings.config;
-        let limit = match config.max_handles_per_principal {
-            Some(limit) if self.handle_principals.held(principal) >= limit => Some(limit),
-            _ => None,
-        };
-        // Handles left due by a bounded sweep make room first, as expired.
-        while self.sessions.live_handles() >= self.settings.config.max_handles && self.backlog {
+        if let Some(limit) = self.settings.config.max_handles_per_principal {
+            if self.handle_principals.held(principal) >= limit {
+                return Err(SessionError::HandleLimitExceeded {
+                    limit,
+                    retry_after_ms: self.retry_after(now),
+                });
+            }
+        }
+        // Records left due by a bounded sweep make room first, as expired.
+        let max = self.settings.config.max_handles;
+        while self.sessions.live_handles() >= max && self.backlog {
             self.expire_due(now, 1, |_, _, _| {});
             self.forget_old();
         }
-        let limit = limit.or_else(|| {
-            let max = self.settings.config.max_handles;
-            (self.sessions.live_handles() >= max).then_some(max)
-        });
-        match limit {
-            Some(limit) => Err(SessionError::HandleLimitExceeded {
-                limit,
+        if self.sessions.live_handles() >= max {
+            return Err(SessionError::HandleLimitExceeded {
+                limit: max,
                 retry_after_ms: self.retry_after(now),
-            }),
-            None => Ok(()),
+            });
         }
+        Ok(())
     }
 
     /// A new handle ID (`h_` and an ID from the ID source), neither live nor
