@@ -27,6 +27,8 @@ pub struct ClientAnswer {
 
 /// What every unknown or hidden session reads as.
 const NOT_FOUND: &str = "Session not found";
+/// What every unknown or hidden state handle reads as.
+const HANDLE_NOT_FOUND: &str = "Handle not found";
 /// A storage failure, without the host's detail (it may name files or disks).
 const STORAGE_UNAVAILABLE: &str = "Session storage is unavailable; retry later";
 
@@ -41,6 +43,7 @@ impl SessionError {
             SessionError::SessionNotFound { .. } | SessionError::PrincipalMismatch { .. } => {
                 NOT_FOUND.to_owned()
             }
+            SessionError::HandleNotFound { .. } => HANDLE_NOT_FOUND.to_owned(),
             SessionError::StorageFailed { .. } => STORAGE_UNAVAILABLE.to_owned(),
             other => other.to_string(),
         };

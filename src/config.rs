@@ -84,6 +84,17 @@ pub struct Config {
     /// hold). Past it the oldest ended records are forgotten first; then a create or
     /// a state change that needs room is refused with `STORAGE_LIMIT_EXCEEDED` (503).
     pub max_total_bytes: Option<usize>,
+    /// A state handle (a 2026-era record a tool creates) ends this long after it
+    /// was last used (30 min).
+    pub handle_idle_timeout_ms: u64,
+    /// A state handle ends this long after it was created, however busy (24 h):
+    /// the bounded lifetime the creating tool's description states.
+    pub handle_lifetime_ms: u64,
+    /// Live state handles at most, counted apart from sessions (10,000).
+    pub max_handles: usize,
+    /// If set, live state handles one principal may hold (anonymous handles count
+    /// together as one principal); counted apart from sessions (1,000).
+    pub max_handles_per_principal: Option<usize>,
 }
 
 impl Default for Config {
@@ -108,6 +119,10 @@ impl Default for Config {
             max_in_flight_per_session: 32,
             max_client_metadata_bytes: 8 * 1024,
             max_total_bytes: Some(256 * 1024 * 1024),
+            handle_idle_timeout_ms: 30 * 60_000,
+            handle_lifetime_ms: 24 * 60 * 60_000,
+            max_handles: 10_000,
+            max_handles_per_principal: Some(1_000),
         }
     }
 }
@@ -167,6 +182,20 @@ impl Config {
             duration("absoluteLifetimeMs", lifetime)?;
         }
         duration("endedRetentionMs", self.ended_retention_ms)?;
+        duration("handleIdleTimeoutMs", self.handle_idle_timeout_ms)?;
+        duration("handleLifetimeMs", self.handle_lifetime_ms)?;
+        if self.max_handles == 0 {
+            return Err(SessionError::invalid_config(
+                "maxHandles",
+                "must be at least 1",
+            ));
+        }
+        if self.max_handles_per_principal == Some(0) {
+            return Err(SessionError::invalid_config(
+                "maxHandlesPerPrincipal",
+                "must be at least 1 when set",
+            ));
+        }
         if self.max_sessions == 0 {
             return Err(SessionError::invalid_config(
                 "maxSessions",

@@ -64,6 +64,15 @@ impl EndReason {
             reason => SessionError::SessionExpired { session_id, reason },
         }
     }
+
+    /// The error a call for a state handle that ended this way gets.
+    pub fn handle_error(self, handle_id: &str) -> SessionError {
+        let handle_id = handle_id.to_owned();
+        match self {
+            EndReason::Closed => SessionError::HandleDestroyed { handle_id },
+            reason => SessionError::HandleExpired { handle_id, reason },
+        }
+    }
 }
 
 /// What is wrong with a raw `Mcp-Session-Id` header value.
@@ -192,6 +201,21 @@ pub enum SessionError {
     ParseError,
     /// A request refused by the host's `Host`/`Origin` or operator checks.
     Forbidden { reason: ForbiddenReason },
+    /// No state handle with this ID exists or is remembered, or it belongs to
+    /// another principal (both read the same, so handles cannot be probed).
+    HandleNotFound { handle_id: String },
+    /// The state handle ended by its idle timeout or its lifetime.
+    HandleExpired {
+        handle_id: String,
+        /// Never `closed` (that is `HANDLE_DESTROYED`).
+        #[cfg_attr(test, ts(type = "ExpiryReason"))]
+        reason: EndReason,
+    },
+    /// The state handle was destroyed.
+    HandleDestroyed { handle_id: String },
+    /// This principal, or the whole store, already holds its maximum number of
+    /// state handles (`max_handles_per_principal`, `max_handles`).
+    HandleLimitExceeded { limit: usize, retry_after_ms: u64 },
 }
 
 impl SessionError {
@@ -225,6 +249,10 @@ impl SessionError {
             SessionError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             SessionError::ParseError => "PARSE_ERROR",
             SessionError::Forbidden { .. } => "FORBIDDEN",
+            SessionError::HandleNotFound { .. } => "HANDLE_NOT_FOUND",
+            SessionError::HandleExpired { .. } => "HANDLE_EXPIRED",
+            SessionError::HandleDestroyed { .. } => "HANDLE_DESTROYED",
+            SessionError::HandleLimitExceeded { .. } => "HANDLE_LIMIT_EXCEEDED",
         }
     }
 
@@ -234,13 +262,16 @@ impl SessionError {
             SessionError::SessionNotFound { .. }
             | SessionError::SessionExpired { .. }
             | SessionError::SessionClosed { .. }
-            | SessionError::PrincipalMismatch { .. } => 404,
+            | SessionError::PrincipalMismatch { .. }
+            | SessionError::HandleNotFound { .. }
+            | SessionError::HandleExpired { .. }
+            | SessionError::HandleDestroyed { .. } => 404,
             SessionError::VersionConflict { .. } => 409,
             SessionError::Forbidden { .. } => 403,
             SessionError::StateTooLarge { .. } | SessionError::PayloadTooLarge { .. } => 413,
-            SessionError::PrincipalLimitExceeded { .. } | SessionError::TooManyRequests { .. } => {
-                429
-            }
+            SessionError::PrincipalLimitExceeded { .. }
+            | SessionError::TooManyRequests { .. }
+            | SessionError::HandleLimitExceeded { .. } => 429,
             SessionError::NotAcceptable => 406,
             SessionError::UnsupportedMediaType => 415,
             SessionError::CapacityExceeded { .. }
@@ -269,7 +300,10 @@ impl SessionError {
             SessionError::SessionNotFound { .. }
             | SessionError::SessionExpired { .. }
             | SessionError::SessionClosed { .. }
-            | SessionError::PrincipalMismatch { .. } => -32001,
+            | SessionError::PrincipalMismatch { .. }
+            | SessionError::HandleNotFound { .. }
+            | SessionError::HandleExpired { .. }
+            | SessionError::HandleDestroyed { .. } => -32001,
             SessionError::AlreadyInitialized { .. }
             | SessionError::InvalidRequest { .. }
             | SessionError::PayloadTooLarge { .. } => -32600,
@@ -290,6 +324,7 @@ impl SessionError {
             | SessionError::PrincipalLimitExceeded { .. }
             | SessionError::TooManyRequests { .. }
             | SessionError::StorageLimitExceeded { .. }
+            | SessionError::HandleLimitExceeded { .. }
             | SessionError::NotAcceptable
             | SessionError::UnsupportedMediaType
             | SessionError::Forbidden { .. } => -32000,
@@ -302,7 +337,8 @@ impl SessionError {
             SessionError::CapacityExceeded { retry_after_ms, .. }
             | SessionError::PrincipalLimitExceeded { retry_after_ms, .. }
             | SessionError::TooManyRequests { retry_after_ms, .. }
-            | SessionError::StorageLimitExceeded { retry_after_ms, .. } => Some(*retry_after_ms),
+            | SessionError::StorageLimitExceeded { retry_after_ms, .. }
+            | SessionError::HandleLimitExceeded { retry_after_ms, .. } => Some(*retry_after_ms),
             SessionError::StorageFailed { .. } => Some(STORAGE_RETRY_MS),
             _ => None,
         }
@@ -439,6 +475,22 @@ impl fmt::Display for SessionError {
                 ForbiddenReason::Origin => write!(f, "Forbidden: origin not allowed"),
                 ForbiddenReason::NotOperator => write!(f, "Forbidden: operators only"),
             },
+            SessionError::HandleNotFound { handle_id } => {
+                write!(f, "Handle not found: {handle_id}")
+            }
+            SessionError::HandleExpired { handle_id, reason } => {
+                write!(f, "Handle has expired ({}): {handle_id}", reason.as_str())
+            }
+            SessionError::HandleDestroyed { handle_id } => {
+                write!(f, "Handle was destroyed: {handle_id}")
+            }
+            SessionError::HandleLimitExceeded {
+                limit,
+                retry_after_ms,
+            } => write!(
+                f,
+                "Handle limit reached (limit {limit}); retry after {retry_after_ms} ms"
+            ),
         }
     }
 }
@@ -527,6 +579,20 @@ mod tests {
             SessionError::Forbidden {
                 reason: ForbiddenReason::Origin,
             },
+            SessionError::HandleNotFound {
+                handle_id: "h_a".into(),
+            },
+            SessionError::HandleExpired {
+                handle_id: "h_a".into(),
+                reason: EndReason::Lifetime,
+            },
+            SessionError::HandleDestroyed {
+                handle_id: "h_a".into(),
+            },
+            SessionError::HandleLimitExceeded {
+                limit: 3,
+                retry_after_ms: 500,
+            },
         ]
     }
 
@@ -566,6 +632,10 @@ mod tests {
                 ("PAYLOAD_TOO_LARGE", 413, -32600),
                 ("PARSE_ERROR", 400, -32700),
                 ("FORBIDDEN", 403, -32000),
+                ("HANDLE_NOT_FOUND", 404, -32001),
+                ("HANDLE_EXPIRED", 404, -32001),
+                ("HANDLE_DESTROYED", 404, -32001),
+                ("HANDLE_LIMIT_EXCEEDED", 429, -32000),
             ]
         );
     }

@@ -77,6 +77,24 @@ pub enum Event {
         previous_session_id: String,
         at: u64,
     },
+    /// A state handle was created.
+    HandleCreated {
+        handle_id: String,
+        principal: Option<String>,
+        at: u64,
+    },
+    /// A state handle was destroyed.
+    HandleDestroyed {
+        handle_id: String,
+        at: u64,
+    },
+    /// A state handle ended by its idle timeout or lifetime (`at` is the deadline).
+    HandleExpired {
+        handle_id: String,
+        #[cfg_attr(test, ts(type = "ExpiryReason"))]
+        reason: EndReason,
+        at: u64,
+    },
 }
 
 /// The kind of an [`Event`], for choosing which events a store records.
@@ -95,12 +113,15 @@ pub enum EventKind {
     Restored,
     Renewed,
     SweepPaused,
+    HandleCreated,
+    HandleDestroyed,
+    HandleExpired,
 }
 
 impl EventKind {
     /// Every kind, in declaration order (checked against the enum in
     /// `typescript`'s tests).
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::Created,
         EventKind::Initialized,
         EventKind::StateChanged,
@@ -112,6 +133,9 @@ impl EventKind {
         EventKind::Restored,
         EventKind::Renewed,
         EventKind::SweepPaused,
+        EventKind::HandleCreated,
+        EventKind::HandleDestroyed,
+        EventKind::HandleExpired,
     ];
 
     pub(crate) fn bit(self) -> u32 {
@@ -131,7 +155,10 @@ impl EventKind {
             | EventKind::Resumed
             | EventKind::Restored
             | EventKind::Renewed
-            | EventKind::SweepPaused => false,
+            | EventKind::SweepPaused
+            | EventKind::HandleCreated
+            | EventKind::HandleDestroyed
+            | EventKind::HandleExpired => false,
         }
     }
 }
@@ -150,6 +177,9 @@ impl Event {
             Event::Restored { .. } => EventKind::Restored,
             Event::Renewed { .. } => EventKind::Renewed,
             Event::SweepPaused { .. } => EventKind::SweepPaused,
+            Event::HandleCreated { .. } => EventKind::HandleCreated,
+            Event::HandleDestroyed { .. } => EventKind::HandleDestroyed,
+            Event::HandleExpired { .. } => EventKind::HandleExpired,
         }
     }
 }

@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::Config;
-use crate::session::{Phase, Session};
+use crate::session::{Phase, RecordKind, Session};
 use crate::table::Handle;
 
 const NIL: u32 = u32::MAX;
@@ -32,6 +32,8 @@ const NIL: u32 = u32::MAX;
 const INIT: u32 = 0;
 /// The list of every session's absolute lifetime (when configured).
 const LIFETIME: u32 = 1;
+/// The list of every state handle's lifetime (always set).
+const HANDLE_LIFETIME: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Node {
@@ -158,6 +160,10 @@ impl Nodes {
 /// A session's phase deadline: `(idle timeout, deadline)` for an idle session,
 /// `(None, deadline)` for an initializing one, `None` while a request is in flight.
 pub(crate) fn phase_deadline(session: &Session, config: &Config) -> Option<(Option<u64>, u64)> {
+    if session.kind == RecordKind::Handle {
+        let timeout = config.handle_idle_timeout_ms;
+        return Some((Some(timeout), session.last_activity.saturating_add(timeout)));
+    }
     match session.phase {
         Phase::Initializing => Some((
             None,
@@ -171,16 +177,30 @@ pub(crate) fn phase_deadline(session: &Session, config: &Config) -> Option<(Opti
     }
 }
 
+/// A record's absolute lifetime: `(list, deadline)`. A session has one only when
+/// `absolute_lifetime_ms` is set; a state handle always has one.
+pub(crate) fn lifetime_deadline(session: &Session, config: &Config) -> Option<(u32, u64)> {
+    let (list, lifetime) = match session.kind {
+        RecordKind::Handle => (HANDLE_LIFETIME, config.handle_lifetime_ms),
+        RecordKind::Session => (LIFETIME, config.absolute_lifetime_ms?),
+    };
+    Some((list, session.created_at.saturating_add(lifetime)))
+}
+
 #[derive(Debug)]
 pub(crate) struct DeadlineIndex {
     /// Phase deadline nodes, by handle.
     phase: Nodes,
     /// Lifetime nodes, by handle (empty without an absolute lifetime).
     life: Nodes,
-    /// `INIT`, `LIFETIME`, then one list per idle timeout.
+    /// `INIT`, `LIFETIME`, `HANDLE_LIFETIME`, then one list per idle timeout and
+    /// kind.
     lists: Vec<List>,
-    /// Idle timeout -> its list.
+    /// Idle timeout -> its list, for sessions.
     idle_lists: BTreeMap<u64, u32>,
+    /// Idle timeout -> its list, for state handles: apart from the sessions'
+    /// lists, so that `idlest` (which evicts sessions) never meets a handle.
+    handle_idle_lists: BTreeMap<u64, u32>,
 }
 
 impl Default for DeadlineIndex {
@@ -188,8 +208,9 @@ impl Default for DeadlineIndex {
         DeadlineIndex {
             phase: Nodes::default(),
             life: Nodes::default(),
-            lists: vec![EMPTY, EMPTY],
+            lists: vec![EMPTY, EMPTY, EMPTY],
             idle_lists: BTreeMap::new(),
+            handle_idle_lists: BTreeMap::new(),
         }
     }
 }
@@ -215,10 +236,17 @@ impl DeadlineIndex {
         let place = phase_deadline(session, config).map(|(timeout, deadline)| {
             let list = match timeout {
                 None => INIT,
-                Some(timeout) => *self.idle_lists.entry(timeout).or_insert_with(|| {
-                    self.lists.push(EMPTY);
-                    u32::try_from(self.lists.len() - 1).unwrap_or(NIL)
-                }),
+                Some(timeout) => {
+                    let lists = if session.kind == RecordKind::Handle {
+                        &mut self.handle_idle_lists
+                    } else {
+                        &mut self.idle_lists
+                    };
+                    *lists.entry(timeout).or_insert_with(|| {
+                        self.lists.push(EMPTY);
+                        u32::try_from(self.lists.len() - 1).unwrap_or(NIL)
+                    })
+                }
             };
             (list, deadline)
         });
@@ -245,15 +273,13 @@ impl DeadlineIndex {
         config: &Config,
         seq: u64,
     ) -> bool {
-        let Some(lifetime) = config.absolute_lifetime_ms else {
+        let Some((list, deadline)) = lifetime_deadline(session, config) else {
             return false;
         };
         if self.life.linked(handle).is_some() {
             return false;
         }
-        let deadline = session.created_at.saturating_add(lifetime);
-        self.life
-            .link(&mut self.lists, LIFETIME, handle, deadline, seq);
+        self.life.link(&mut self.lists, list, handle, deadline, seq);
         true
     }
 
@@ -264,7 +290,7 @@ impl DeadlineIndex {
     }
 
     fn nodes(&self, list: u32) -> &Nodes {
-        if list == LIFETIME {
+        if list == LIFETIME || list == HANDLE_LIFETIME {
             &self.life
         } else {
             &self.phase
@@ -298,13 +324,18 @@ impl DeadlineIndex {
 
     /// The session with nothing in flight that ends first: the one the
     /// `evict-idlest` policy ends. A session in flight has no phase entry; its
-    /// lifetime entry is passed over (few sessions are in flight at once).
+    /// lifetime entry is passed over (few sessions are in flight at once). State
+    /// handles are never evicted: their lists are passed over.
     pub fn idlest(&self) -> Option<Handle> {
         let by_phase = self
             .lists
             .iter()
             .enumerate()
-            .filter(|&(i, _)| i != LIFETIME as usize)
+            .filter(|&(i, _)| {
+                i != LIFETIME as usize
+                    && i != HANDLE_LIFETIME as usize
+                    && !self.handle_idle_lists.values().any(|&l| l as usize == i)
+            })
             .filter_map(|(_, list)| {
                 let n = self.phase.get(list.head)?;
                 Some((n.deadline, n.seq, list.head))

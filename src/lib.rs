@@ -49,6 +49,7 @@ pub use request::{
     admit_initialize, Admission, CreateParams, Handshake, InitializePost, RequestHead, RequestKind,
     MAX_PRINCIPAL_BYTES,
 };
+pub use session::RecordKind;
 pub use session::{EndedView, Phase, SessionView};
 pub use snapshot::{RestoreReport, Staging, RECORDS_VERSION, SNAPSHOT_FORMAT, SNAPSHOT_VERSION};
-pub use store::{Expiry, Named, SessionStore, Stats};
+pub use store::{Expiry, HandleView, Named, SessionStore, Stats, HANDLE_PREFIX};

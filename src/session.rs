@@ -29,6 +29,22 @@ impl Phase {
     pub const ALL: [Phase; 3] = [Phase::Initializing, Phase::Active, Phase::Disconnected];
 }
 
+/// What a stored record is. Both kinds live in the same table, deadline index,
+/// ended-ID memory and snapshots; they differ in what may be done with them and in
+/// their limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub enum RecordKind {
+    /// A 2025-era MCP session (handshake, transport, `Mcp-Session-Id`).
+    #[default]
+    Session,
+    /// A 2026-era state handle: created by a tool, passed as a tool argument. It
+    /// has no handshake and no transport; it is always `active` while live, and
+    /// ends by `handle_idle_timeout_ms`, `handle_lifetime_ms` or `destroy`.
+    Handle,
+}
+
 /// What a session carries that outlives its transport, and its successor after a
 /// renewal: everything a restarted server needs to serve it again.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +73,8 @@ pub(crate) struct Ending {
 #[derive(Debug, Clone)]
 pub(crate) struct Session {
     pub id: SessionId,
+    /// A session or a state handle (see [`RecordKind`]).
+    pub kind: RecordKind,
     pub data: SessionData,
     pub phase: Phase,
     pub created_at: u64,
@@ -84,6 +102,7 @@ impl Session {
     ) -> Session {
         Session {
             id,
+            kind: RecordKind::Session,
             data,
             phase,
             created_at: now,
@@ -119,6 +138,15 @@ impl Session {
         last_activity: u64,
         in_flight: u32,
     ) -> Option<(u64, EndReason)> {
+        if self.kind == RecordKind::Handle {
+            let idle = last_activity.saturating_add(config.handle_idle_timeout_ms);
+            let life = self.created_at.saturating_add(config.handle_lifetime_ms);
+            return Some(if life <= idle {
+                (life, EndReason::Lifetime)
+            } else {
+                (idle, EndReason::Idle)
+            });
+        }
         let phase_deadline = match self.phase {
             Phase::Initializing => Some((
                 self.created_at.saturating_add(config.init_timeout_ms),
@@ -255,6 +283,7 @@ impl Session {
     pub fn sample(id: &str, last_activity: u64) -> Session {
         Session {
             id: SessionId::new(id),
+            kind: RecordKind::Session,
             data: SessionData {
                 principal: None,
                 protocol_version: Arc::from("2025-06-18"),

@@ -36,7 +36,7 @@ use crate::ids::check_session_id;
 use crate::intern::Shared;
 use crate::patch::{check_metadata, check_state, MAX_METADATA_BYTES};
 use crate::request::check_principal;
-use crate::session::{copy_of, session_copy, Ending, Phase, Session, SessionData};
+use crate::session::{copy_of, session_copy, Ending, Phase, RecordKind, Session, SessionData};
 use crate::session_id::SessionId;
 
 /// The `format` field of every snapshot.
@@ -68,6 +68,11 @@ session_copy! {
         pub idle_timeout_ms: Option<u64>,
         #[serde(default)]
         pub expires_at: Option<u64>,
+        /// `handle` for a state handle; absent for a session (so a session's record,
+        /// and every snapshot written before handles existed, reads as a session).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(test, ts(optional))]
+        pub kind: Option<RecordKind>,
     }
 }
 
@@ -121,6 +126,10 @@ impl SessionRecord {
             phase: session.phase,
             idle_timeout_ms: session.idle_timeout_ms,
             expires_at: expires_at,
+            kind: match session.kind {
+                RecordKind::Session => None,
+                RecordKind::Handle => Some(RecordKind::Handle),
+            },
         })
     }
 }
@@ -478,9 +487,18 @@ fn session(name: &str, r: &SessionRecord, settings: &Settings) -> Result<Session
         version: r.version,
     };
     let id = SessionId::new(&r.id);
+    let kind = r.kind.unwrap_or_default();
+    if kind == RecordKind::Handle && (r.phase != Phase::Active || r.idle_timeout_ms.is_some()) {
+        return Err(invalid(
+            record,
+            "kind",
+            "a handle is always active, with the store's handle timeouts",
+        ));
+    }
     Ok(Session {
         // Restored idle: requests in flight did not survive.
         last_activity: r.last_activity,
+        kind,
         ..Session::new(id, data, r.phase, r.created_at, r.idle_timeout_ms)
     })
 }

@@ -57,6 +57,9 @@ pub(crate) struct SessionTable {
     by_id: HashTable<Handle>,
     hasher: IdHasher,
     ended: usize,
+    /// How many stored records are live state handles (counted apart: sessions'
+    /// and handles' caps are separate).
+    live_handles: usize,
     /// What the stored sessions hold, as `footprint` counts it.
     bytes: usize,
 }
@@ -75,6 +78,7 @@ impl SessionTable {
             by_id: HashTable::new(),
             hasher,
             ended: 0,
+            live_handles: 0,
             bytes: 0,
         }
     }
@@ -107,15 +111,28 @@ pub(crate) fn footprint_of(data: &SessionData) -> usize {
         + data.capabilities.as_ref().map_or(0, |m| m.bytes)
 }
 
+fn is_handle(session: &Session) -> bool {
+    session.kind == crate::session::RecordKind::Handle
+}
+
+fn is_live_handle(session: &Session) -> bool {
+    is_handle(session) && session.end.is_none()
+}
+
 fn slot(chunks: &[Vec<Option<Session>>], handle: Handle) -> Option<&Session> {
     let chunk = chunks.get((handle >> CHUNK_BITS) as usize)?;
     chunk.get(handle as usize & (CHUNK - 1))?.as_ref()
 }
 
 impl SessionTable {
-    /// How many stored sessions are live.
+    /// How many stored sessions are live (state handles not counted).
     pub fn live(&self) -> usize {
-        self.by_id.len() - self.ended
+        self.by_id.len() - self.ended - self.live_handles
+    }
+
+    /// How many stored state handles are live.
+    pub fn live_handles(&self) -> usize {
+        self.live_handles
     }
 
     pub fn get(&self, handle: Handle) -> Option<&Session> {
@@ -153,6 +170,8 @@ impl SessionTable {
         let hash = self.hasher.hash_id(&session.id);
         if session.end.is_some() {
             self.ended += 1;
+        } else if is_handle(&session) {
+            self.live_handles += 1;
         }
         let handle = match self.free.pop() {
             Some(handle) => {
@@ -202,6 +221,8 @@ impl SessionTable {
             .take()?;
         if session.end.is_some() {
             self.ended -= 1;
+        } else if is_handle(&session) {
+            self.live_handles -= 1;
         }
         self.bytes = self.bytes.saturating_sub(footprint(&session));
         self.free.push(handle);
@@ -216,8 +237,15 @@ impl SessionTable {
             session.end.is_some(),
         );
         let (before, after) = (self.get(handle).map_or(0, footprint), footprint(&session));
+        let was_live_handle = self.get(handle).is_some_and(is_live_handle);
+        let is_live = is_live_handle(&session);
         if let Some(place) = self.get_mut(handle) {
             *place = session;
+            match (was_live_handle, is_live) {
+                (false, true) => self.live_handles += 1,
+                (true, false) => self.live_handles -= 1,
+                _ => {}
+            }
             self.bytes = self.bytes.saturating_sub(before).saturating_add(after);
             match (was_ended, is_ended) {
                 (false, true) => self.ended += 1,
@@ -229,11 +257,16 @@ impl SessionTable {
 
     /// Records that a live session ended: it stays, answering for its ID.
     pub fn mark_ended(&mut self, handle: Handle, end: crate::session::Ending) {
+        let mut was_live_handle = false;
         if let Some(session) = self.get_mut(handle) {
             if session.end.is_none() {
+                was_live_handle = is_handle(session);
                 session.end = Some(end);
                 self.ended += 1;
             }
+        }
+        if was_live_handle {
+            self.live_handles -= 1;
         }
     }
 

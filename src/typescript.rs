@@ -16,9 +16,10 @@ use crate::ended::Lookup;
 use crate::error::{EndReason, ForbiddenReason, InvalidIdReason, SessionError};
 use crate::events::{Event, EventKind};
 use crate::request::{Admission, CreateParams, Handshake, RequestHead, RequestKind};
+use crate::session::RecordKind;
 use crate::session::{EndedView, Phase, SessionView};
 use crate::snapshot::RestoreReport;
-use crate::store::{Expiry, Stats};
+use crate::store::{Expiry, HandleView, Stats};
 
 /// Where the declarations are committed, from the crate's root.
 const PATH: &str = "bindings/wasm/src/types.generated.d.ts";
@@ -64,6 +65,8 @@ fn declarations() -> String {
         declaration::<InvalidIdReason>(&config),
         declaration::<ForbiddenReason>(&config),
         declaration::<ClientAnswer>(&config),
+        declaration::<RecordKind>(&config),
+        declaration::<HandleView>(&config),
     ];
     let mut text = HEADER.to_owned();
     for declaration in declarations {

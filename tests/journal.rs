@@ -39,6 +39,16 @@ enum Op {
     Sweep,
     Restore,
     Wait(u32),
+    HandleCreate(u8),
+    HandleGet(usize, u8),
+    HandleUpdate(usize, u8, u8),
+    HandleReplace(usize, u8, u8),
+    HandleDestroy(usize, u8),
+}
+
+/// A handle's principal: none, or one of two users.
+fn owner(p: u8) -> Option<&'static str> {
+    [None, Some("ann"), Some("bob")][usize::from(p % 3)]
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -61,6 +71,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Sweep),
         1 => Just(Op::Restore),
         2 => (1u32..400_000).prop_map(Op::Wait),
+        3 => (0u8..3).prop_map(Op::HandleCreate),
+        2 => (i.clone(), 0u8..3).prop_map(|(i, p)| Op::HandleGet(i, p)),
+        2 => (i.clone(), 0u8..3, any::<u8>()).prop_map(|(i, p, n)| Op::HandleUpdate(i, p, n)),
+        1 => (i.clone(), 0u8..3, any::<u8>()).prop_map(|(i, p, n)| Op::HandleReplace(i, p, n)),
+        1 => (i.clone(), 0u8..3).prop_map(|(i, p)| Op::HandleDestroy(i, p)),
     ]
 }
 
@@ -103,6 +118,17 @@ fn run(s: &mut SessionStore, ids: &mut Vec<String>, op: &Op, now: &mut u64) {
             *now += u64::from(*ms);
             Ok(())
         }
+        Op::HandleCreate(p) => s
+            .create_handle(owner(*p), Some(json!({ "h": p })), *now)
+            .map(|v| ids.push(v.handle_id)),
+        Op::HandleGet(i, p) => s.get_handle(&pick(i), owner(*p), *now).map(|_| ()),
+        Op::HandleUpdate(i, p, n) => s
+            .update_handle(&pick(i), owner(*p), json!({ "n": n }), None, *now)
+            .map(|_| ()),
+        Op::HandleReplace(i, p, n) => s
+            .replace_handle_state(&pick(i), owner(*p), json!({ "r": n }), None, *now)
+            .map(|_| ()),
+        Op::HandleDestroy(i, p) => s.destroy_handle(&pick(i), owner(*p), *now),
     };
 }
 
@@ -116,6 +142,11 @@ fn elsewhere(now: u64) -> String {
         .unwrap();
     let b = other.create_id(plain(), now).unwrap();
     other.close(&b, now).unwrap();
+    other
+        .create_handle(Some("ann"), Some(json!({"handle": "elsewhere"})), now)
+        .unwrap();
+    let gone = other.create_handle(None, None, now).unwrap().handle_id;
+    other.destroy_handle(&gone, None, now).unwrap();
     other.snapshot(now).unwrap()
 }
 
@@ -129,6 +160,10 @@ fn config() -> Config {
         absolute_lifetime_ms: Some(2_000_000),
         max_ended_remembered: 8,
         sweep_batch_size: 2,
+        handle_idle_timeout_ms: 500_000,
+        handle_lifetime_ms: 1_500_000,
+        max_handles: 4,
+        max_handles_per_principal: Some(2),
         ..Config::default()
     }
 }
@@ -138,13 +173,15 @@ fn observe(s: &mut SessionStore, now: u64) -> (String, String, Option<u64>) {
     let stats = s.stats(now).unwrap();
     assert_eq!(s.recount_bytes(), stats.total_bytes, "running byte count");
     let counts = format!(
-        "{} {} {} {} {} {}",
+        "{} {} {} {} {} {} {} {}",
         stats.live,
         stats.initializing,
         stats.active,
         stats.disconnected,
         stats.in_flight,
-        stats.ended_remembered
+        stats.ended_remembered,
+        stats.handles_live,
+        stats.handles_ended_remembered
     );
     (s.snapshot(now).unwrap(), counts, s.next_deadline())
 }
@@ -239,4 +276,43 @@ fn an_undone_expiry_leaves_the_session_due_and_it_ends_on_the_next_call() {
     let ended = s.sweep(T0 + 5_000).unwrap();
     assert_eq!(ended.len(), 1);
     assert_eq!(s.drain_events().len(), 1);
+}
+
+#[test]
+fn handle_changes_are_journaled_and_an_undone_create_frees_its_place_under_the_caps() {
+    let config = Config {
+        max_handles_per_principal: Some(1),
+        ..Config::default()
+    };
+    let mut s = store(config);
+    s.set_journaling(true);
+    let h = s.create_handle(Some("ann"), None, T0).unwrap().handle_id;
+    let export = s.journal_export(T0).unwrap();
+    assert!(export.contains(&h) && export.contains(r#""kind":"handle""#));
+    s.journal_revert();
+    assert!(s.list_handles(Some("ann"), T0).unwrap().is_empty());
+    // The undone handle holds no place under the per-principal cap.
+    let h = s.create_handle(Some("ann"), None, T0).unwrap().handle_id;
+    s.journal_commit();
+    s.update_handle(&h, Some("ann"), json!({"x": 1}), None, T0 + 1)
+        .unwrap();
+    assert!(s.journal_export(T0 + 1).unwrap().contains(r#""x":1"#));
+    s.journal_commit();
+    s.destroy_handle(&h, Some("ann"), T0 + 2).unwrap();
+    assert!(s
+        .journal_export(T0 + 2)
+        .unwrap()
+        .contains(r#""reason":"closed""#));
+    s.journal_revert();
+    // The undone destroy gives the live handle back, in its place under the cap.
+    assert_eq!(
+        s.get_handle(&h, Some("ann"), T0 + 3).unwrap().state,
+        json!({"x": 1})
+    );
+    assert_eq!(
+        s.create_handle(Some("ann"), None, T0 + 3)
+            .unwrap_err()
+            .code(),
+        "HANDLE_LIMIT_EXCEEDED"
+    );
 }

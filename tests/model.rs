@@ -26,9 +26,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use mcp_session_core::{
     Admission, CapacityPolicy, Config, CreateParams, EndReason, EndedView, Event, EventKind,
-    IdSource, InsecureSeededIds, InvalidIdReason, Lookup, Phase, Record, RequestHead, RequestKind,
-    RestoreReport, SessionError, SessionRef, SessionStore, SessionView, Staging, Stats, Status,
-    MAX_SESSION_ID_BYTES,
+    HandleView, IdSource, InsecureSeededIds, InvalidIdReason, Lookup, Phase, Record, RequestHead,
+    RequestKind, RestoreReport, SessionError, SessionRef, SessionStore, SessionView, Staging,
+    Stats, Status, HANDLE_PREFIX, MAX_SESSION_ID_BYTES,
 };
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -63,6 +63,8 @@ struct MSession {
     /// deadline)), and the sequence number it took then: ties end in that order.
     place: Option<(Option<u64>, u64)>,
     pseq: u64,
+    /// A state handle, not a session.
+    handle: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +78,7 @@ struct MEnded {
     reason: EndReason,
     ended_at: u64,
     renewed_to: Option<String>,
+    handle: bool,
 }
 
 #[derive(Clone)]
@@ -164,6 +167,10 @@ impl Model {
 
     /// Where a session's phase deadline is: the init or an idle timeout, and when.
     fn place(&self, s: &MSession) -> Option<(Option<u64>, u64)> {
+        if s.handle {
+            let t = self.config.handle_idle_timeout_ms;
+            return Some((Some(t), s.last + t));
+        }
         match s.phase {
             Phase::Initializing => Some((None, s.created + self.config.init_timeout_ms)),
             _ if s.in_flight == 0 => {
@@ -201,10 +208,7 @@ impl Model {
     /// took (a lifetime's is the session's order).
     fn key(&self, s: &MSession) -> (u64, u64) {
         let phase = s.place.map(|(_, at)| (at, s.pseq));
-        let life = self
-            .config
-            .absolute_lifetime_ms
-            .map(|l| (s.created + l, s.order));
+        let life = self.lifetime(s.handle).map(|l| (s.created + l, s.order));
         phase
             .into_iter()
             .chain(life)
@@ -212,7 +216,25 @@ impl Model {
             .unwrap_or((u64::MAX, u64::MAX))
     }
 
+    /// A record's absolute lifetime: a handle's is always set.
+    fn lifetime(&self, handle: bool) -> Option<u64> {
+        if handle {
+            Some(self.config.handle_lifetime_ms)
+        } else {
+            self.config.absolute_lifetime_ms
+        }
+    }
+
     fn deadline(&self, s: &MSession) -> Option<(u64, EndReason)> {
+        if s.handle {
+            let idle = s.last + self.config.handle_idle_timeout_ms;
+            let life = s.created + self.config.handle_lifetime_ms;
+            return Some(if life <= idle {
+                (life, EndReason::Lifetime)
+            } else {
+                (idle, EndReason::Idle)
+            });
+        }
         let phase = match s.phase {
             Phase::Initializing => Some((s.created + self.config.init_timeout_ms, EndReason::Init)),
             _ if s.in_flight == 0 => Some((
@@ -293,6 +315,7 @@ impl Model {
             reason,
             ended_at: at,
             renewed_to: None,
+            handle: s.handle,
         });
     }
 
@@ -314,15 +337,12 @@ impl Model {
             .find(|s| s.id == id)
             .and_then(|s| self.deadline(s))
             .filter(|(at, _)| *at <= self.clock);
+        let handle = self.sessions.iter().any(|s| s.id == id && s.handle);
         if let Some((at, reason)) = due {
             self.end(id, reason, at);
             let (clock, retention) = (self.clock, self.config.ended_retention_ms);
             self.ended.retain(|e| e.ended_at + retention > clock);
-            self.emit(Event::Expired {
-                session_id: id.into(),
-                reason,
-                at,
-            });
+            self.emit(expired_event(id, reason, at, handle));
         }
     }
 
@@ -338,7 +358,8 @@ impl Model {
     /// due, a `sweepPaused` event says so.
     fn expire_due(&mut self, limit: usize) -> Vec<(String, EndReason, u64)> {
         let mut out = vec![];
-        while out.len() < limit {
+        let mut ended = 0;
+        while ended < limit {
             // Ties end in the order their deadlines were set.
             let due = self
                 .sessions
@@ -352,13 +373,14 @@ impl Model {
             let Some((at, _, id, reason)) = due else {
                 break;
             };
+            let handle = self.sessions.iter().any(|s| s.id == id && s.handle);
             self.end(&id, reason, at);
-            self.emit(Event::Expired {
-                session_id: id.clone(),
-                reason,
-                at,
-            });
-            out.push((id, reason, at));
+            self.emit(expired_event(&id, reason, at, handle));
+            ended += 1;
+            // Handles are announced, not reported with the sessions.
+            if !handle {
+                out.push((id, reason, at));
+            }
         }
         let clock = self.clock;
         self.backlog = self
@@ -366,16 +388,13 @@ impl Model {
             .iter()
             .any(|s| self.deadline(s).is_some_and(|(at, _)| at <= clock));
         if self.backlog {
-            self.emit(Event::SweepPaused {
-                ended: out.len(),
-                at: clock,
-            });
+            self.emit(Event::SweepPaused { ended, at: clock });
         }
         out
     }
 
     fn not_live(&self, id: &str, now: u64) -> SessionError {
-        match self.ended.iter().find(|e| e.id == id) {
+        match self.ended.iter().find(|e| e.id == id && !e.handle) {
             Some(e) if e.ended_at + self.config.ended_retention_ms > now => e.reason.error(id),
             _ => SessionError::SessionNotFound {
                 session_id: id.into(),
@@ -384,7 +403,7 @@ impl Model {
     }
 
     fn live(&mut self, id: &str) -> R<usize> {
-        match self.sessions.iter().position(|s| s.id == id) {
+        match self.sessions.iter().position(|s| s.id == id && !s.handle) {
             Some(i) => Ok(i),
             None => Err(self.not_live(id, self.clock)),
         }
@@ -394,12 +413,14 @@ impl Model {
     /// live or remembered as ended, is a principal mismatch.
     fn owned(&mut self, id: &str, principal: Option<&str>) -> R<usize> {
         let now = self.clock;
-        let owner = match self.sessions.iter().find(|s| s.id == id) {
+        let owner = match self.sessions.iter().find(|s| s.id == id && !s.handle) {
             Some(s) => Some(s.data.principal.clone()),
             None => self
                 .ended
                 .iter()
-                .find(|e| e.id == id && e.ended_at + self.config.ended_retention_ms > now)
+                .find(|e| {
+                    e.id == id && !e.handle && e.ended_at + self.config.ended_retention_ms > now
+                })
                 .map(|e| e.data.principal.clone()),
         };
         if owner.is_some_and(|p| p.as_deref() != principal) {
@@ -430,7 +451,7 @@ impl Model {
             let held = self
                 .sessions
                 .iter()
-                .filter(|s| s.data.principal.as_deref() == principal)
+                .filter(|s| !s.handle && s.data.principal.as_deref() == principal)
                 .count();
             if held >= limit {
                 return Err(SessionError::PrincipalLimitExceeded {
@@ -439,12 +460,12 @@ impl Model {
                 });
             }
         }
-        while self.sessions.len() >= self.config.max_sessions && self.backlog {
+        while self.live_sessions() >= self.config.max_sessions && self.backlog {
             self.expire_due(1);
             let (clock, retention) = (self.clock, self.config.ended_retention_ms);
             self.ended.retain(|e| e.ended_at + retention > clock);
         }
-        if self.sessions.len() < self.config.max_sessions {
+        if self.live_sessions() < self.config.max_sessions {
             return Ok(None);
         }
         let victim = match self.config.capacity_policy {
@@ -453,7 +474,7 @@ impl Model {
                 .sessions
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| s.in_flight == 0)
+                .filter(|(_, s)| s.in_flight == 0 && !s.handle)
                 .min_by_key(|(_, s)| self.key(s))
                 .map(|(_, s)| s.id.clone()),
         };
@@ -549,6 +570,7 @@ impl Model {
             order: 0,
             place: None,
             pseq: 0,
+            handle: false,
         };
         let view = self.view(&s);
         self.take(s);
@@ -670,7 +692,7 @@ impl Model {
     fn peek(&self, id: &str, now: u64) -> R<SessionView> {
         check_id(id)?;
         let now = now.max(self.clock);
-        match self.sessions.iter().find(|s| s.id == id) {
+        match self.sessions.iter().find(|s| s.id == id && !s.handle) {
             Some(s) => match self.deadline(s) {
                 Some((at, reason)) if at <= now => Err(SessionError::SessionExpired {
                     session_id: id.into(),
@@ -687,7 +709,7 @@ impl Model {
         let mut live: Vec<&MSession> = self
             .sessions
             .iter()
-            .filter(|s| self.deadline(s).is_none_or(|d| d.0 > now))
+            .filter(|s| !s.handle && self.deadline(s).is_none_or(|d| d.0 > now))
             .collect();
         live.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
         live.into_iter().map(|s| self.view(s)).collect()
@@ -706,12 +728,22 @@ impl Model {
             ended_remembered: self
                 .ended
                 .iter()
-                .filter(|e| e.ended_at + self.config.ended_retention_ms > now)
+                .filter(|e| !e.handle && e.ended_at + self.config.ended_retention_ms > now)
                 .count(),
             pending_events: self.events.len(),
             dropped_events: self.dropped,
             approximate_bytes: 0,
             total_bytes: 0,
+            handles_live: self
+                .sessions
+                .iter()
+                .filter(|s| s.handle && self.deadline(s).is_none_or(|d| d.0 > now))
+                .count(),
+            handles_ended_remembered: self
+                .ended
+                .iter()
+                .filter(|e| e.handle && e.ended_at + self.config.ended_retention_ms > now)
+                .count(),
         }
     }
 
@@ -720,12 +752,14 @@ impl Model {
         s.data.state = state;
         s.data.version += 1;
         s.last = now;
-        let (id, version) = (s.id.clone(), s.data.version);
-        self.emit(Event::StateChanged {
-            session_id: id,
-            version,
-            at: now,
-        });
+        let (id, version, handle) = (s.id.clone(), s.data.version, s.handle);
+        if !handle {
+            self.emit(Event::StateChanged {
+                session_id: id,
+                version,
+                at: now,
+            });
+        }
         Ok(version)
     }
 
@@ -844,7 +878,12 @@ impl Model {
     fn clear_all(&mut self, now: u64) -> R<usize> {
         self.advance(now);
         let now = self.clock;
-        let mut ids: Vec<String> = self.sessions.iter().map(|s| s.id.clone()).collect();
+        let mut ids: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|s| !s.handle)
+            .map(|s| s.id.clone())
+            .collect();
         ids.sort();
         for id in &ids {
             self.end(id, EndReason::Closed, now);
@@ -861,10 +900,10 @@ impl Model {
         check_principal(principal)?;
         self.enter(now, id);
         let now = self.clock;
-        if self.sessions.iter().any(|s| s.id == id) {
+        if self.sessions.iter().any(|s| s.id == id && !s.handle) {
             return Err(arg("sessionId"));
         }
-        let Some(old) = self.ended.iter().find(|e| e.id == id).cloned() else {
+        let Some(old) = self.ended.iter().find(|e| e.id == id && !e.handle).cloned() else {
             return Err(SessionError::SessionNotFound {
                 session_id: id.into(),
             });
@@ -895,6 +934,7 @@ impl Model {
             order: 0,
             place: None,
             pseq: 0,
+            handle: false,
         };
         let view = self.view(&s);
         self.take(s);
@@ -907,6 +947,203 @@ impl Model {
             at: now,
         });
         Ok(view)
+    }
+
+    // ----- state handles
+
+    fn live_sessions(&self) -> usize {
+        self.sessions.iter().filter(|s| !s.handle).count()
+    }
+
+    fn live_handles(&self) -> usize {
+        self.sessions.iter().filter(|s| s.handle).count()
+    }
+
+    fn handle_view(&self, s: &MSession) -> HandleView {
+        let lifetime_ends_at = s.created + self.config.handle_lifetime_ms;
+        HandleView {
+            handle_id: s.id.clone(),
+            principal: s.data.principal.clone(),
+            state: s.data.state.clone(),
+            version: s.data.version,
+            created_at: s.created,
+            last_activity: s.last,
+            expires_at: self.deadline(s).map_or(lifetime_ends_at, |d| d.0),
+            lifetime_ends_at,
+        }
+    }
+
+    /// The arguments of a call on one handle, checked before anything changes.
+    fn check_handle_call(id: &str, principal: Option<&str>) -> R<()> {
+        check_id(id).map_err(|_| arg("handleId"))?;
+        check_principal(principal)
+    }
+
+    /// The live handle `id` of `principal`: unknown, a session's ID, or another
+    /// principal's handle (live or ended) read alike.
+    fn owned_handle(&self, id: &str, principal: Option<&str>) -> R<usize> {
+        let not_found = || SessionError::HandleNotFound {
+            handle_id: id.into(),
+        };
+        if let Some(i) = self.sessions.iter().position(|s| s.id == id) {
+            let s = &self.sessions[i];
+            if !s.handle || s.data.principal.as_deref() != principal {
+                return Err(not_found());
+            }
+            return Ok(i);
+        }
+        match self.ended.iter().find(|e| e.id == id) {
+            Some(e) if e.handle && e.data.principal.as_deref() == principal => {
+                Err(e.reason.handle_error(id))
+            }
+            _ => Err(not_found()),
+        }
+    }
+
+    fn create_handle(
+        &mut self,
+        principal: Option<&str>,
+        state: Option<Value>,
+        now: u64,
+    ) -> R<HandleView> {
+        check_principal(principal)?;
+        let state = state.unwrap_or_else(|| json!({}));
+        self.check_state(&state)?;
+        self.advance(now);
+        let now = self.clock;
+        if let Some(limit) = self.config.max_handles_per_principal {
+            let held = self
+                .sessions
+                .iter()
+                .filter(|s| s.handle && s.data.principal.as_deref() == principal)
+                .count();
+            if held >= limit {
+                return Err(SessionError::HandleLimitExceeded {
+                    limit,
+                    retry_after_ms: self.retry_after(),
+                });
+            }
+        }
+        let max = self.config.max_handles;
+        while self.live_handles() >= max && self.backlog {
+            self.expire_due(1);
+            let (clock, retention) = (self.clock, self.config.ended_retention_ms);
+            self.ended.retain(|e| e.ended_at + retention > clock);
+        }
+        if self.live_handles() >= max {
+            return Err(SessionError::HandleLimitExceeded {
+                limit: max,
+                retry_after_ms: self.retry_after(),
+            });
+        }
+        let id = format!("{HANDLE_PREFIX}{}", self.fresh_id()?);
+        let s = MSession {
+            id: id.clone(),
+            data: Data {
+                principal: principal.map(str::to_owned),
+                protocol_version: self
+                    .config
+                    .supported_protocol_versions
+                    .last()
+                    .unwrap()
+                    .clone(),
+                client_info: None,
+                capabilities: None,
+                state,
+                version: 0,
+            },
+            phase: Phase::Active,
+            created: now,
+            last: now,
+            idle: None,
+            in_flight: 0,
+            order: 0,
+            place: None,
+            pseq: 0,
+            handle: true,
+        };
+        let view = self.handle_view(&s);
+        self.take(s);
+        self.emit(Event::HandleCreated {
+            handle_id: id,
+            principal: principal.map(str::to_owned),
+            at: now,
+        });
+        Ok(view)
+    }
+
+    fn get_handle(&mut self, id: &str, principal: Option<&str>, now: u64) -> R<HandleView> {
+        Self::check_handle_call(id, principal)?;
+        self.enter(now, id);
+        let now = self.clock;
+        let i = self.owned_handle(id, principal)?;
+        self.sessions[i].last = now;
+        Ok(self.handle_view(&self.sessions[i]))
+    }
+
+    fn update_handle(
+        &mut self,
+        id: &str,
+        principal: Option<&str>,
+        patch: &Value,
+        expected: Option<u64>,
+        now: u64,
+    ) -> R<u64> {
+        Self::check_handle_call(id, principal)?;
+        self.enter(now, id);
+        let now = self.clock;
+        let i = self.owned_handle(id, principal)?;
+        self.cas(i, expected)?;
+        let mut next = self.sessions[i].data.state.clone();
+        json_patch::merge(&mut next, patch);
+        self.check_state(&next)?;
+        self.commit(i, next, now)
+    }
+
+    fn replace_handle(
+        &mut self,
+        id: &str,
+        principal: Option<&str>,
+        state: &Value,
+        expected: Option<u64>,
+        now: u64,
+    ) -> R<u64> {
+        Self::check_handle_call(id, principal)?;
+        self.check_state(state)?;
+        self.enter(now, id);
+        let now = self.clock;
+        let i = self.owned_handle(id, principal)?;
+        self.cas(i, expected)?;
+        self.commit(i, state.clone(), now)
+    }
+
+    fn destroy_handle(&mut self, id: &str, principal: Option<&str>, now: u64) -> R<()> {
+        Self::check_handle_call(id, principal)?;
+        self.enter(now, id);
+        let now = self.clock;
+        self.owned_handle(id, principal)?;
+        self.end(id, EndReason::Closed, now);
+        self.emit(Event::HandleDestroyed {
+            handle_id: id.into(),
+            at: now,
+        });
+        Ok(())
+    }
+
+    fn list_handles(&self, principal: Option<&str>, now: u64) -> R<Vec<HandleView>> {
+        check_principal(principal)?;
+        let now = now.max(self.clock);
+        let mut live: Vec<&MSession> = self
+            .sessions
+            .iter()
+            .filter(|s| {
+                s.handle
+                    && s.data.principal.as_deref() == principal
+                    && self.deadline(s).is_none_or(|d| d.0 > now)
+            })
+            .collect();
+        live.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        Ok(live.into_iter().map(|s| self.handle_view(s)).collect())
     }
 
     // ----- lookups
@@ -934,11 +1171,11 @@ impl Model {
         check_id(id)?;
         self.enter(now, id);
         let now = self.clock;
-        if let Some(i) = self.sessions.iter().position(|s| s.id == id) {
+        if let Some(i) = self.sessions.iter().position(|s| s.id == id && !s.handle) {
             self.sessions[i].last = now;
             return Ok(Lookup::Live(self.view(&self.sessions[i])));
         }
-        Ok(match self.ended.iter().find(|e| e.id == id) {
+        Ok(match self.ended.iter().find(|e| e.id == id && !e.handle) {
             Some(e) => Lookup::Ended(Self::ended_view(e)),
             None => Lookup::Unknown,
         })
@@ -950,7 +1187,7 @@ impl Model {
         check_id(id)?;
         self.enter(now, id);
         let now = self.clock;
-        if let Some(s) = self.sessions.iter_mut().find(|s| s.id == id) {
+        if let Some(s) = self.sessions.iter_mut().find(|s| s.id == id && !s.handle) {
             s.last = now;
         }
         Ok(self.record_of(id))
@@ -958,7 +1195,7 @@ impl Model {
 
     /// What `record` reads of a stored session now, without touching it.
     fn record_of(&self, id: &str) -> Option<RecordFields> {
-        if let Some(s) = self.sessions.iter().find(|s| s.id == id) {
+        if let Some(s) = self.sessions.iter().find(|s| s.id == id && !s.handle) {
             return Some(RecordFields {
                 status: Status::Live(s.phase),
                 id: s.id.clone(),
@@ -977,7 +1214,7 @@ impl Model {
                 renewed_to: None,
             });
         }
-        let e = self.ended.iter().find(|e| e.id == id)?;
+        let e = self.ended.iter().find(|e| e.id == id && !e.handle)?;
         Some(RecordFields {
             status: Status::Ended(e.reason),
             id: e.id.clone(),
@@ -1072,15 +1309,21 @@ impl Model {
                 report.skipped_expired += 1;
             } else if held {
                 report.refused_existing += 1;
-            } else if self.sessions.len() >= self.config.max_sessions {
+            } else if if s.handle {
+                self.live_handles() >= self.config.max_handles
+            } else {
+                self.live_sessions() >= self.config.max_sessions
+            } {
                 report.refused_capacity += 1;
             } else {
-                let id = s.id.clone();
+                let (id, handle) = (s.id.clone(), s.handle);
                 self.take(s);
-                self.emit(Event::Restored {
-                    session_id: id,
-                    at: now,
-                });
+                if !handle {
+                    self.emit(Event::Restored {
+                        session_id: id,
+                        at: now,
+                    });
+                }
                 report.restored += 1;
             }
         }
@@ -1165,6 +1408,23 @@ impl RecordFields {
     }
 }
 
+/// The event of a record that ended by its deadline.
+fn expired_event(id: &str, reason: EndReason, at: u64, handle: bool) -> Event {
+    if handle {
+        Event::HandleExpired {
+            handle_id: id.into(),
+            reason,
+            at,
+        }
+    } else {
+        Event::Expired {
+            session_id: id.into(),
+            reason,
+            at,
+        }
+    }
+}
+
 // ---------------------------------------------------------------- operations
 
 #[derive(Debug, Clone)]
@@ -1237,9 +1497,27 @@ enum Op {
     Export(Vec<Target>),
     /// Records only these event kinds (`None`: all of them).
     Filter(Option<Vec<EventKind>>),
+    HandleCreate {
+        principal: Option<Who>,
+        state: Option<Value>,
+    },
+    HandleGet(Target, Who),
+    HandleUpdate {
+        target: Target,
+        who: Who,
+        patch: Value,
+        expected: Option<u64>,
+    },
+    HandleReplace {
+        target: Target,
+        who: Who,
+        state: Value,
+        expected: Option<u64>,
+    },
+    HandleDestroy(Target, Who),
 }
 
-const KINDS: [EventKind; 11] = [
+const KINDS: [EventKind; 14] = [
     EventKind::Created,
     EventKind::Initialized,
     EventKind::StateChanged,
@@ -1251,6 +1529,9 @@ const KINDS: [EventKind; 11] = [
     EventKind::Restored,
     EventKind::Renewed,
     EventKind::SweepPaused,
+    EventKind::HandleCreated,
+    EventKind::HandleDestroyed,
+    EventKind::HandleExpired,
 ];
 
 const VERSIONS: [&str; 4] = ["2025-03-26", "2025-06-18", "2025-11-25", "1999-01-01"];
@@ -1350,6 +1631,17 @@ fn op() -> impl Strategy<Value = Op> {
         2 => prop::collection::vec(target(), 0..4).prop_map(Op::Export),
         1 => prop::option::of(prop::sample::subsequence(KINDS.to_vec(), 0..=KINDS.len()))
             .prop_map(Op::Filter),
+        5 => (
+            prop::option::of(prop_oneof![Just(Who::Alice), Just(Who::Bob), Just(Who::Nobody)]),
+            prop::option::weighted(0.3, prop_oneof![object(), json_value()]),
+        )
+            .prop_map(|(principal, state)| Op::HandleCreate { principal, state }),
+        4 => (target(), who()).prop_map(|(t, w)| Op::HandleGet(t, w)),
+        4 => (target(), who(), json_value(), prop::option::weighted(0.4, 0u64..6))
+            .prop_map(|(target, who, patch, expected)| Op::HandleUpdate { target, who, patch, expected }),
+        1 => (target(), who(), prop_oneof![4 => object(), 1 => json_value()], prop::option::weighted(0.4, 0u64..6))
+            .prop_map(|(target, who, state, expected)| Op::HandleReplace { target, who, state, expected }),
+        2 => (target(), who()).prop_map(|(t, w)| Op::HandleDestroy(t, w)),
     ]
 }
 
@@ -1376,6 +1668,13 @@ fn config() -> impl Strategy<Value = Config> {
             prop_oneof![Just(1usize), Just(2usize), Just(10_000usize)],
             prop_oneof![Just(2u32), Just(32u32)],
         ),
+        // State handles: idle timeout, lifetime, caps.
+        (
+            20u64..400,
+            100u64..2_000,
+            1usize..6,
+            prop::option::weighted(0.5, 1usize..4),
+        ),
     )
         .prop_map(
             |(
@@ -1383,6 +1682,7 @@ fn config() -> impl Strategy<Value = Config> {
                 (max, evict, per),
                 (state, retention, ended, events),
                 (batch, in_flight),
+                (handle_idle, handle_life, max_handles, handles_per),
             )| {
                 Config {
                     init_timeout_ms: init,
@@ -1405,6 +1705,10 @@ fn config() -> impl Strategy<Value = Config> {
                     max_pending_events: events,
                     sweep_batch_size: batch,
                     max_in_flight_per_session: in_flight,
+                    handle_idle_timeout_ms: handle_idle,
+                    handle_lifetime_ms: handle_life,
+                    max_handles,
+                    max_handles_per_principal: handles_per,
                     ..Config::default()
                 }
             },
@@ -1495,6 +1799,12 @@ impl Run {
         prop_assert_eq!(norm(&got), norm(&want), "replayed restore");
         prop_assert_eq!(store.drain_events(), std::mem::take(&mut model.events));
         prop_assert_eq!(store.list(now).unwrap(), model.list(now));
+        for p in [None, Some("alice"), Some("bob")] {
+            prop_assert_eq!(
+                store.list_handles(p, now).unwrap(),
+                model.list_handles(p, now).unwrap()
+            );
+        }
         prop_assert_eq!(counts(store.stats(now).unwrap()), counts(model.stats(now)));
         prop_assert_eq!(store.next_deadline(), model.next_deadline());
         for id in &self.ids {
@@ -1698,6 +2008,84 @@ impl Run {
                 self.model.filter = kinds.clone();
                 return self.check();
             }
+            Op::HandleCreate { principal, state } => {
+                let p = principal.and_then(|w| self.principal(w, None));
+                let (g, w) = (
+                    self.store.create_handle(p.as_deref(), state.clone(), now),
+                    self.model.create_handle(p.as_deref(), state.clone(), now),
+                );
+                prop_assert_eq!(norm(&g), norm(&w));
+                if let Ok(v) = &g {
+                    self.ids.push(v.handle_id.clone());
+                }
+                return self.check();
+            }
+            Op::HandleGet(t, who) => {
+                let Some(id) = self.id(t) else { return Ok(()) };
+                let p = self.principal(*who, Some(&id));
+                (
+                    norm(&self.store.get_handle(&id, p.as_deref(), now)),
+                    norm(&self.model.get_handle(&id, p.as_deref(), now)),
+                )
+            }
+            Op::HandleUpdate {
+                target,
+                who,
+                patch,
+                expected,
+            } => {
+                let Some(id) = self.id(target) else {
+                    return Ok(());
+                };
+                let p = self.principal(*who, Some(&id));
+                (
+                    norm(&self.store.update_handle(
+                        &id,
+                        p.as_deref(),
+                        patch.clone(),
+                        *expected,
+                        now,
+                    )),
+                    norm(
+                        &self
+                            .model
+                            .update_handle(&id, p.as_deref(), patch, *expected, now),
+                    ),
+                )
+            }
+            Op::HandleReplace {
+                target,
+                who,
+                state,
+                expected,
+            } => {
+                let Some(id) = self.id(target) else {
+                    return Ok(());
+                };
+                let p = self.principal(*who, Some(&id));
+                (
+                    norm(&self.store.replace_handle_state(
+                        &id,
+                        p.as_deref(),
+                        state.clone(),
+                        *expected,
+                        now,
+                    )),
+                    norm(
+                        &self
+                            .model
+                            .replace_handle(&id, p.as_deref(), state, *expected, now),
+                    ),
+                )
+            }
+            Op::HandleDestroy(t, who) => {
+                let Some(id) = self.id(t) else { return Ok(()) };
+                let p = self.principal(*who, Some(&id));
+                (
+                    norm(&self.store.destroy_handle(&id, p.as_deref(), now)),
+                    norm(&self.model.destroy_handle(&id, p.as_deref(), now)),
+                )
+            }
             Op::Sweep => {
                 let g = self.store.sweep(now).map(|v| {
                     v.into_iter()
@@ -1777,6 +2165,14 @@ impl Run {
         prop_assert_eq!(self.store.clock(), self.model.clock);
         let list = self.store.list(now).unwrap();
         prop_assert_eq!(&list, &self.model.list(now));
+        for p in [None, Some("alice"), Some("bob")] {
+            prop_assert_eq!(
+                self.store.list_handles(p, now).unwrap(),
+                self.model.list_handles(p, now).unwrap(),
+                "the handles of {:?}",
+                p
+            );
+        }
         prop_assert_eq!(
             stats.total_bytes,
             self.store.recount_bytes(),
@@ -1798,6 +2194,12 @@ impl Run {
             .unwrap()
             .iter()
             .filter_map(|v| v.expires_at)
+            .chain(
+                [None, Some("alice"), Some("bob")]
+                    .into_iter()
+                    .flat_map(|p| self.store.list_handles(p, clock).unwrap())
+                    .map(|h| h.expires_at),
+            )
             .min();
         // While a bounded sweep left sessions due, next_deadline says so by being
         // due already (the listing leaves those sessions out).

@@ -362,6 +362,10 @@ impl Model {
                 e.life = Life::Ended(EndReason::Evicted);
             }
             Event::SweepPaused { .. } => {}
+            // State handles are no sessions: the `handles` target checks them.
+            Event::HandleCreated { .. }
+            | Event::HandleDestroyed { .. }
+            | Event::HandleExpired { .. } => {}
         }
     }
 

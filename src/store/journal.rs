@@ -20,7 +20,7 @@
 //! (past retention, or over `max_ended_remembered`) come back with the rest.
 
 use crate::error::SessionError;
-use crate::session::Session;
+use crate::session::{RecordKind, Session};
 use crate::table::Handle;
 
 use super::SessionStore;
@@ -226,8 +226,14 @@ impl SessionStore {
             .sessions
             .get(handle)
             .filter(|s| s.order == prior.order)
-            .map(|s| (s.end.as_ref().map(|e| e.at), s.data.principal.clone()));
-        let Some((ended_at, principal)) = current else {
+            .map(|s| {
+                (
+                    s.end.as_ref().map(|e| e.at),
+                    s.data.principal.clone(),
+                    s.kind,
+                )
+            });
+        let Some((ended_at, principal, kind)) = current else {
             // The changed session is gone (forgotten): put the prior copy back if
             // its ID is free.
             if let Some(before) = prior.before {
@@ -241,7 +247,7 @@ impl SessionStore {
         match ended_at {
             None => {
                 self.index.remove(handle);
-                self.per_principal.remove(principal.as_deref());
+                self.principal_counts(kind).remove(principal.as_deref());
             }
             Some(at) => self.ended.unremember(handle, at),
         }
@@ -265,7 +271,11 @@ impl SessionStore {
         };
         match &session.end {
             None => {
-                self.per_principal.add(session.data.principal.as_ref());
+                let counts = match session.kind {
+                    RecordKind::Session => &mut self.per_principal,
+                    RecordKind::Handle => &mut self.handle_principals,
+                };
+                counts.add(session.data.principal.as_ref());
                 if self.index.file(handle, session, config, self.taken) {
                     self.taken += 1;
                 }

@@ -16,7 +16,7 @@ use crate::ids::check_session_id;
 use crate::intern::Shared;
 use crate::patch::{check_metadata, check_state};
 use crate::request::{CreateParams, RawCreateParams};
-use crate::session::{empty_state, Ending, Phase, Session, SessionData, SessionView};
+use crate::session::{empty_state, Ending, Phase, RecordKind, Session, SessionData, SessionView};
 use crate::session_id::SessionId;
 use crate::table::{footprint_of, Handle};
 
@@ -313,7 +313,7 @@ impl SessionStore {
         let mut live: Vec<(SessionId, Handle)> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.end.is_none())
+            .filter(|(_, s)| s.end.is_none() && s.kind == RecordKind::Session)
             .map(|(h, s)| (s.id.clone(), h))
             .collect();
         live.sort();
@@ -337,7 +337,11 @@ impl SessionStore {
         now: u64,
     ) -> Result<SessionView, SessionError> {
         let now = self.enter_as(id, principal, now)?;
-        let Some((_, old)) = self.sessions.lookup(id) else {
+        let Some((_, old)) = self
+            .sessions
+            .lookup(id)
+            .filter(|(_, s)| s.kind == RecordKind::Session)
+        else {
             return Err(SessionError::SessionNotFound {
                 session_id: id.to_owned(),
             });
@@ -479,7 +483,8 @@ impl SessionStore {
     pub(super) fn insert_unfiled(&mut self, mut session: Session) -> Handle {
         session.order = self.taken;
         self.taken += 1;
-        self.per_principal.add(session.data.principal.as_ref());
+        self.principal_counts(session.kind)
+            .add(session.data.principal.as_ref());
         let handle = self.sessions.insert(session);
         self.stored(handle);
         handle
@@ -497,7 +502,11 @@ impl SessionStore {
             return;
         };
         self.index.remove(handle);
-        self.per_principal.remove(session.data.principal.as_deref());
+        let counts = match session.kind {
+            RecordKind::Session => &mut self.per_principal,
+            RecordKind::Handle => &mut self.handle_principals,
+        };
+        counts.remove(session.data.principal.as_deref());
         let mut dropped = None;
         if session.phase == Phase::Initializing {
             let before = footprint_of(&session.data);

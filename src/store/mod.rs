@@ -43,6 +43,7 @@
 //! 3. The operation runs. If it fails, it changes nothing itself.
 
 mod gate;
+mod handles;
 mod journal;
 mod lifecycle;
 mod persistence;
@@ -50,6 +51,7 @@ mod queries;
 mod state;
 mod timeouts;
 
+pub use handles::{HandleView, HANDLE_PREFIX};
 pub use lifecycle::Named;
 pub use queries::Stats;
 pub use timeouts::Expiry;
@@ -63,7 +65,7 @@ use crate::ids::{IdSource, SecureIds};
 use crate::intern::Interner;
 use crate::principals::PrincipalCounts;
 use crate::request::check_principal;
-use crate::session::{Phase, Session};
+use crate::session::{Phase, RecordKind, Session};
 use crate::table::{Handle, IdHasher, SessionTable};
 
 /// All sessions of one server. Synchronous, no I/O, no clock: see the module docs.
@@ -79,7 +81,10 @@ pub struct SessionStore {
     /// The store's sequence: the next session's `order`, and the number a deadline
     /// takes when it is set (ties end in the order deadlines were set).
     taken: u64,
+    /// Live sessions per principal.
     per_principal: PrincipalCounts,
+    /// Live state handles per principal (counted apart from sessions).
+    handle_principals: PrincipalCounts,
     /// One shared copy of each distinct client info, and of capabilities (apart:
     /// they are checked differently), by JSON text; and by client ID and by
     /// NUL-separated names for `create_id_named`.
@@ -135,6 +140,7 @@ impl SessionStore {
             ended: EndedOrder::default(),
             taken: 0,
             per_principal: PrincipalCounts::default(),
+            handle_principals: PrincipalCounts::default(),
             client_infos: Interner::default(),
             capabilities: Interner::default(),
             client_names: Interner::default(),
@@ -194,6 +200,14 @@ impl SessionStore {
         }
     }
 
+    /// The live-per-principal counts of records of `kind`.
+    fn principal_counts(&mut self, kind: RecordKind) -> &mut PrincipalCounts {
+        match kind {
+            RecordKind::Session => &mut self.per_principal,
+            RecordKind::Handle => &mut self.handle_principals,
+        }
+    }
+
     fn emit(&mut self, event: Event) {
         if self.wants(event.kind()) {
             self.events
@@ -207,7 +221,11 @@ impl SessionStore {
 
     /// The 404 for an ID that is not live at `now`.
     fn ended_error(&self, id: &str, now: u64) -> SessionError {
-        match self.sessions.lookup(id).and_then(|(_, s)| s.end.as_ref()) {
+        let session = self.sessions.lookup(id).map(|(_, s)| s);
+        match session
+            .filter(|s| s.kind == RecordKind::Session)
+            .and_then(|s| s.end.as_ref())
+        {
             Some(e) if self.remembered(e, now) => e.reason.error(id),
             _ => SessionError::SessionNotFound {
                 session_id: id.to_owned(),
@@ -225,7 +243,7 @@ fn owned_mut<'a>(
     id: &str,
     principal: Option<&str>,
 ) -> Result<(Handle, &'a mut Session), SessionError> {
-    let Some((handle, session)) = sessions.lookup_mut(id) else {
+    let Some((handle, session)) = session_mut(sessions, id) else {
         return Err(SessionError::SessionNotFound {
             session_id: id.to_owned(),
         });
@@ -245,7 +263,7 @@ fn live_mut<'a>(
     sessions: &'a mut SessionTable,
     id: &str,
 ) -> Result<(Handle, &'a mut Session), SessionError> {
-    let Some((handle, session)) = sessions.lookup_mut(id) else {
+    let Some((handle, session)) = session_mut(sessions, id) else {
         return Err(SessionError::SessionNotFound {
             session_id: id.to_owned(),
         });
@@ -254,4 +272,12 @@ fn live_mut<'a>(
         return Err(end.reason.error(id));
     }
     Ok((handle, session))
+}
+
+/// The stored session `id`, live or ended: a state handle is not a session, and
+/// every session operation reads its ID as unknown.
+fn session_mut<'a>(sessions: &'a mut SessionTable, id: &str) -> Option<(Handle, &'a mut Session)> {
+    sessions
+        .lookup_mut(id)
+        .filter(|(_, s)| s.kind == RecordKind::Session)
 }

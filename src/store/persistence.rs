@@ -5,9 +5,9 @@
 use crate::config::Config;
 use crate::error::SessionError;
 use crate::events::Event;
-use crate::expiry::phase_deadline;
+use crate::expiry::{lifetime_deadline, phase_deadline};
 use crate::ids::check_session_id;
-use crate::session::{Ending, Session};
+use crate::session::{Ending, RecordKind, Session};
 use crate::snapshot::{
     self, document, EndedRecord, RestoreReport, SessionRecord, Staging, ValidSnapshot,
 };
@@ -155,6 +155,7 @@ impl SessionStore {
     pub(super) fn apply(&mut self, valid: ValidSnapshot, now: u64) -> RestoreReport {
         let now = self.advance(now);
         let max_sessions = self.settings.config.max_sessions;
+        let max_handles = self.settings.config.max_handles;
         let mut report = RestoreReport::default();
         let mut sessions = valid.sessions;
         // Times after this store's (a snapshot from a machine whose clock is ahead, or
@@ -170,7 +171,10 @@ impl SessionStore {
                 report.skipped_expired += 1;
             } else if self.sessions.find(&session.id).is_some() {
                 report.refused_existing += 1;
-            } else if self.sessions.live() >= max_sessions {
+            } else if match session.kind {
+                RecordKind::Session => self.sessions.live() >= max_sessions,
+                RecordKind::Handle => self.sessions.live_handles() >= max_handles,
+            } {
                 report.refused_capacity += 1;
             } else {
                 let id = session.id.to_string();
@@ -183,11 +187,14 @@ impl SessionStore {
                     .capabilities
                     .take()
                     .map(|m| self.capabilities.intern(m.value.clone()));
+                let kind = session.kind;
                 taken.push(self.insert_unfiled(session));
-                self.emit(Event::Restored {
-                    session_id: id,
-                    at: now,
-                });
+                if kind == RecordKind::Session {
+                    self.emit(Event::Restored {
+                        session_id: id,
+                        at: now,
+                    });
+                }
                 report.restored += 1;
             }
         }
@@ -230,10 +237,7 @@ impl SessionStore {
             keys
         };
         let by_phase = keyed(|s, c| phase_deadline(s, c).map(|(_, at)| at));
-        let by_lifetime = keyed(|s, c| {
-            c.absolute_lifetime_ms
-                .map(|l| s.created_at.saturating_add(l))
-        });
+        let by_lifetime = keyed(|s, c| lifetime_deadline(s, c).map(|(_, at)| at));
         for (_, order, handle) in by_phase {
             if let Some(session) = self.sessions.get(handle) {
                 self.index.file_phase(handle, session, config, order);

@@ -9,7 +9,7 @@ use crate::error::SessionError;
 use crate::expiry::NODE_BYTES;
 use crate::ids::check_session_id;
 use crate::record::{Record, SessionRef};
-use crate::session::{Phase, Session, SessionView};
+use crate::session::{Phase, RecordKind, Session, SessionView};
 use crate::table::{footprint_of, Handle};
 
 use super::{check_now, live_mut, SessionStore};
@@ -34,6 +34,10 @@ pub struct Stats {
     /// What every stored session (live or remembered) holds, as `max_total_bytes`
     /// counts it: about the size of their snapshot records.
     pub total_bytes: usize,
+    /// Live state handles (not counted in `live` or the phases).
+    pub handles_live: usize,
+    /// Ended state handles remembered (they answer expired or destroyed).
+    pub handles_ended_remembered: usize,
 }
 
 impl SessionStore {
@@ -76,7 +80,11 @@ impl SessionStore {
     /// [`Self::record`]. An ended session is found while it is remembered.
     pub fn find_ref(&mut self, id: &str, now: u64) -> Result<Option<SessionRef>, SessionError> {
         let now = self.enter(id, now)?;
-        let Some((handle, session)) = self.sessions.lookup(id) else {
+        let Some((handle, session)) = self
+            .sessions
+            .lookup(id)
+            .filter(|(_, s)| s.kind == RecordKind::Session)
+        else {
             return Ok(None);
         };
         let found = SessionRef {
@@ -92,7 +100,7 @@ impl SessionStore {
     /// The session `r` refers to, if it is still stored.
     pub fn record(&self, r: SessionRef) -> Option<Record<'_>> {
         let session = self.sessions.get(r.slot)?;
-        (session.order == r.order).then_some(Record {
+        (session.order == r.order && session.kind == RecordKind::Session).then_some(Record {
             session,
             config: &self.settings.config,
         })
@@ -105,13 +113,15 @@ impl SessionStore {
         let now = now.max(self.clock);
         let config = &self.settings.config;
         match self.sessions.lookup(id) {
-            Some((_, session)) if session.end.is_none() => match session.deadline(config) {
-                Some((at, reason)) if at <= now => Err(SessionError::SessionExpired {
-                    session_id: id.to_owned(),
-                    reason,
-                }),
-                _ => Ok(session.view(config)),
-            },
+            Some((_, session)) if session.end.is_none() && session.kind == RecordKind::Session => {
+                match session.deadline(config) {
+                    Some((at, reason)) if at <= now => Err(SessionError::SessionExpired {
+                        session_id: id.to_owned(),
+                        reason,
+                    }),
+                    _ => Ok(session.view(config)),
+                }
+            }
             _ => Err(self.ended_error(id, now)),
         }
     }
@@ -121,7 +131,10 @@ impl SessionStore {
         check_now(now)?;
         let now = now.max(self.clock);
         let config = &self.settings.config;
-        let mut live: Vec<&Session> = self.live_at(now).collect();
+        let mut live: Vec<&Session> = self
+            .live_at(now)
+            .filter(|s| s.kind == RecordKind::Session)
+            .collect();
         live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(live.into_iter().map(|s| s.view(config)).collect())
     }
@@ -140,6 +153,11 @@ impl SessionStore {
         // two deadline nodes (phase and lifetime).
         let entry = size_of::<Session>() + size_of::<Handle>() + 1 + 2 * NODE_BYTES;
         for s in self.live_at(now) {
+            stats.approximate_bytes += entry + s.id.len() + footprint_of(&s.data);
+            if s.kind == RecordKind::Handle {
+                stats.handles_live += 1;
+                continue;
+            }
             stats.live += 1;
             match s.phase {
                 Phase::Initializing => stats.initializing += 1,
@@ -147,10 +165,12 @@ impl SessionStore {
                 Phase::Disconnected => stats.disconnected += 1,
             }
             stats.in_flight += u64::from(s.in_flight);
-            stats.approximate_bytes += entry + s.id.len() + footprint_of(&s.data);
         }
         for (s, _) in self.ended_at(now) {
-            stats.ended_remembered += 1;
+            match s.kind {
+                RecordKind::Session => stats.ended_remembered += 1,
+                RecordKind::Handle => stats.handles_ended_remembered += 1,
+            }
             stats.approximate_bytes += entry + s.id.len() + footprint_of(&s.data);
         }
         Ok(stats)

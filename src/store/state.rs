@@ -8,7 +8,7 @@ use crate::error::SessionError;
 use crate::events::{Event, EventKind};
 use crate::ids::check_session_id;
 use crate::patch::{check_state, merge_into};
-use crate::session::Session;
+use crate::session::{RecordKind, Session};
 use crate::table::Handle;
 
 use super::{check_now, live_mut, SessionStore};
@@ -37,9 +37,27 @@ impl SessionStore {
         now: u64,
     ) -> Result<u64, SessionError> {
         let now = self.enter(id, now)?;
+        let (handle, _) = live_mut(&mut self.sessions, id)?;
+        self.merge_at(handle, id, patch, expected_version, now)
+    }
+
+    /// The merge of `update_state_owned` on the live record in `handle` (a session
+    /// or a state handle, found by the caller), whose ID is `id`.
+    pub(super) fn merge_at(
+        &mut self,
+        handle: Handle,
+        id: &str,
+        patch: Value,
+        expected_version: Option<u64>,
+        now: u64,
+    ) -> Result<u64, SessionError> {
         let max_state = self.settings.config.max_state_bytes;
         let room = self.room();
-        let (handle, session) = live_mut(&mut self.sessions, id)?;
+        let Some(session) = self.sessions.get(handle) else {
+            return Err(SessionError::SessionNotFound {
+                session_id: id.to_owned(),
+            });
+        };
         check_version(session, expected_version)?;
         next_version(session)?;
         self.changing(handle);
@@ -82,8 +100,27 @@ impl SessionStore {
         let size = check_state(&state, self.settings.config.max_state_bytes)?;
         let now = self.advance(now);
         self.expire_if_due(id);
+        let (handle, _) = live_mut(&mut self.sessions, id)?;
+        self.replace_at(handle, id, state, size, expected_version, now)
+    }
+
+    /// The replacement of `replace_state` on the live record in `handle`, with a
+    /// state already checked to be `size` bytes.
+    pub(super) fn replace_at(
+        &mut self,
+        handle: Handle,
+        id: &str,
+        state: Value,
+        size: usize,
+        expected_version: Option<u64>,
+        now: u64,
+    ) -> Result<u64, SessionError> {
         let room = self.room();
-        let (handle, session) = live_mut(&mut self.sessions, id)?;
+        let Some(session) = self.sessions.get(handle) else {
+            return Err(SessionError::SessionNotFound {
+                session_id: id.to_owned(),
+            });
+        };
         check_version(session, expected_version)?;
         next_version(session)?;
         let before = session.data.state_bytes;
@@ -114,8 +151,9 @@ impl SessionStore {
         };
         let version = next_version(session)?;
         session.data.version = version;
+        let is_session = session.kind == RecordKind::Session;
         self.touched(handle, now);
-        if self.wants(EventKind::StateChanged) {
+        if is_session && self.wants(EventKind::StateChanged) {
             self.emit(Event::StateChanged {
                 session_id: id.to_owned(),
                 version,

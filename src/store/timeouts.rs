@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::error::{EndReason, SessionError};
 use crate::events::{Event, EventKind};
 use crate::ids::check_session_id;
+use crate::session::RecordKind;
 
 use super::{check_now, check_optional_principal, SessionStore};
 
@@ -25,7 +26,9 @@ pub struct Expiry {
 
 impl SessionStore {
     /// Ends every session whose deadline is at or before `now` and returns them, in
-    /// deadline order. Hosts call it at `next_deadline()`.
+    /// deadline order. Hosts call it at `next_deadline()`. State handles due end
+    /// too, announced by `handleExpired` events but not returned (they have no
+    /// transport to close).
     pub fn sweep(&mut self, now: u64) -> Result<Vec<Expiry>, SessionError> {
         let mut ended = Vec::new();
         self.sweep_with(now, |id, reason, at| {
@@ -167,15 +170,27 @@ impl SessionStore {
                 None => EndReason::Idle,
             };
             let id = session.id.clone();
+            let kind = session.kind;
             self.end(handle, reason, at);
             ended += 1;
-            id.with_str(|id| report(id, reason, at));
-            if wants_event {
-                self.emit(Event::Expired {
-                    session_id: id.to_string(),
+            match kind {
+                RecordKind::Session => {
+                    id.with_str(|id| report(id, reason, at));
+                    if wants_event {
+                        self.emit(Event::Expired {
+                            session_id: id.to_string(),
+                            reason,
+                            at,
+                        });
+                    }
+                }
+                // A handle has no transport for the host to close: it is not
+                // reported with the sessions, only announced.
+                RecordKind::Handle => self.emit(Event::HandleExpired {
+                    handle_id: id.to_string(),
                     reason,
                     at,
-                });
+                }),
             }
         }
         self.backlog = left_due && self.index.earliest().is_some_and(|at| at <= now);
@@ -199,13 +214,21 @@ impl SessionStore {
             (None, Some((at, reason))) if at <= self.clock => Some((at, reason)),
             _ => None,
         };
+        let kind = session.kind;
         if let Some((at, reason)) = due {
             self.end(handle, reason, at);
             self.forget_old();
-            self.emit(Event::Expired {
-                session_id: id.to_owned(),
-                reason,
-                at,
+            self.emit(match kind {
+                RecordKind::Session => Event::Expired {
+                    session_id: id.to_owned(),
+                    reason,
+                    at,
+                },
+                RecordKind::Handle => Event::HandleExpired {
+                    handle_id: id.to_owned(),
+                    reason,
+                    at,
+                },
             });
         }
     }

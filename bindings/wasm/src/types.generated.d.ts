@@ -83,7 +83,26 @@ maxClientMetadataBytes: number,
  * hold). Past it the oldest ended records are forgotten first; then a create or
  * a state change that needs room is refused with `STORAGE_LIMIT_EXCEEDED` (503).
  */
-maxTotalBytes: number | null, };
+maxTotalBytes: number | null, 
+/**
+ * A state handle (a 2026-era record a tool creates) ends this long after it
+ * was last used (30 min).
+ */
+handleIdleTimeoutMs: number, 
+/**
+ * A state handle ends this long after it was created, however busy (24 h):
+ * the bounded lifetime the creating tool's description states.
+ */
+handleLifetimeMs: number, 
+/**
+ * Live state handles at most, counted apart from sessions (10,000).
+ */
+maxHandles: number, 
+/**
+ * If set, live state handles one principal may hold (anonymous handles count
+ * together as one principal); counted apart from sessions (1,000).
+ */
+maxHandlesPerPrincipal: number | null, };
 
 /**
  * What `create` does when `max_sessions` live sessions exist.
@@ -237,7 +256,15 @@ approximateBytes: number,
  * What every stored session (live or remembered) holds, as `max_total_bytes`
  * counts it: about the size of their snapshot records.
  */
-totalBytes: number, };
+totalBytes: number, 
+/**
+ * Live state handles (not counted in `live` or the phases).
+ */
+handlesLive: number, 
+/**
+ * Ended state handles remembered (they answer expired or destroyed).
+ */
+handlesEndedRemembered: number, };
 
 /**
  * What a restore did.
@@ -268,7 +295,7 @@ endedRestored: number, };
 /**
  * The kind of an [`Event`], for choosing which events a store records.
  */
-export type EventKind = "created" | "initialized" | "stateChanged" | "disconnected" | "resumed" | "closed" | "expired" | "evicted" | "restored" | "renewed" | "sweepPaused";
+export type EventKind = "created" | "initialized" | "stateChanged" | "disconnected" | "resumed" | "closed" | "expired" | "evicted" | "restored" | "renewed" | "sweepPaused" | "handleCreated" | "handleDestroyed" | "handleExpired";
 
 /**
  * One lifecycle change. `at` is the store's time of the change; for an expiry, the
@@ -278,7 +305,7 @@ export type CoreEvent = { "type": "created", sessionId: string, phase: Phase, at
 /**
  * Never `closed` (that is the `closed` event).
  */
-reason: ExpiryReason, at: number, } | { "type": "evicted", sessionId: string, at: number, } | { "type": "restored", sessionId: string, at: number, } | { "type": "sweepPaused", ended: number, at: number, } | { "type": "renewed", sessionId: string, previousSessionId: string, at: number, };
+reason: ExpiryReason, at: number, } | { "type": "evicted", sessionId: string, at: number, } | { "type": "restored", sessionId: string, at: number, } | { "type": "sweepPaused", ended: number, at: number, } | { "type": "renewed", sessionId: string, previousSessionId: string, at: number, } | { "type": "handleCreated", handleId: string, principal: string | null, at: number, } | { "type": "handleDestroyed", handleId: string, at: number, } | { "type": "handleExpired", handleId: string, reason: ExpiryReason, at: number, };
 
 /**
  * Every failure of the core. No operation panics; each returns one of these and
@@ -292,7 +319,11 @@ export type SessionErrorDetails = { "code": "MISSING_SESSION_ID" } | { "code": "
 /**
  * Never `closed` (that is `SESSION_CLOSED`).
  */
-reason: ExpiryReason, } | { "code": "SESSION_CLOSED", sessionId: string, } | { "code": "PRINCIPAL_MISMATCH", sessionId: string, } | { "code": "NOT_INITIALIZED", sessionId: string, } | { "code": "ALREADY_INITIALIZED", sessionId: string, } | { "code": "UNSUPPORTED_PROTOCOL_VERSION", requested: string, supported: Array<string>, } | { "code": "VERSION_CONFLICT", sessionId: string, expectedVersion: number, actualVersion: number, } | { "code": "STATE_TOO_LARGE", size: number, limit: number, } | { "code": "INVALID_STATE", reason: string, } | { "code": "CAPACITY_EXCEEDED", limit: number, retryAfterMs: number, } | { "code": "PRINCIPAL_LIMIT_EXCEEDED", limit: number, retryAfterMs: number, } | { "code": "STORAGE_LIMIT_EXCEEDED", limit: number, retryAfterMs: number, } | { "code": "TOO_MANY_REQUESTS", limit: number, retryAfterMs: number, } | { "code": "NOT_ACCEPTABLE" } | { "code": "UNSUPPORTED_MEDIA_TYPE" } | { "code": "INVALID_REQUEST", reason: string, } | { "code": "INVALID_SNAPSHOT", record: string | null, field: string, reason: string, } | { "code": "INVALID_CONFIG", field: string, reason: string, } | { "code": "INVALID_ARGUMENT", argument: string, reason: string, } | { "code": "ID_SOURCE_FAILED", reason: string, } | { "code": "STORAGE_FAILED", reason: string, detail: string, } | { "code": "PAYLOAD_TOO_LARGE", limit: number, } | { "code": "PARSE_ERROR" } | { "code": "FORBIDDEN", reason: ForbiddenReason, };
+reason: ExpiryReason, } | { "code": "SESSION_CLOSED", sessionId: string, } | { "code": "PRINCIPAL_MISMATCH", sessionId: string, } | { "code": "NOT_INITIALIZED", sessionId: string, } | { "code": "ALREADY_INITIALIZED", sessionId: string, } | { "code": "UNSUPPORTED_PROTOCOL_VERSION", requested: string, supported: Array<string>, } | { "code": "VERSION_CONFLICT", sessionId: string, expectedVersion: number, actualVersion: number, } | { "code": "STATE_TOO_LARGE", size: number, limit: number, } | { "code": "INVALID_STATE", reason: string, } | { "code": "CAPACITY_EXCEEDED", limit: number, retryAfterMs: number, } | { "code": "PRINCIPAL_LIMIT_EXCEEDED", limit: number, retryAfterMs: number, } | { "code": "STORAGE_LIMIT_EXCEEDED", limit: number, retryAfterMs: number, } | { "code": "TOO_MANY_REQUESTS", limit: number, retryAfterMs: number, } | { "code": "NOT_ACCEPTABLE" } | { "code": "UNSUPPORTED_MEDIA_TYPE" } | { "code": "INVALID_REQUEST", reason: string, } | { "code": "INVALID_SNAPSHOT", record: string | null, field: string, reason: string, } | { "code": "INVALID_CONFIG", field: string, reason: string, } | { "code": "INVALID_ARGUMENT", argument: string, reason: string, } | { "code": "ID_SOURCE_FAILED", reason: string, } | { "code": "STORAGE_FAILED", reason: string, detail: string, } | { "code": "PAYLOAD_TOO_LARGE", limit: number, } | { "code": "PARSE_ERROR" } | { "code": "FORBIDDEN", reason: ForbiddenReason, } | { "code": "HANDLE_NOT_FOUND", handleId: string, } | { "code": "HANDLE_EXPIRED", handleId: string, 
+/**
+ * Never `closed` (that is `HANDLE_DESTROYED`).
+ */
+reason: ExpiryReason, } | { "code": "HANDLE_DESTROYED", handleId: string, } | { "code": "HANDLE_LIMIT_EXCEEDED", limit: number, retryAfterMs: number, };
 
 /**
  * What is wrong with a raw `Mcp-Session-Id` header value.
@@ -321,3 +352,24 @@ message: string,
  * The `Retry-After` header, in whole seconds, for the answers that have one.
  */
 retryAfterSecs: number | null, };
+
+/**
+ * What a stored record is. Both kinds live in the same table, deadline index,
+ * ended-ID memory and snapshots; they differ in what may be done with them and in
+ * their limits.
+ */
+export type RecordKind = "session" | "handle";
+
+/**
+ * A copy of a live state handle.
+ */
+export type HandleView = { handleId: string, principal: string | null, state: JsonObject, version: number, createdAt: number, lastActivity: number, 
+/**
+ * When the handle ends unless it is used again: the earlier of its idle
+ * deadline and its lifetime.
+ */
+expiresAt: number, 
+/**
+ * When its lifetime ends, however busy it is.
+ */
+lifetimeEndsAt: number, };
