@@ -18,9 +18,11 @@
  * `ledger_full`. Drop it into `ServerOptions.requestState.verify`.
  */
 import { RequestStateCore } from '../generated/mcp_session_core';
+import type { RequestStateRefusalReason } from '../generated/mcp_session_core';
 
-/** Why a token was refused: the SDK's four reasons, then ours. */
-export type RequestStateRefusalReason = 'malformed' | 'mac' | 'expired' | 'bind' | 'replayed' | 'ledger_full';
+/** Why a token was refused: the SDK's four reasons, then ours (generated from the
+ * core's `Refusal`). */
+export type { RequestStateRefusalReason };
 
 /** A key: 32 bytes from the host's secret store, and a short ID (`A-Za-z0-9_-`, up to 32). */
 export interface RequestStateKey {

@@ -24,12 +24,18 @@ pub mod ledger;
 pub use codec::{KeyRing, Opened, TokenId, MAX_KEYS, MAX_KEY_ID_CHARS, TOKEN_PREFIX};
 pub use ledger::Ledger;
 
+use serde::Serialize;
+
 use crate::config::MAX_TIME_MS;
 use crate::ids::{IdSource, SecureIds};
 
 /// Why a token was refused. The codes of the first four are the SDK's
-/// `RequestStateCodec.verify` reasons, with the same meaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// `RequestStateCodec.verify` reasons, with the same meaning; `replayed` and
+/// `ledger_full` are ours (single use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "RequestStateRefusalReason"))]
 pub enum Refusal {
     /// Not a token: wrong prefix, bad key ID or base64url, too short or too long.
     Malformed,
@@ -49,7 +55,17 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The stable reason code.
+    /// Every reason, in declaration order.
+    pub const ALL: [Refusal; 6] = [
+        Refusal::Malformed,
+        Refusal::Mac,
+        Refusal::Expired,
+        Refusal::Bind,
+        Refusal::Replayed,
+        Refusal::LedgerFull,
+    ];
+
+    /// The stable reason code (its serde name).
     pub fn code(self) -> &'static str {
         match self {
             Refusal::Malformed => "malformed",

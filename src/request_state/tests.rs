@@ -389,17 +389,7 @@ fn seeded_codecs_mint_the_same_tokens() {
 
 #[test]
 fn reason_codes_are_the_sdks_plus_ours() {
-    let codes: Vec<&str> = [
-        Refusal::Malformed,
-        Refusal::Mac,
-        Refusal::Expired,
-        Refusal::Bind,
-        Refusal::Replayed,
-        Refusal::LedgerFull,
-    ]
-    .iter()
-    .map(|r| r.code())
-    .collect();
+    let codes: Vec<&str> = Refusal::ALL.iter().map(|r| r.code()).collect();
     assert_eq!(
         codes,
         [
@@ -411,4 +401,7 @@ fn reason_codes_are_the_sdks_plus_ours() {
             "ledger_full"
         ]
     );
+    for r in Refusal::ALL {
+        assert_eq!(serde_json::to_value(r).unwrap(), r.code());
+    }
 }

@@ -321,3 +321,10 @@ message: string,
  * The `Retry-After` header, in whole seconds, for the answers that have one.
  */
 retryAfterSecs: number | null, };
+
+/**
+ * Why a token was refused. The codes of the first four are the SDK's
+ * `RequestStateCodec.verify` reasons, with the same meaning; `replayed` and
+ * `ledger_full` are ours (single use).
+ */
+export type RequestStateRefusalReason = "malformed" | "mac" | "expired" | "bind" | "replayed" | "ledger_full";
