@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(restore gate merge_patch operations handles)
+  targets=(restore gate merge_patch operations handles request_state)
 fi
 
 bash scripts/setup.sh

@@ -27,6 +27,11 @@ pub trait IdSource {
     /// made. They must be as unpredictable as the IDs: a client that can predict the
     /// seed can choose IDs that all land in one bucket and make every lookup slow.
     fn hash_seed(&mut self) -> Result<u128, SessionError>;
+
+    /// Fills `bytes` with random bytes: the nonces and token IDs of sealed
+    /// `requestState` tokens (the `request_state` module). They must be as
+    /// unpredictable as the IDs, and never repeat.
+    fn fill_random(&mut self, bytes: &mut [u8]) -> Result<(), SessionError>;
 }
 
 /// How many IDs' worth of random bytes are drawn from the OS at once. In wasm each
@@ -76,6 +81,12 @@ impl IdSource for SecureIds {
         let mut seed = [0u8; 16];
         os_random(&mut seed)?;
         Ok(u128::from_le_bytes(seed))
+    }
+
+    /// Straight from the OS, not from the ID pool: a token's nonce and ID are drawn
+    /// once per mint, and the pool's bytes stay the IDs'.
+    fn fill_random(&mut self, bytes: &mut [u8]) -> Result<(), SessionError> {
+        os_random(bytes)
     }
 }
 
@@ -127,6 +138,18 @@ impl IdSource for InsecureSeededIds {
         let mut stream = InsecureSeededIds::new(self.state ^ HASH_STREAM);
         let hi = u128::from(stream.next_u64());
         Ok((hi << 64) | u128::from(stream.next_u64()))
+    }
+
+    /// From the ID stream itself: deterministic, so a seeded test that mints tokens
+    /// gets the same tokens every run (and the IDs after them move on).
+    fn fill_random(&mut self, bytes: &mut [u8]) -> Result<(), SessionError> {
+        for chunk in bytes.chunks_mut(8) {
+            let word = self.next_u64().to_le_bytes();
+            for (slot, b) in chunk.iter_mut().zip(word.iter()) {
+                *slot = *b;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -206,6 +229,22 @@ mod tests {
         let first = secure.hash_seed().unwrap();
         assert_ne!(first, secure.hash_seed().unwrap());
         assert_ne!(first, SecureIds::default().hash_seed().unwrap());
+    }
+
+    #[test]
+    fn random_bytes_follow_the_source() {
+        let fill = |src: &mut dyn IdSource| {
+            let mut b = [0u8; 40];
+            src.fill_random(&mut b).unwrap();
+            b
+        };
+        let (mut a, mut b) = (InsecureSeededIds::new(7), InsecureSeededIds::new(7));
+        assert_eq!(fill(&mut a), fill(&mut b));
+        assert_ne!(fill(&mut a), fill(&mut InsecureSeededIds::new(8)));
+        let mut secure = SecureIds::default();
+        let first = fill(&mut secure);
+        assert_ne!(first, fill(&mut secure));
+        assert_ne!(first, [0u8; 40]);
     }
 
     #[test]

@@ -29,6 +29,7 @@ mod patch;
 mod principals;
 pub mod record;
 pub mod request;
+pub mod request_state;
 pub mod session;
 mod session_id;
 pub mod snapshot;
@@ -48,6 +49,9 @@ pub use record::{Record, SessionRef, Status};
 pub use request::{
     admit_initialize, Admission, CreateParams, Handshake, InitializePost, RequestHead, RequestKind,
     MAX_PRINCIPAL_BYTES,
+};
+pub use request_state::{
+    Binding, CodecConfig, KeyRing, Ledger, Opened, Refusal, RequestStateCodec, RequestStateError,
 };
 pub use session::RecordKind;
 pub use session::{EndedView, Phase, SessionView};

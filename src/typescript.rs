@@ -16,6 +16,7 @@ use crate::ended::Lookup;
 use crate::error::{EndReason, ForbiddenReason, InvalidIdReason, SessionError};
 use crate::events::{Event, EventKind};
 use crate::request::{Admission, CreateParams, Handshake, RequestHead, RequestKind};
+use crate::request_state::Refusal;
 use crate::session::RecordKind;
 use crate::session::{EndedView, Phase, SessionView};
 use crate::snapshot::RestoreReport;
@@ -67,6 +68,7 @@ fn declarations() -> String {
         declaration::<ClientAnswer>(&config),
         declaration::<RecordKind>(&config),
         declaration::<HandleView>(&config),
+        declaration::<Refusal>(&config),
     ];
     let mut text = HEADER.to_owned();
     for declaration in declarations {
@@ -102,6 +104,7 @@ fn every_all_list_names_every_variant_in_declaration_order() {
     assert_eq!(names(&EventKind::ALL), union_names::<EventKind>());
     assert_eq!(names(&Phase::ALL), union_names::<Phase>());
     assert_eq!(names(&EndReason::ALL), union_names::<EndReason>());
+    assert_eq!(names(&Refusal::ALL), union_names::<Refusal>());
     for (n, kind) in EventKind::ALL.into_iter().enumerate() {
         assert_eq!(kind as usize, n);
     }

@@ -776,6 +776,11 @@ impl IdSource for Broken {
     fn hash_seed(&mut self) -> Result<u128, SessionError> {
         Ok(0)
     }
+
+    fn fill_random(&mut self, bytes: &mut [u8]) -> Result<(), SessionError> {
+        bytes.fill(0);
+        Ok(())
+    }
 }
 
 /// A source that cannot even seed the store's ID hash.
@@ -786,6 +791,12 @@ impl IdSource for Empty {
     }
 
     fn hash_seed(&mut self) -> Result<u128, SessionError> {
+        Err(SessionError::IdSourceFailed {
+            reason: "no entropy".to_owned(),
+        })
+    }
+
+    fn fill_random(&mut self, _bytes: &mut [u8]) -> Result<(), SessionError> {
         Err(SessionError::IdSourceFailed {
             reason: "no entropy".to_owned(),
         })

@@ -31,6 +31,14 @@ export type {
   StoreOpened,
 } from './persistence';
 export { SessionCore, admitInitialize } from './core';
+export { createSealedRequestStateCodec } from './request-state';
+export type {
+  RequestStateBinding,
+  RequestStateKey,
+  RequestStateRefusalReason,
+  SealedRequestStateCodec,
+  SealedRequestStateCodecOptions,
+} from './request-state';
 export { wasmMemoryBytes } from '../generated/mcp_session_core';
 export type {
   Admission,

@@ -10,6 +10,7 @@
 //! - `error`: every failure thrown as a JS `Error` named `SessionError`, and the
 //!   errors the TypeScript layer makes for failures of its own (`parseError`, ...);
 //! - `types`: the TypeScript types of the values that cross as plain objects;
+//! - `request_state`: the sealed `requestState` codec (`RequestStateCore`);
 //! - `heap`: the global allocator, which grows linear memory in large steps.
 //!
 //! It also picks the core's source of randomness for this target: getrandom's
@@ -24,6 +25,7 @@ mod convert;
 mod error;
 #[cfg(not(target_feature = "atomics"))]
 mod heap;
+mod request_state;
 mod store;
 mod types;
 
@@ -36,6 +38,7 @@ pub use crate::error::{
     forbidden_error, invalid_argument_error, parse_error, payload_too_large_error,
     session_not_found_error, storage_failed_error, JsResult, JsSessionError,
 };
+pub use crate::request_state::WasmRequestStateCodec;
 pub use crate::store::WasmSessionStore;
 
 /// The longest session ID accepted, in bytes.

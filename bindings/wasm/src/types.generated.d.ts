@@ -373,3 +373,10 @@ expiresAt: number,
  * When its lifetime ends, however busy it is.
  */
 lifetimeEndsAt: number, };
+
+/**
+ * Why a token was refused. The codes of the first four are the SDK's
+ * `RequestStateCodec.verify` reasons, with the same meaning; `replayed` and
+ * `ledger_full` are ours (single use).
+ */
+export type RequestStateRefusalReason = "malformed" | "mac" | "expired" | "bind" | "replayed" | "ledger_full";
