@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SessionManager, SessionCore, SessionError, FileSessionStore } from 'mcp-session-core';
+import { SessionManager, SessionCore, SessionError, FileSessionStore, createSealedRequestStateCodec } from 'mcp-session-core';
 import { manualClock } from './clock.mjs';
 
 const T0 = 1_700_000_000_000;
@@ -425,4 +425,70 @@ test('data directory unwritable or not a directory: attach throws STORAGE_FAILED
   assert.throws(() => new FileSessionStore({ dir: dataDir(), io }).attach(m), { code: 'STORAGE_FAILED', reason: 'EACCES' });
   assert.deepEqual(m.getAllSessions().map((s) => s.id), [own]);
   assert.equal(m.stats().live, 1);
+});
+
+// ----- requestState tokens -----
+
+const RS_KEY = { id: 'k1', key: new Uint8Array(32).fill(3) };
+const RS_CTX = { user: 'alice' };
+
+function sealed(extra = {}) {
+  return createSealedRequestStateCodec({
+    key: RS_KEY,
+    bind: (ctx) => ({ principal: ctx.user, request: 'tools/call' }),
+    ...extra,
+  });
+}
+
+async function refusedState(codec, state, reason) {
+  const before = codec.ledgerSize();
+  await assert.rejects(codec.verify(state, RS_CTX), (error) => {
+    assert.equal(error.message, reason, String(state).slice(0, 40));
+    return true;
+  });
+  assert.equal(codec.ledgerSize(), before, 'a refused token was recorded');
+  const probe = await codec.mint({ ok: true }, RS_CTX);
+  assert.deepEqual(await codec.verify(probe, RS_CTX), { ok: true }, 'the codec still works');
+}
+
+test('requestState not a string, garbage, cut short or huge: malformed', async () => {
+  const codec = sealed();
+  const token = await codec.mint({ n: 1 }, RS_CTX);
+  const states = [undefined, null, 42, {}, '', 'v1.e30.AAAA', 'rs2.k1.AAAA', 'rs1.k 1.AAAA', 'rs1.k1.!!!!',
+    'rs1.k1.AAAA=', token.slice(0, 20), 'rs1.k1.' + 'A'.repeat(1 << 20)];
+  for (const state of states) {
+    const fresh = sealed();
+    await assert.rejects(fresh.verify(state, RS_CTX), { message: 'malformed' });
+    assert.equal(fresh.ledgerSize(), 0);
+  }
+  await refusedState(codec, token.slice(0, 40), 'malformed');
+});
+
+test('requestState with a byte changed, or from a key not in the ring: mac', async () => {
+  const codec = sealed();
+  const token = await codec.mint({ n: 1 }, RS_CTX);
+  const body = Buffer.from(token.split('.')[2], 'base64url');
+  body[30] ^= 1;
+  await refusedState(codec, `rs1.k1.${body.toString('base64url')}`, 'mac');
+  const other = sealed({ key: { id: 'k1', key: new Uint8Array(32).fill(4) } });
+  await refusedState(codec, await other.mint({ n: 1 }, RS_CTX), 'mac');
+  codec.rotate({ id: 'k2', key: new Uint8Array(32).fill(5) });
+  codec.removeKey('k1');
+  await refusedState(codec, token, 'mac');
+});
+
+test('requestState bind returning non-strings, bad keys and lifetimes: TypeError or RequestStateError', async () => {
+  for (const bind of [() => ({ principal: 7, request: 'r' }), () => ({ request: 1 }), () => null]) {
+    const codec = sealed({ bind });
+    await assert.rejects(codec.mint('x', RS_CTX), TypeError);
+    await assert.rejects(codec.verify('rs1.k1.AAAA', RS_CTX), TypeError);
+  }
+  for (const key of [new Uint8Array(0), new Uint8Array(31), new Uint8Array(33)]) {
+    assert.throws(() => sealed({ key: { id: 'k1', key } }), { name: 'RequestStateError', code: 'INVALID_CONFIG' });
+  }
+  for (const id of ['', 'k'.repeat(33), 'a.b', 'a b']) {
+    assert.throws(() => sealed({ key: { id, key: RS_KEY.key } }), { name: 'RequestStateError', code: 'INVALID_KEY_ID' });
+  }
+  assert.throws(() => sealed({ ttlSeconds: 0 }), { name: 'RequestStateError', code: 'INVALID_CONFIG' });
+  assert.throws(() => sealed({ ttlSeconds: 7200 }), { name: 'RequestStateError', code: 'INVALID_CONFIG' });
 });

@@ -100,6 +100,8 @@ export function createSealedRequestStateCodec<T = unknown, Ctx = unknown>(
     options.insecureSeed,
   );
   for (const k of options.acceptedKeys ?? []) core.accept(k.id, k.key);
+  // Refused before it crosses into WebAssembly (where it would be copied whole).
+  const maxTokenChars = core.maxTokenChars();
   const now = options.now ?? Date.now;
   const bind = options.bind;
   const binding = (ctx: Ctx | undefined, at: 'mint' | 'verify'): RequestStateBinding => {
@@ -107,7 +109,12 @@ export function createSealedRequestStateCodec<T = unknown, Ctx = unknown>(
     if (ctx === undefined) {
       throw new TypeError(`createSealedRequestStateCodec: ${at}() requires ctx when a bind callback is configured`);
     }
-    return bind(ctx);
+    const b = bind(ctx);
+    const principal = b?.principal ?? undefined;
+    if ((principal !== undefined && typeof principal !== 'string') || typeof b?.request !== 'string') {
+      throw new TypeError('createSealedRequestStateCodec: bind() must return { principal?: string, request: string }');
+    }
+    return b;
   };
 
   return {
@@ -116,7 +123,7 @@ export function createSealedRequestStateCodec<T = unknown, Ctx = unknown>(
       return core.mint(JSON.stringify(payload), b.principal ?? undefined, b.request, undefined, now());
     },
     async verify(state, ctx) {
-      if (typeof state !== 'string') throw refused('malformed');
+      if (typeof state !== 'string' || state.length > maxTokenChars) throw refused('malformed');
       const b = binding(ctx, 'verify');
       // The core throws an Error whose message is the reason code.
       const text = core.redeem(state, b.principal ?? undefined, b.request, now());

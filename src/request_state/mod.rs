@@ -337,6 +337,12 @@ impl RequestStateCodec {
         self.ledger.next_deadline()
     }
 
+    /// The longest token text this codec can have minted: a host may refuse
+    /// anything longer before handing it over (the codec refuses it as `malformed`).
+    pub fn max_token_chars(&self) -> usize {
+        self.max_token_chars
+    }
+
     /// The single-use ledger (read only).
     pub fn ledger(&self) -> &Ledger {
         &self.ledger

@@ -342,6 +342,8 @@ fn the_longest_token_a_codec_mints_opens() {
         .rotate(&"k".repeat(MAX_KEY_ID_CHARS), &KEY_B)
         .unwrap();
     let token = c.mint(&[7; 100], b, None, NOW).unwrap();
+    assert!(token.len() <= c.max_token_chars());
+    assert!(c.max_token_chars() - token.len() < 8, "the bound is tight");
     assert_eq!(c.redeem(&token, b, NOW).unwrap().payload, vec![7; 100]);
 }
 

@@ -205,6 +205,12 @@ impl WasmRequestStateCodec {
         self.inner.next_deadline().map(|t| t as f64)
     }
 
+    /// The longest token text this codec can have minted.
+    #[wasm_bindgen(js_name = maxTokenChars)]
+    pub fn max_token_chars(&self) -> u32 {
+        u32::try_from(self.inner.max_token_chars()).unwrap_or(u32::MAX)
+    }
+
     /// How many redeemed, unexpired token IDs the ledger holds.
     #[wasm_bindgen(js_name = ledgerSize)]
     pub fn ledger_size(&self) -> u32 {

@@ -16,7 +16,8 @@ use std::collections::HashSet;
 use js_sys::{Array, Error as JsError, Object, Reflect, JSON};
 use mcp_session_core_wasm::{
     forbidden_error, lookup_statuses, parse_error, payload_too_large_error, request_kind_of,
-    request_kinds, session_ending_events, storage_failed_error, JsResult, WasmSessionStore,
+    request_kinds, session_ending_events, storage_failed_error, JsResult, WasmRequestStateCodec,
+    WasmSessionStore,
 };
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
@@ -315,4 +316,46 @@ fn snapshot_round_trips_inside_wasm() {
     let report = restored.restore(&bytes, T0 + 2.0).unwrap();
     assert_eq!(get(&report, "restored").as_f64(), Some(1.0));
     assert_eq!(restored.snapshot(T0 + 2.0).unwrap(), bytes);
+}
+
+/// The sealed requestState codec inside wasm: nonces and token IDs from
+/// `crypto.getRandomValues`, refusals thrown with the reason as the message.
+#[wasm_bindgen_test]
+fn request_state_tokens_seal_and_redeem_once_with_secure_randomness() {
+    let key = [9u8; 32];
+    let mut codec = WasmRequestStateCodec::new("k1", &key, None, None, None, None, None).unwrap();
+    let alice = Some("alice".to_owned());
+    let a = codec
+        .mint("{\"n\":1}", alice.clone(), "r", None, T0)
+        .unwrap();
+    let b = codec
+        .mint("{\"n\":1}", alice.clone(), "r", None, T0)
+        .unwrap();
+    assert_ne!(a, b, "fresh nonce and token ID per mint");
+    assert_eq!(
+        codec.redeem(&a, alice.clone(), "r", T0).unwrap(),
+        "{\"n\":1}"
+    );
+    let refusal = |r: Result<String, JsValue>| {
+        let e = r.unwrap_err();
+        assert_eq!(text(&e, "name"), "RequestStateRefusal");
+        text(&e, "message")
+    };
+    assert_eq!(
+        refusal(codec.redeem(&a, alice.clone(), "r", T0)),
+        "replayed"
+    );
+    assert_eq!(refusal(codec.redeem(&b, None, "r", T0)), "bind");
+    assert_eq!(
+        refusal(codec.redeem("rs1.k1.AAAA", alice.clone(), "r", T0)),
+        "malformed"
+    );
+    assert_eq!(
+        refusal(codec.redeem(&b, alice.clone(), "r", T0 + 600_000.0)),
+        "expired"
+    );
+    let bad = WasmRequestStateCodec::new("k1", &key[..31], None, None, None, None, None);
+    assert_eq!(text(&bad.err().unwrap(), "code"), "INVALID_CONFIG");
+    assert_eq!(codec.ledger_size(), 1);
+    assert_eq!(codec.next_deadline(), Some(T0 + 600_000.0));
 }
