@@ -98,3 +98,29 @@ test('handles survive a snapshot and restore', () => {
   assert.deepEqual(b.handles.get(handleId, { principal: 'alice' }).state, { n: 1 });
   b.dispose();
 });
+
+test('handles survive a crash and restart through the file store', async () => {
+  const { FileSessionStore } = await import('mcp-session-core');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const path = mkdtempSync(join(tmpdir(), 'mcp-handles-'));
+  const clock = manualClock();
+  const open = () => {
+    const manager = new SessionManager({ clock });
+    new FileSessionStore({ dir: path }).attach(manager);
+    return manager;
+  };
+  const a = open();
+  const { handleId } = a.handles.create({ principal: 'alice', state: { basket: [] } });
+  a.handles.update(handleId, { basket: ['pear'] }, { principal: 'alice' });
+  const gone = a.handles.create({ principal: 'alice' }).handleId;
+  a.handles.destroy(gone, { principal: 'alice' });
+  // A crash: the manager is dropped without a flush or a close.
+  const b = open();
+  const h = b.handles.get(handleId, { principal: 'alice' });
+  assert.deepEqual([h.state, h.version], [{ basket: ['pear'] }, 1]);
+  assert.equal(code(() => b.handles.get(gone, { principal: 'alice' })).code, 'HANDLE_DESTROYED');
+  assert.equal(code(() => b.handles.get(handleId, { principal: 'bob' })).code, 'HANDLE_NOT_FOUND');
+  b.dispose();
+});
