@@ -124,3 +124,37 @@ test('handles survive a crash and restart through the file store', async () => {
   assert.equal(code(() => b.handles.get(handleId, { principal: 'bob' })).code, 'HANDLE_NOT_FOUND');
   b.dispose();
 });
+
+test('hostile inputs to the handle calls are typed errors that change nothing', () => {
+  const m = new SessionManager({ clock: manualClock() });
+  const { handleId } = m.handles.create({ principal: 'a' });
+  const cyclic = {};
+  cyclic.self = cyclic;
+  let deep = {};
+  for (let i = 0; i < 10_000; i++) deep = { deep };
+  const cases = [
+    ['INVALID_STATE', () => m.handles.create({ state: 5 })],
+    ['INVALID_STATE', () => m.handles.create({ state: [1] })],
+    ['INVALID_STATE', () => m.handles.create({ state: { a: 1n } })],
+    ['INVALID_STATE', () => m.handles.create({ state: cyclic })],
+    ['INVALID_STATE', () => m.handles.create({ state: deep })],
+    ['INVALID_ARGUMENT', () => m.handles.create({ principal: 5 })],
+    ['INVALID_ARGUMENT', () => m.handles.create({ principal: '' })],
+    ['INVALID_ARGUMENT', () => m.handles.get(5, { principal: 'a' })],
+    ['INVALID_ARGUMENT', () => m.handles.get('h_' + 'x'.repeat(1e6), { principal: 'a' })],
+    ['INVALID_ARGUMENT', () => m.handles.get('h_\n', { principal: 'a' })],
+    ['INVALID_STATE', () => m.handles.update(handleId, undefined, { principal: 'a' })],
+    ['INVALID_STATE', () => m.handles.update(handleId, () => 1, { principal: 'a' })],
+    ['INVALID_ARGUMENT', () => m.handles.update(handleId, {}, { principal: 'a', expectedVersion: 'x' })],
+    ['INVALID_ARGUMENT', () => m.handles.update(handleId, {}, { principal: 'a', expectedVersion: NaN })],
+    ['INVALID_ARGUMENT', () => m.handles.update(handleId, {}, { principal: 'a', expectedVersion: -1 })],
+    ['INVALID_STATE', () => m.handles.replace(handleId, null, { principal: 'a' })],
+    ['INVALID_ARGUMENT', () => m.handles.list({ principal: {} })],
+    ['HANDLE_NOT_FOUND', () => m.handles.get(handleId, null)],
+  ];
+  const before = m.snapshot();
+  for (const [expected, call] of cases) assert.equal(code(call).code, expected, call.toString());
+  assert.equal(m.snapshot(), before);
+  assert.equal(m.handles.get(handleId, { principal: 'a' }).version, 0);
+  m.dispose();
+});

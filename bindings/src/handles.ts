@@ -49,36 +49,36 @@ export class HandleStore {
   }
 
   /** Creates a handle; its `handleId` is what the tool returns. */
-  create(options: CreateHandleOptions = {}): HandleView {
-    return this.#run((core, now) => core.createHandle(options.principal, options.state, now));
+  create(options?: CreateHandleOptions | null): HandleView {
+    return this.#run((core, now) => core.createHandle(options?.principal, options?.state, now));
   }
 
   /** The handle (a read is use: its idle deadline moves on). */
-  get(handleId: string, options: HandleOwner = {}): HandleView {
-    return this.#run((core, now) => core.getHandle(handleId, options.principal, now));
+  get(handleId: string, options?: HandleOwner | null): HandleView {
+    return this.#run((core, now) => core.getHandle(handleId, options?.principal, now));
   }
 
   /** Merges `patch` into the state (RFC 7396); returns the new version. */
-  update(handleId: string, patch: Json, options: HandleUpdateOptions = {}): number {
+  update(handleId: string, patch: Json, options?: HandleUpdateOptions | null): number {
     return this.#run((core, now) =>
-      core.updateHandle(handleId, options.principal, patch, options.expectedVersion, now),
+      core.updateHandle(handleId, options?.principal, patch, options?.expectedVersion, now),
     );
   }
 
   /** Replaces the whole state; returns the new version. */
-  replace(handleId: string, state: JsonObject, options: HandleUpdateOptions = {}): number {
+  replace(handleId: string, state: JsonObject, options?: HandleUpdateOptions | null): number {
     return this.#run((core, now) =>
-      core.replaceHandleState(handleId, options.principal, state, options.expectedVersion, now),
+      core.replaceHandleState(handleId, options?.principal, state, options?.expectedVersion, now),
     );
   }
 
   /** Ends the handle: its ID then answers `HANDLE_DESTROYED` while remembered. */
-  destroy(handleId: string, options: HandleOwner = {}): void {
-    this.#run((core, now) => core.destroyHandle(handleId, options.principal, now));
+  destroy(handleId: string, options?: HandleOwner | null): void {
+    this.#run((core, now) => core.destroyHandle(handleId, options?.principal, now));
   }
 
   /** The live handles of one principal (absent: the anonymous ones), oldest first. */
-  list(options: HandleOwner = {}): HandleView[] {
-    return this.#run((core, now) => core.listHandles(options.principal, now));
+  list(options?: HandleOwner | null): HandleView[] {
+    return this.#run((core, now) => core.listHandles(options?.principal, now));
   }
 }
