@@ -10,6 +10,7 @@ import type {
   CoreEvent,
   CreateParams,
   Expiry,
+  HandleView,
   Json,
   JsonObject,
   Lookup,
@@ -246,6 +247,51 @@ export class SessionCore {
   replaceState(id: string, state: JsonObject, expectedVersion: number | null | undefined, now: number): number {
     return this.#wasm.replaceState(str(id, 'sessionId'), state, optionalNum(expectedVersion, 'expectedVersion'), num(now, 'now'));
   }
+  // ----- state handles (MCP 2026-07-28): see `HandleStore`
+
+  createHandle(principal: string | null | undefined, state: JsonObject | undefined, now: number): HandleView {
+    return this.#wasm.createHandle(optionalStr(principal, 'principal'), state, num(now, 'now'));
+  }
+  getHandle(id: string, principal: string | null | undefined, now: number): HandleView {
+    return this.#wasm.getHandle(str(id, 'handleId'), optionalStr(principal, 'principal'), num(now, 'now'));
+  }
+  updateHandle(
+    id: string,
+    principal: string | null | undefined,
+    patch: Json,
+    expectedVersion: number | null | undefined,
+    now: number,
+  ): number {
+    return this.#wasm.updateHandle(
+      str(id, 'handleId'),
+      optionalStr(principal, 'principal'),
+      patch,
+      optionalNum(expectedVersion, 'expectedVersion'),
+      num(now, 'now'),
+    );
+  }
+  replaceHandleState(
+    id: string,
+    principal: string | null | undefined,
+    state: JsonObject,
+    expectedVersion: number | null | undefined,
+    now: number,
+  ): number {
+    return this.#wasm.replaceHandleState(
+      str(id, 'handleId'),
+      optionalStr(principal, 'principal'),
+      state,
+      optionalNum(expectedVersion, 'expectedVersion'),
+      num(now, 'now'),
+    );
+  }
+  destroyHandle(id: string, principal: string | null | undefined, now: number): void {
+    this.#wasm.destroyHandle(str(id, 'handleId'), optionalStr(principal, 'principal'), num(now, 'now'));
+  }
+  listHandles(principal: string | null | undefined, now: number): HandleView[] {
+    return this.#wasm.listHandles(optionalStr(principal, 'principal'), num(now, 'now'));
+  }
+
   disconnect(id: string, now: number): void {
     this.#wasm.disconnect(str(id, 'sessionId'), num(now, 'now'));
   }

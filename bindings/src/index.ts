@@ -19,6 +19,8 @@ export type {
   UpdateOptions,
 } from './manager';
 export { SessionError, isNotFound } from './errors';
+export { HandleStore } from './handles';
+export type { CreateHandleOptions, HandleOwner, HandleUpdateOptions } from './handles';
 export type { SessionErrorBase, SessionErrorConstructor, SessionErrorDetailsOf, SessionErrorOf } from './errors';
 export { FileSessionStore } from './file-store';
 export type { FileSessionStoreOptions, FileStoreIo } from './file-store';
@@ -54,6 +56,7 @@ export type {
   EventKind,
   Expiry,
   ForbiddenReason,
+  HandleView,
   Handshake,
   InvalidIdReason,
   Json,

@@ -16,6 +16,7 @@ import type {
 } from '../generated/mcp_session_core';
 import { requestKinds } from '../generated/mcp_session_core';
 import { SessionError } from './errors';
+import { HandleStore } from './handles';
 import type { ChangeCause, LoadReport, SessionStore, StoreContext } from './persistence';
 import { StoredSession, clientIdOf } from './stored-session';
 
@@ -212,13 +213,17 @@ export class SessionManager {
   #armedFor: number | undefined;
   /** Whether anyone listens: if not, the core records no events to drain. */
   #listening = false;
+  /** State handles (MCP 2026-07-28) in this manager's store: see `HandleStore`. */
+  readonly handles: HandleStore;
 
   constructor(options: SessionManagerOptions = {}) {
     const { clock, insecureSeed, onError, ...config } = options;
     this.#clock = clock ?? Date.now;
     this.#onError = onError ?? ((error) => process.emitWarning(error instanceof Error ? error : String(error)));
     this.#core = new SessionCore(config, { insecureSeed });
-    this.#sweepBatch = this.#core.config().sweepBatchSize;
+    const resolved = this.#core.config();
+    this.#sweepBatch = resolved.sweepBatchSize;
+    this.handles = new HandleStore((call) => this.#run(call), resolved);
     this.#filterEvents();
   }
 

@@ -25,7 +25,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::EndReason;
-use crate::error::SessionError;
+use crate::error::{InvalidIdReason, SessionError};
 use crate::events::{Event, EventKind};
 use crate::ids::check_session_id;
 use crate::patch::check_state;
@@ -101,7 +101,17 @@ fn owned_handle(
 /// `INVALID_ARGUMENT` for `handleId`) and the principal.
 fn check_handle_call(id: &str, principal: Option<&str>, now: u64) -> Result<(), SessionError> {
     check_now(now)?;
-    check_session_id(id).map_err(|e| SessionError::invalid_argument("handleId", e.to_string()))?;
+    check_session_id(id).map_err(|e| {
+        let why = match e {
+            SessionError::InvalidSessionId { reason } => match reason {
+                InvalidIdReason::Empty => "is empty",
+                InvalidIdReason::TooLong => "is too long",
+                InvalidIdReason::InvalidCharacter => "has characters outside 0x21-0x7E",
+            },
+            _ => "is malformed",
+        };
+        SessionError::invalid_argument("handleId", why)
+    })?;
     check_optional_principal(principal)
 }
 

@@ -26,6 +26,18 @@
 //!    `restore*` in; with journaling on, after every call the host exports the
 //!    changed records, saves them, then commits or reverts (before step 6, so
 //!    nobody hears of a change that is undone).
+//! 8. **State handles** ([`handles`]): `create_handle`, `get_handle`,
+//!    `update_handle`, `replace_handle_state`, `destroy_handle`, `list_handles`:
+//!    the 2026-era records a tool mints and passes back as an argument.
+//!
+//! # Kinds of record
+//! A session and a state handle are records of one table ([`RecordKind`] on
+//! each): the same deadline index, ended-ID memory, state code, snapshots and
+//! journal serve both. What tells them apart is checked where a call finds its
+//! record by ID (no extra lookup): session operations read a handle's ID as
+//! unknown and handle operations a session's; each kind has its own caps and
+//! per-principal counts (`sessions.live()` / `sessions.live_handles()`,
+//! `per_principal` / `handle_principals`), and eviction never picks a handle.
 //!
 //! # Time
 //! Every operation that depends on time takes `now` (ms since the Unix epoch). The

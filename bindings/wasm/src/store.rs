@@ -455,6 +455,91 @@ impl WasmSessionStore {
         output(&self.store.renew(id, principal.as_deref(), now)?)
     }
 
+    /// A new state handle (MCP 2026-07-28) for `principal` (absent: anonymous),
+    /// holding `state` (absent: `{}`).
+    #[wasm_bindgen(js_name = createHandle, unchecked_return_type = "HandleView")]
+    pub fn create_handle(
+        &mut self,
+        principal: Option<String>,
+        #[wasm_bindgen(unchecked_param_type = "JsonObject | undefined")] state: JsValue,
+        now: f64,
+    ) -> JsResult<JsValue> {
+        let now = time(now)?;
+        let state = if state.is_undefined() || state.is_null() {
+            None
+        } else {
+            Some(read_state(&state)?)
+        };
+        output(&self.store.create_handle(principal.as_deref(), state, now)?)
+    }
+
+    /// The live handle `id` of `principal` (a read is use: its idle deadline moves).
+    #[wasm_bindgen(js_name = getHandle, unchecked_return_type = "HandleView")]
+    pub fn get_handle(
+        &mut self,
+        id: &str,
+        principal: Option<String>,
+        now: f64,
+    ) -> JsResult<JsValue> {
+        let now = time(now)?;
+        output(&self.store.get_handle(id, principal.as_deref(), now)?)
+    }
+
+    /// RFC 7396 merge patch on a handle's state; returns the new version.
+    #[wasm_bindgen(js_name = updateHandle)]
+    pub fn update_handle(
+        &mut self,
+        id: &str,
+        principal: Option<String>,
+        #[wasm_bindgen(unchecked_param_type = "Json")] patch: JsValue,
+        #[wasm_bindgen(js_name = "expectedVersion")] expected_version: Option<f64>,
+        now: f64,
+    ) -> JsResult<f64> {
+        let now = time(now)?;
+        let expected = version(expected_version)?;
+        let patch = read_state(&patch)?;
+        let v = self
+            .store
+            .update_handle(id, principal.as_deref(), patch, expected, now)?;
+        Ok(v as f64)
+    }
+
+    /// Replaces a handle's whole state; returns the new version.
+    #[wasm_bindgen(js_name = replaceHandleState)]
+    pub fn replace_handle_state(
+        &mut self,
+        id: &str,
+        principal: Option<String>,
+        #[wasm_bindgen(unchecked_param_type = "JsonObject")] state: JsValue,
+        #[wasm_bindgen(js_name = "expectedVersion")] expected_version: Option<f64>,
+        now: f64,
+    ) -> JsResult<f64> {
+        let now = time(now)?;
+        let expected = version(expected_version)?;
+        let state = read_state(&state)?;
+        let v = self
+            .store
+            .replace_handle_state(id, principal.as_deref(), state, expected, now)?;
+        Ok(v as f64)
+    }
+
+    #[wasm_bindgen(js_name = destroyHandle)]
+    pub fn destroy_handle(
+        &mut self,
+        id: &str,
+        principal: Option<String>,
+        now: f64,
+    ) -> JsResult<()> {
+        let now = time(now)?;
+        Ok(self.store.destroy_handle(id, principal.as_deref(), now)?)
+    }
+
+    /// The live handles of `principal` (absent: the anonymous ones), oldest first.
+    #[wasm_bindgen(js_name = listHandles, unchecked_return_type = "HandleView[]")]
+    pub fn list_handles(&self, principal: Option<String>, now: f64) -> JsResult<JsValue> {
+        output(&self.store.list_handles(principal.as_deref(), time(now)?)?)
+    }
+
     #[wasm_bindgen(unchecked_return_type = "Expiry[]")]
     pub fn sweep(&mut self, now: f64) -> JsResult<JsValue> {
         output(&self.store.sweep(time(now)?)?)

@@ -359,3 +359,54 @@ fn request_state_tokens_seal_and_redeem_once_with_secure_randomness() {
     assert_eq!(codec.ledger_size(), 1);
     assert_eq!(codec.next_deadline(), Some(T0 + 600_000.0));
 }
+
+#[wasm_bindgen_test]
+fn state_handles_cross_as_plain_objects_and_bind_to_their_principal() {
+    let mut s = WasmSessionStore::new(obj(r#"{"handleIdleTimeoutMs": 1000}"#)).unwrap();
+    let h = s
+        .create_handle(Some("alice".into()), obj(r#"{"basket": []}"#), T0)
+        .unwrap();
+    let id = text(&h, "handleId");
+    assert!(id.starts_with("h_"));
+    assert_eq!(get(&h, "expiresAt").as_f64(), Some(T0 + 1000.0));
+    let v = s
+        .update_handle(
+            &id,
+            Some("alice".into()),
+            obj(r#"{"n": 1}"#),
+            Some(0.0),
+            T0 + 1.0,
+        )
+        .unwrap();
+    assert_eq!(v, 1.0);
+    let read = s.get_handle(&id, Some("alice".into()), T0 + 2.0).unwrap();
+    assert_eq!(
+        JSON::stringify(&get(&read, "state")).unwrap(),
+        r#"{"basket":[],"n":1}"#
+    );
+    assert_eq!(
+        code_of(thrown(s.get_handle(&id, Some("bob".into()), T0 + 2.0))),
+        "HANDLE_NOT_FOUND"
+    );
+    assert_eq!(code_of(thrown(s.get(&id, T0 + 2.0))), "SESSION_NOT_FOUND");
+    assert_eq!(
+        Array::from(&s.list_handles(Some("alice".into()), T0 + 2.0).unwrap()).length(),
+        1
+    );
+    let anonymous = s.create_handle(None, JsValue::UNDEFINED, T0 + 2.0).unwrap();
+    assert_eq!(JSON::stringify(&get(&anonymous, "state")).unwrap(), "{}");
+    s.destroy_handle(&id, Some("alice".into()), T0 + 3.0)
+        .unwrap();
+    assert_eq!(
+        code_of(thrown(s.get_handle(&id, Some("alice".into()), T0 + 3.0))),
+        "HANDLE_DESTROYED"
+    );
+    let other = text(&anonymous, "handleId");
+    let error = thrown(s.get_handle(&other, None, T0 + 5_000.0));
+    assert_eq!(text(&error, "reason"), "idle");
+    assert_eq!(code_of(error), "HANDLE_EXPIRED");
+    assert_eq!(
+        code_of(thrown(s.create_handle(None, obj("[1]"), T0))),
+        "INVALID_STATE"
+    );
+}
