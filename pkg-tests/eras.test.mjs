@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { McpSessionHandler } from 'mcp-session-core/mcp';
-import { DualEraHandler } from 'mcp-session-core/v2';
+import { DualEraHandler, registerHandleTools } from 'mcp-session-core/v2';
+import { SessionManager } from 'mcp-session-core';
 import { McpServer as McpServerV2, createMcpHandler } from '@modelcontextprotocol/server';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { McpServer as McpServerV1 } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -123,5 +124,69 @@ test('npm start serves both eras: the example server process answers the v2 clie
     await client.close();
   } finally {
     await server.kill('SIGTERM');
+  }
+});
+
+test('state handles through the v2 client: create, use across calls, another user\'s reads as unknown, expiry, destroy, the cap', async () => {
+  let now = 1_700_000_000_000;
+  const manager = new SessionManager({
+    clock: () => now,
+    handleIdleTimeoutMs: 60_000,
+    handleLifetimeMs: 3_600_000,
+    maxHandlesPerPrincipal: 2,
+  });
+  const build = () => {
+    const server = new McpServerV2({ name: 'baskets', version: '1.0.0' });
+    registerHandleTools(server, manager.handles, { noun: 'basket', list: true });
+    return server;
+  };
+  const endpoint = new DualEraHandler({ modern: createMcpHandler(build, { legacy: 'reject' }), principal: bearer });
+  const { server, url } = await listen(endpoint.handle);
+  const clientOf = async (user) => {
+    const client = new ClientV2({ name: user, version: '1' }, { versionNegotiation: { mode: 'auto' } });
+    await client.connect(new TransportV2(url, auth(user)));
+    return client;
+  };
+  const call = async (client, name, args) => {
+    const result = await client.callTool({ name, arguments: args });
+    return { error: result.isError === true, value: result.isError ? text(result) : JSON.parse(text(result)) };
+  };
+  try {
+    const alice = await clientOf('alice');
+    const tools = (await alice.listTools()).tools;
+    const create = tools.find((t) => t.name === 'create_basket');
+    assert.match(create.description, /expires after 1 min unused, and 1 h after it was created/, 'the lifetime is in the description');
+    const { value: basket } = await call(alice, 'create_basket', { state: { items: [] } });
+    assert.match(basket.handleId, /^h_/);
+    assert.deepEqual((await call(alice, 'update_basket', { handleId: basket.handleId, patch: { items: ['apple'] }, expectedVersion: 0 })).value, { version: 1 });
+    const stale = await call(alice, 'update_basket', { handleId: basket.handleId, patch: { items: [] }, expectedVersion: 0 });
+    assert.equal(stale.error, true, 'compare-and-set refuses a stale version');
+    assert.deepEqual((await call(alice, 'get_basket', { handleId: basket.handleId })).value.state, { items: ['apple'] });
+
+    const bob = await clientOf('bob');
+    const theirs = await call(bob, 'get_basket', { handleId: basket.handleId });
+    const unknown = await call(bob, 'get_basket', { handleId: `h_${'0'.repeat(32)}` });
+    assert.deepEqual(theirs, { error: true, value: 'Handle not found' });
+    assert.deepEqual(theirs, unknown, "another user's handle reads exactly as an unknown one");
+    assert.deepEqual((await call(bob, 'list_baskets', {})).value, []);
+
+    const second = (await call(alice, 'create_basket', {})).value;
+    const full = await call(alice, 'create_basket', {});
+    assert.equal(full.error, true);
+    assert.match(full.value, /limit reached .*retry after/i);
+
+    await call(alice, 'destroy_basket', { handleId: second.handleId });
+    assert.match((await call(alice, 'get_basket', { handleId: second.handleId })).value, /destroyed/);
+
+    now += 61_000;
+    const expired = await call(alice, 'get_basket', { handleId: basket.handleId });
+    assert.equal(expired.error, true);
+    assert.match(expired.value, /has expired \(idle\)/, 'an expired handle says so, never "not found"');
+    await alice.close();
+    await bob.close();
+  } finally {
+    server.close();
+    await endpoint.close();
+    manager.dispose();
   }
 });

@@ -8,3 +8,5 @@ import '../platform';
 
 export { DualEraHandler } from './dual-era';
 export type { DualEraHandlerOptions } from './dual-era';
+export { registerHandleTools } from './handle-tools';
+export type { HandleToolsOptions } from './handle-tools';
