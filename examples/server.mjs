@@ -3,7 +3,9 @@
 // bearer token, and survive restarts (persisted under DATA_DIR). One endpoint
 // serves both protocol eras: 2025-era clients (the v1 SDK, or the v2 client without
 // version negotiation) get sessions; 2026-07-28 clients are served by the v2 SDK's
-// createMcpHandler, where the `whoami` tool answers.
+// createMcpHandler, where state lives in handles: create_basket returns a handleId
+// that get_basket, update_basket, destroy_basket and list_baskets take (handles
+// live beside the sessions, in the same store, and survive restarts too).
 //
 //   PORT=3000 DATA_DIR=./data node examples/server.mjs
 //
@@ -23,7 +25,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { McpServer as ModernMcpServer, createMcpHandler } from '@modelcontextprotocol/server';
 import { McpSessionHandler, FileSessionStore } from 'mcp-session-core/mcp';
-import { DualEraHandler } from 'mcp-session-core/v2';
+import { DualEraHandler, registerHandleTools } from 'mcp-session-core/v2';
 
 const number = (name, fallback) => (process.env[name] === undefined ? fallback : Number(process.env[name]));
 const port = number('PORT', 3000);
@@ -112,9 +114,11 @@ const mcp = new McpSessionHandler({
   },
 });
 
-/** The 2026-07-28 era: a server per request, with no session to keep state in. */
+/** The 2026-07-28 era: a server per request, with no session to keep state in;
+ * state lives in handles, bound to the caller. */
 function buildModernServer() {
   const server = new ModernMcpServer({ name: 'mcp-session-core-example', version: '1.0.0' });
+  registerHandleTools(server, mcp.sessions.handles, { noun: 'basket', list: true });
   server.registerTool('whoami', { description: 'Who the server takes the caller to be', inputSchema: z.object({}) }, async (_args, ctx) =>
     text({ principal: ctx.http?.authInfo?.clientId ?? null, protocolVersion: '2026-07-28' }),
   );

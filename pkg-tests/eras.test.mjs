@@ -108,8 +108,9 @@ test('a modern-only endpoint: GET and DELETE answer 405; Mcp-Session-Id and Last
   }
 });
 
-test('npm start serves both eras: the example server process answers the v2 client on 2026-07-28 and the v1 client with a session', async () => {
-  const server = await startServer({ DATA_DIR: dataDir() });
+test('npm start serves both eras: the example server process answers the v2 client on 2026-07-28 (a basket handle that survives SIGKILL) and the v1 client with a session', async () => {
+  const dir = dataDir();
+  let server = Object.assign(await startServer({ DATA_DIR: dir }), { dataDir: dir });
   try {
     const modern = new ClientV2({ name: 'modern-client', version: '1' }, { versionNegotiation: { mode: 'auto' } });
     await modern.connect(new TransportV2(server.url, auth('dave')));
@@ -118,7 +119,17 @@ test('npm start serves both eras: the example server process answers the v2 clie
       principal: 'dave',
       protocolVersion: '2026-07-28',
     });
+    const basket = JSON.parse(text(await modern.callTool({ name: 'create_basket', arguments: { state: { items: ['pear'] } } })));
     await modern.close();
+    // A handle survives SIGKILL and a restart through the file store.
+    await server.kill('SIGKILL');
+    const again = await startServer({ DATA_DIR: server.dataDir });
+    const back = new ClientV2({ name: 'modern-client', version: '1' }, { versionNegotiation: { mode: 'auto' } });
+    await back.connect(new TransportV2(again.url, auth('dave')));
+    const kept = JSON.parse(text(await back.callTool({ name: 'get_basket', arguments: { handleId: basket.handleId } })));
+    assert.deepEqual(kept.state, { items: ['pear'] });
+    await back.close();
+    server = again;
     const { client } = await connect(server.url, 'erin');
     assert.deepEqual(await call(client, 'notes_add', { text: 'kept' }), ['kept']);
     await client.close();
