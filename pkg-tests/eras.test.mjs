@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { McpSessionHandler } from 'mcp-session-core/mcp';
 import { DualEraHandler, registerHandleTools } from 'mcp-session-core/v2';
-import { SessionManager } from 'mcp-session-core';
-import { McpServer as McpServerV2, createMcpHandler } from '@modelcontextprotocol/server';
+import { SessionManager, createSealedRequestStateCodec } from 'mcp-session-core';
+import { McpServer as McpServerV2, createMcpHandler, inputRequired } from '@modelcontextprotocol/server';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { McpServer as McpServerV1 } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
@@ -199,5 +199,82 @@ test('state handles through the v2 client: create, use across calls, another use
     server.close();
     await endpoint.close();
     manager.dispose();
+  }
+});
+
+test('requestState through the v2 SDK: sealed by this package, verified by the SDK\'s hook: round trip, tampered, another user, replayed, expired, after a key rotation', async () => {
+  let now = 1_700_000_000_000;
+  const codec = createSealedRequestStateCodec({
+    key: { id: 'k1', key: new Uint8Array(32).fill(7) },
+    ttlSeconds: 60,
+    bind: (ctx) => ({ principal: ctx.http?.authInfo?.clientId, request: ctx.mcpReq.method }),
+    now: () => now,
+  });
+  const refusals = [];
+  const verify = async (state, ctx) => {
+    try {
+      return await codec.verify(state, ctx);
+    } catch (error) {
+      refusals.push(error.message);
+      throw error;
+    }
+  };
+  const build = () => {
+    const server = new McpServerV2({ name: 'two-step', version: '1.0.0' }, { requestState: { verify } });
+    server.registerTool('two_step', { description: 'Needs a second round', inputSchema: z.object({}) }, async (_args, ctx) => {
+      const state = ctx.mcpReq.requestState();
+      if (state === undefined) return inputRequired({ requestState: await codec.mint({ step: 1 }, ctx) });
+      return { content: [{ type: 'text', text: JSON.stringify(state) }] };
+    });
+    return server;
+  };
+  const endpoint = new DualEraHandler({ modern: createMcpHandler(build, { legacy: 'reject' }), principal: bearer });
+  const { server, url } = await listen(endpoint.handle);
+  const clientOf = async (user, manual = true) => {
+    const options = { versionNegotiation: { mode: 'auto' }, ...(manual ? { inputRequired: { autoFulfill: false } } : {}) };
+    const client = new ClientV2({ name: user, version: '1' }, options);
+    await client.connect(new TransportV2(url, auth(user)));
+    return client;
+  };
+  const start = async (client) =>
+    (await client.callTool({ name: 'two_step', arguments: {} }, { allowInputRequired: true })).requestState;
+  const retry = (client, requestState) =>
+    client.callTool({ name: 'two_step', arguments: {}, requestState }, { allowInputRequired: true });
+  const refused = async (promise, reason) => {
+    await assert.rejects(promise, (error) => error.code === -32602);
+    assert.equal(refusals.at(-1), reason);
+  };
+  try {
+    // The client's own multi-round-trip loop carries the sealed state back.
+    const auto = await clientOf('alice', false);
+    assert.equal(text(await auto.callTool({ name: 'two_step', arguments: {} })), '{"step":1}');
+    await auto.close();
+
+    const alice = await clientOf('alice');
+    const bob = await clientOf('bob');
+    const token = await start(alice);
+    assert.match(token, /^rs1\.k1\./);
+    const flipped = token.slice(0, -2) + (token.endsWith('AA') ? 'BB' : 'AA');
+    await refused(retry(alice, flipped), 'mac');
+    await refused(retry(bob, token), 'bind');
+    assert.equal(text(await retry(alice, token)), '{"step":1}', 'refused attempts did not use it up');
+    await refused(retry(alice, token), 'replayed');
+
+    const late = await start(alice);
+    now += 61_000;
+    await refused(retry(alice, late), 'expired');
+
+    const before = await start(alice);
+    const kept = await start(alice);
+    codec.rotate({ id: 'k2', key: new Uint8Array(32).fill(9) });
+    assert.match(await start(alice), /^rs1\.k2\./, 'new tokens are sealed with the new key');
+    assert.equal(text(await retry(alice, before)), '{"step":1}', 'a token of the previous key still verifies');
+    codec.removeKey('k1');
+    await refused(retry(alice, kept), 'mac');
+    await alice.close();
+    await bob.close();
+  } finally {
+    server.close();
+    await endpoint.close();
   }
 });
