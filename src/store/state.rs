@@ -53,13 +53,7 @@ impl SessionStore {
     ) -> Result<u64, SessionError> {
         let max_state = self.settings.config.max_state_bytes;
         let room = self.room();
-        let Some(session) = self.sessions.get(handle) else {
-            return Err(SessionError::SessionNotFound {
-                session_id: id.to_owned(),
-            });
-        };
-        check_version(session, expected_version)?;
-        next_version(session)?;
+        self.changeable(handle, id, expected_version)?;
         self.changing(handle);
         let Some(data) = self.sessions.get_mut(handle).map(|s| &mut s.data) else {
             return Err(SessionError::SessionNotFound {
@@ -116,14 +110,10 @@ impl SessionStore {
         now: u64,
     ) -> Result<u64, SessionError> {
         let room = self.room();
-        let Some(session) = self.sessions.get(handle) else {
-            return Err(SessionError::SessionNotFound {
-                session_id: id.to_owned(),
-            });
-        };
-        check_version(session, expected_version)?;
-        next_version(session)?;
-        let before = session.data.state_bytes;
+        let before = self
+            .changeable(handle, id, expected_version)?
+            .data
+            .state_bytes;
         if size > before.saturating_add(room) {
             return Err(self.storage_full(now));
         }
@@ -134,6 +124,24 @@ impl SessionStore {
         }
         self.sessions.resized(before, size);
         self.commit_state(handle, id, now)
+    }
+
+    /// The live record in `handle`, if its state may change now: it is at
+    /// `expected_version` (when given) and its version can grow by one.
+    fn changeable(
+        &self,
+        handle: Handle,
+        id: &str,
+        expected_version: Option<u64>,
+    ) -> Result<&Session, SessionError> {
+        let Some(session) = self.sessions.get(handle) else {
+            return Err(SessionError::SessionNotFound {
+                session_id: id.to_owned(),
+            });
+        };
+        check_version(session, expected_version)?;
+        next_version(session)?;
+        Ok(session)
     }
 
     /// After the state of `handle` changed: its version moves on (checked to be
