@@ -1517,23 +1517,6 @@ enum Op {
     HandleDestroy(Target, Who),
 }
 
-const KINDS: [EventKind; 14] = [
-    EventKind::Created,
-    EventKind::Initialized,
-    EventKind::StateChanged,
-    EventKind::Disconnected,
-    EventKind::Resumed,
-    EventKind::Closed,
-    EventKind::Expired,
-    EventKind::Evicted,
-    EventKind::Restored,
-    EventKind::Renewed,
-    EventKind::SweepPaused,
-    EventKind::HandleCreated,
-    EventKind::HandleDestroyed,
-    EventKind::HandleExpired,
-];
-
 const VERSIONS: [&str; 4] = ["2025-03-26", "2025-06-18", "2025-11-25", "1999-01-01"];
 
 fn json_value() -> impl Strategy<Value = Value> {
@@ -1629,7 +1612,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Reload),
         1 => Just(Op::Checkpoint),
         2 => prop::collection::vec(target(), 0..4).prop_map(Op::Export),
-        1 => prop::option::of(prop::sample::subsequence(KINDS.to_vec(), 0..=KINDS.len()))
+        1 => prop::option::of(prop::sample::subsequence(EventKind::ALL.to_vec(), 0..=EventKind::ALL.len()))
             .prop_map(Op::Filter),
         5 => (
             prop::option::of(prop_oneof![Just(Who::Alice), Just(Who::Bob), Just(Who::Nobody)]),
@@ -2004,7 +1987,7 @@ impl Run {
             }
             Op::Filter(kinds) => {
                 self.store
-                    .set_event_filter(kinds.as_deref().unwrap_or(&KINDS[..]));
+                    .set_event_filter(kinds.as_deref().unwrap_or(&EventKind::ALL[..]));
                 self.model.filter = kinds.clone();
                 return self.check();
             }
