@@ -9,7 +9,7 @@
 
 use js_sys::{Error, Reflect};
 use mcp_session_core::{
-    Binding, CodecConfig, InsecureSeededIds, KeyRing, Refusal, RequestStateCodec,
+    Binding, CodecConfig, InsecureSeededIds, KeyRing, Opened, Refusal, RequestStateCodec,
     RequestStateError, MAX_TIME_MS,
 };
 use wasm_bindgen::prelude::*;
@@ -171,9 +171,7 @@ impl WasmRequestStateCodec {
             principal: principal.as_deref(),
             request,
         };
-        let now = millis(now, "now")?;
-        let opened = self.inner.redeem(token, binding, now).map_err(refusal)?;
-        String::from_utf8(opened.payload).map_err(|_| refusal(Refusal::Malformed))
+        payload(self.inner.redeem(token, binding, millis(now, "now")?))
     }
 
     /// Opens and checks a token without redeeming it; returns its payload.
@@ -188,9 +186,7 @@ impl WasmRequestStateCodec {
             principal: principal.as_deref(),
             request,
         };
-        let now = millis(now, "now")?;
-        let opened = self.inner.open(token, binding, now).map_err(refusal)?;
-        String::from_utf8(opened.payload).map_err(|_| refusal(Refusal::Malformed))
+        payload(self.inner.open(token, binding, millis(now, "now")?))
     }
 
     /// Forgets ledger entries whose tokens have expired; returns how many.
@@ -216,4 +212,10 @@ impl WasmRequestStateCodec {
     pub fn ledger_size(&self) -> u32 {
         u32::try_from(self.inner.ledger().len()).unwrap_or(u32::MAX)
     }
+}
+
+/// A checked token's payload as text, or its refusal thrown.
+fn payload(opened: Result<Opened, Refusal>) -> Result<String, JsValue> {
+    let opened = opened.map_err(refusal)?;
+    String::from_utf8(opened.payload).map_err(|_| refusal(Refusal::Malformed))
 }
