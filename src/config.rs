@@ -95,6 +95,10 @@ pub struct Config {
     /// If set, live state handles one principal may hold (anonymous handles count
     /// together as one principal); counted apart from sessions (1,000).
     pub max_handles_per_principal: Option<usize>,
+    /// How many redeemed, unexpired `requestState` tokens the store remembers
+    /// (100,000): the single-use ledger's bound. A full ledger refuses a redemption
+    /// (`ledger_full`) rather than forget a token that could then be replayed.
+    pub max_redeemed_tokens: usize,
 }
 
 impl Default for Config {
@@ -123,6 +127,7 @@ impl Default for Config {
             handle_lifetime_ms: 24 * 60 * 60_000,
             max_handles: 10_000,
             max_handles_per_principal: Some(1_000),
+            max_redeemed_tokens: 100_000,
         }
     }
 }
@@ -187,6 +192,12 @@ impl Config {
         if self.max_handles == 0 {
             return Err(SessionError::invalid_config(
                 "maxHandles",
+                "must be at least 1",
+            ));
+        }
+        if self.max_redeemed_tokens == 0 {
+            return Err(SessionError::invalid_config(
+                "maxRedeemedTokens",
                 "must be at least 1",
             ));
         }

@@ -311,6 +311,25 @@ impl DeadlineIndex {
         self.heads().map(|(at, _, _)| at).min()
     }
 
+    /// The earliest deadline of a record of `kind`. O(number of lists).
+    pub fn earliest_of(&self, kind: RecordKind) -> Option<u64> {
+        let handle_lists: Vec<u32> = std::iter::once(HANDLE_LIFETIME)
+            .chain(self.handle_idle_lists.values().copied())
+            .collect();
+        self.lists
+            .iter()
+            .enumerate()
+            .filter_map(|(i, list)| {
+                let id = u32::try_from(i).ok()?;
+                let of_handles = handle_lists.contains(&id);
+                if of_handles != (kind == RecordKind::Handle) {
+                    return None;
+                }
+                self.nodes(id).get(list.head).map(|n| n.deadline)
+            })
+            .min()
+    }
+
     /// Takes the session that ends first out of the index if its deadline is at or
     /// before `now`: `(deadline, handle)`.
     pub fn pop_due(&mut self, now: u64) -> Option<(u64, Handle)> {

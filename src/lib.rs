@@ -52,6 +52,7 @@ pub use request::{
 };
 pub use request_state::{
     Binding, CodecConfig, KeyRing, Ledger, Opened, Refusal, RequestStateCodec, RequestStateError,
+    SingleUse,
 };
 pub use session::RecordKind;
 pub use session::{EndedView, Phase, SessionView};

@@ -12,6 +12,10 @@
 //!                "renewedTo": null } ] }
 //! ```
 //!
+//! A store that keeps the single-use ledger of `requestState` tokens adds
+//! `"redeemed": [ { "id": "<token ID, base64url>", "expiresAt": … } ]` (left out
+//! when empty): a token redeemed before a restart is refused after it.
+//!
 //! Sessions and ended records are sorted by ID and object keys are sorted, so the
 //! same store gives the same bytes. `expiresAt` is informational: restore recomputes
 //! deadlines from the configuration in force. Requests in flight do not survive a
@@ -21,11 +25,14 @@
 //! A store too large for one string is written as records instead (version 2,
 //! [`RECORDS_VERSION`]): a header line `{"format", "version": 2, "takenAt"}`, then a
 //! line `{"session": {…}}` or `{"endedSession": {…}}` per session, in slot order,
-//! read back one line at a time through [`Staging`].
+//! then a line `{"redeemedToken": {…}}` per ledger entry, read back one line at a
+//! time through [`Staging`].
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -36,6 +43,7 @@ use crate::ids::check_session_id;
 use crate::intern::Shared;
 use crate::patch::{check_metadata, check_state, MAX_METADATA_BYTES};
 use crate::request::check_principal;
+use crate::request_state::codec::{TokenId, TOKEN_ID_BYTES};
 use crate::session::{copy_of, session_copy, Ending, Phase, RecordKind, Session, SessionData};
 use crate::session_id::SessionId;
 
@@ -56,6 +64,43 @@ pub(crate) struct SnapshotDoc {
     pub taken_at: u64,
     pub sessions: Vec<SessionRecord>,
     pub ended: Vec<EndedRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redeemed: Vec<RedeemedRecord>,
+}
+
+/// A redeemed `requestState` token the single-use ledger remembers until it
+/// expires: its ID (16 bytes, base64url without padding) and its expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RedeemedRecord {
+    pub id: String,
+    pub expires_at: u64,
+}
+
+impl RedeemedRecord {
+    pub fn of(expires_at: u64, id: &TokenId) -> Self {
+        RedeemedRecord {
+            id: URL_SAFE_NO_PAD.encode(id),
+            expires_at,
+        }
+    }
+
+    /// The entry, or what is wrong with it.
+    fn entry(&self, record: Option<&str>) -> Result<(u64, TokenId), SessionError> {
+        let id = URL_SAFE_NO_PAD
+            .decode(&self.id)
+            .ok()
+            .and_then(|bytes| TokenId::try_from(bytes.as_slice()).ok())
+            .ok_or_else(|| {
+                invalid(
+                    record,
+                    "id",
+                    format!("expected {TOKEN_ID_BYTES} bytes in base64url"),
+                )
+            })?;
+        time(record, "expiresAt", self.expires_at)?;
+        Ok((self.expires_at, id))
+    }
 }
 
 session_copy! {
@@ -101,6 +146,9 @@ pub struct RestoreReport {
     pub refused_capacity: usize,
     /// Ended sessions remembered again (for 404 reasons, renewal, no reuse).
     pub ended_restored: usize,
+    /// Redeemed `requestState` tokens remembered again (still unexpired, and not
+    /// over `max_redeemed_tokens`): a replay after the restart is refused.
+    pub redeemed_restored: usize,
 }
 
 impl SessionRecord {
@@ -155,6 +203,10 @@ struct RecordLine {
     session: Option<SessionRecord>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ended_session: Option<EndedRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redeemed: Option<Vec<RedeemedRecord>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redeemed_token: Option<RedeemedRecord>,
 }
 
 /// The header line of a snapshot written as records.
@@ -183,6 +235,14 @@ pub(crate) fn ended_line(record: EndedRecord) -> Result<String, SessionError> {
     })
 }
 
+/// The line of a redeemed token.
+pub(crate) fn redeemed_line(record: RedeemedRecord) -> Result<String, SessionError> {
+    line(RecordLine {
+        redeemed_token: Some(record),
+        ..RecordLine::default()
+    })
+}
+
 fn line(record: RecordLine) -> Result<String, SessionError> {
     serde_json::to_string(&record).map_err(|e| SessionError::InvalidState {
         reason: format!("snapshot could not be written: {e}"),
@@ -199,6 +259,8 @@ pub struct Staging {
     taken_at: u64,
     sessions: BTreeMap<String, SessionRecord>,
     ended: BTreeMap<String, EndedRecord>,
+    /// Redeemed token ID -> its latest expiry.
+    redeemed: BTreeMap<String, u64>,
     lines: usize,
 }
 
@@ -224,13 +286,16 @@ impl Staging {
             time(record, "takenAt", taken_at)?;
             self.taken_at = self.taken_at.max(taken_at);
             return match (line.version, line.sessions, line.ended) {
-                (Some(RECORDS_VERSION), None, None) => Ok(()),
+                (Some(RECORDS_VERSION), None, None) if line.redeemed.is_none() => Ok(()),
                 (Some(SNAPSHOT_VERSION), Some(sessions), Some(ended)) => {
                     for s in sessions {
                         self.put_session(s, newest_wins, record)?;
                     }
                     for e in ended {
                         self.put_ended(e, newest_wins, record)?;
+                    }
+                    for r in line.redeemed.unwrap_or_default() {
+                        self.put_redeemed(r);
                     }
                     Ok(())
                 }
@@ -241,15 +306,30 @@ impl Staging {
                 )),
             };
         }
-        match (line.session, line.ended_session) {
-            (Some(s), None) => self.put_session(s, newest_wins, record),
-            (None, Some(e)) => self.put_ended(e, newest_wins, record),
+        match (line.session, line.ended_session, line.redeemed_token) {
+            (Some(s), None, None) if line.redeemed.is_none() => {
+                self.put_session(s, newest_wins, record)
+            }
+            (None, Some(e), None) if line.redeemed.is_none() => {
+                self.put_ended(e, newest_wins, record)
+            }
+            (None, None, Some(r)) if line.redeemed.is_none() => {
+                self.put_redeemed(r);
+                Ok(())
+            }
             _ => Err(invalid(
                 record,
                 "",
-                "expected a header, a session or an ended session",
+                "expected a header, a session, an ended session or a redeemed token",
             )),
         }
+    }
+
+    /// A redeemed token: the same ID twice (a journal record and a snapshot)
+    /// keeps the later expiry (they are one token, so they are equal).
+    fn put_redeemed(&mut self, r: RedeemedRecord) {
+        let at = self.redeemed.entry(r.id).or_insert(r.expires_at);
+        *at = (*at).max(r.expires_at);
     }
 
     fn put_session(
@@ -293,6 +373,11 @@ impl Staging {
             taken_at: self.taken_at,
             sessions: self.sessions.into_values().collect(),
             ended: self.ended.into_values().collect(),
+            redeemed: self
+                .redeemed
+                .into_iter()
+                .map(|(id, expires_at)| RedeemedRecord { id, expires_at })
+                .collect(),
         };
         validate(doc, settings)
     }
@@ -303,6 +388,8 @@ pub(crate) struct ValidSnapshot {
     pub sessions: Vec<Session>,
     /// Ended sessions, each with its `end`.
     pub ended: Vec<Session>,
+    /// Redeemed tokens: `(expires_at, id)`.
+    pub redeemed: Vec<(u64, TokenId)>,
 }
 
 /// Serializes a snapshot document, records sorted by ID so equal stores give equal
@@ -311,15 +398,18 @@ pub(crate) fn document(
     taken_at: u64,
     mut sessions: Vec<SessionRecord>,
     mut ended: Vec<EndedRecord>,
+    mut redeemed: Vec<RedeemedRecord>,
 ) -> Result<String, SessionError> {
     sessions.sort_by(|a, b| a.id.cmp(&b.id));
     ended.sort_by(|a, b| a.session.id.cmp(&b.session.id));
+    redeemed.sort_by(|a, b| a.id.cmp(&b.id));
     let doc = SnapshotDoc {
         format: SNAPSHOT_FORMAT.to_owned(),
         version: SNAPSHOT_VERSION,
         taken_at,
         sessions,
         ended,
+        redeemed,
     };
     serde_json::to_string(&doc).map_err(|e| SessionError::InvalidState {
         reason: format!("snapshot could not be written: {e}"),
@@ -414,7 +504,17 @@ fn validate(doc: SnapshotDoc, settings: &Settings) -> Result<ValidSnapshot, Sess
             ..s
         });
     }
-    Ok(ValidSnapshot { sessions, ended })
+    let redeemed = doc
+        .redeemed
+        .iter()
+        .enumerate()
+        .map(|(i, r)| r.entry(Some(&format!("redeemed[{i}]"))))
+        .collect::<Result<_, _>>()?;
+    Ok(ValidSnapshot {
+        sessions,
+        ended,
+        redeemed,
+    })
 }
 
 fn prefix_field(error: SessionError, prefix: &str) -> SessionError {

@@ -487,3 +487,68 @@ fn restore_refuses_handles_past_the_handle_cap_apart_from_sessions() {
     let report = small.restore(&text, T0).unwrap();
     assert_eq!((report.restored, report.refused_capacity), (3, 1));
 }
+
+#[test]
+fn a_refused_handle_waits_for_the_next_handle_to_end_not_the_next_session() {
+    let config = Config {
+        max_handles: 1,
+        handle_idle_timeout_ms: 50_000,
+        idle_timeout_ms: 1_000,
+        ..Config::default()
+    };
+    let mut s = store(config);
+    // A session ends in 1 s, but only a handle's end makes room for a handle.
+    s.create(plain(), T0).unwrap();
+    s.create_handle(None, None, T0).unwrap();
+    assert_eq!(
+        s.create_handle(None, None, T0 + 100).unwrap_err(),
+        SessionError::HandleLimitExceeded {
+            limit: 1,
+            retry_after_ms: 49_900
+        }
+    );
+    // And a refused session waits for a session, not the handle.
+    let config = Config {
+        max_sessions: 1,
+        handle_idle_timeout_ms: 500,
+        idle_timeout_ms: 60_000,
+        ..Config::default()
+    };
+    let mut s = store(config);
+    s.create_handle(None, None, T0).unwrap();
+    s.create(plain(), T0).unwrap();
+    assert_eq!(
+        s.create(plain(), T0 + 100).unwrap_err(),
+        SessionError::CapacityExceeded {
+            limit: 1,
+            retry_after_ms: 59_900
+        }
+    );
+}
+
+#[test]
+fn listing_reads_only_the_principals_own_handles_and_follows_every_change() {
+    let mut s = store(Config::default());
+    let a1 = s.create_handle(Some("a"), None, T0).unwrap().handle_id;
+    let b1 = s.create_handle(Some("b"), None, T0).unwrap().handle_id;
+    let a2 = s.create_handle(Some("a"), None, T0 + 1).unwrap().handle_id;
+    let anon = s.create_handle(None, None, T0 + 2).unwrap().handle_id;
+    let ids = |s: &SessionStore, p: Option<&str>| -> Vec<String> {
+        s.list_handles(p, T0 + 10)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.handle_id)
+            .collect()
+    };
+    assert_eq!(ids(&s, Some("a")), vec![a1.clone(), a2.clone()]);
+    assert_eq!(ids(&s, Some("b")), vec![b1]);
+    assert_eq!(ids(&s, None), vec![anon]);
+    assert!(ids(&s, Some("nobody")).is_empty());
+    s.destroy_handle(&a1, Some("a"), T0 + 3).unwrap();
+    assert_eq!(ids(&s, Some("a")), vec![a2]);
+    // Through a snapshot and restore the index is built again.
+    let mut restored = store(Config::default());
+    restored.restore(&s.snapshot(T0 + 4).unwrap(), T0 + 4).unwrap();
+    assert_eq!(ids(&restored, Some("a")), ids(&s, Some("a")));
+    assert_eq!(ids(&restored, None), ids(&s, None));
+}

@@ -15,7 +15,7 @@ mod common;
 
 use common::*;
 use mcp_session_core::{
-    CapacityPolicy, Config, EventKind, InsecureSeededIds, RequestKind, SessionStore,
+    CapacityPolicy, Config, EventKind, InsecureSeededIds, RequestKind, SessionStore, SingleUse,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -44,6 +44,9 @@ enum Op {
     HandleUpdate(usize, u8, u8),
     HandleReplace(usize, u8, u8),
     HandleDestroy(usize, u8),
+    /// Redeems `requestState` token `n` (its ID `[n; 16]`, expiring at
+    /// `T0 + (n + 1) * 1,000,000` ms): journaled, snapshotted, taken back on undo.
+    Redeem(u8),
 }
 
 /// A handle's principal: none, or one of two users.
@@ -76,6 +79,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (i.clone(), 0u8..3, any::<u8>()).prop_map(|(i, p, n)| Op::HandleUpdate(i, p, n)),
         1 => (i.clone(), 0u8..3, any::<u8>()).prop_map(|(i, p, n)| Op::HandleReplace(i, p, n)),
         1 => (i.clone(), 0u8..3).prop_map(|(i, p)| Op::HandleDestroy(i, p)),
+        3 => (0u8..12).prop_map(Op::Redeem),
     ]
 }
 
@@ -129,6 +133,11 @@ fn run(s: &mut SessionStore, ids: &mut Vec<String>, op: &Op, now: &mut u64) {
             .replace_handle_state(&pick(i), owner(*p), json!({ "r": n }), None, *now)
             .map(|_| ()),
         Op::HandleDestroy(i, p) => s.destroy_handle(&pick(i), owner(*p), *now),
+        Op::Redeem(n) => s
+            .consume([*n; 16], T0 + (u64::from(*n) + 1) * 1_000_000, *now)
+            .map_err(|_| mcp_session_core::SessionError::InvalidState {
+                reason: String::new(),
+            }),
     };
 }
 
@@ -164,6 +173,7 @@ fn config() -> Config {
         handle_lifetime_ms: 1_500_000,
         max_handles: 4,
         max_handles_per_principal: Some(2),
+        max_redeemed_tokens: 3,
         ..Config::default()
     }
 }
@@ -173,7 +183,7 @@ fn observe(s: &mut SessionStore, now: u64) -> (String, String, Option<u64>) {
     let stats = s.stats(now).unwrap();
     assert_eq!(s.recount_bytes(), stats.total_bytes, "running byte count");
     let counts = format!(
-        "{} {} {} {} {} {} {} {}",
+        "{} {} {} {} {} {} {} {} {}",
         stats.live,
         stats.initializing,
         stats.active,
@@ -181,7 +191,8 @@ fn observe(s: &mut SessionStore, now: u64) -> (String, String, Option<u64>) {
         stats.in_flight,
         stats.ended_remembered,
         stats.handles_live,
-        stats.handles_ended_remembered
+        stats.handles_ended_remembered,
+        stats.redeemed_tokens
     );
     (s.snapshot(now).unwrap(), counts, s.next_deadline())
 }

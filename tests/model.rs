@@ -26,9 +26,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use mcp_session_core::{
     Admission, CapacityPolicy, Config, CreateParams, EndReason, EndedView, Event, EventKind,
-    HandleView, IdSource, InsecureSeededIds, InvalidIdReason, Lookup, Phase, Record, RequestHead,
-    RequestKind, RestoreReport, SessionError, SessionRef, SessionStore, SessionView, Staging,
-    Stats, Status, HANDLE_PREFIX, MAX_SESSION_ID_BYTES,
+    HandleView, IdSource, InsecureSeededIds, InvalidIdReason, Lookup, Phase, Record, Refusal,
+    RequestHead, RequestKind, RestoreReport, SessionError, SessionRef, SessionStore, SessionView,
+    SingleUse, Staging, Stats, Status, HANDLE_PREFIX, MAX_SESSION_ID_BYTES,
 };
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -96,6 +96,8 @@ struct Model {
     backlog: bool,
     /// The event kinds recorded (`None`: all).
     filter: Option<Vec<EventKind>>,
+    /// Redeemed `requestState` tokens: (ID, expires at).
+    redeemed: Vec<([u8; 16], u64)>,
 }
 
 type R<T> = Result<T, SessionError>;
@@ -162,6 +164,7 @@ impl Model {
             seq: 0,
             backlog: false,
             filter: None,
+            redeemed: Vec::new(),
         }
     }
 
@@ -351,6 +354,7 @@ impl Model {
         let out = self.expire_due(limit);
         let (clock, retention) = (self.clock, self.config.ended_retention_ms);
         self.ended.retain(|e| e.ended_at + retention > clock);
+        self.redeemed.retain(|(_, at)| *at > clock);
         out
     }
 
@@ -431,18 +435,46 @@ impl Model {
         self.live(id)
     }
 
+    /// The earliest deadline of a live record or a ledger entry.
     fn next_deadline(&self) -> Option<u64> {
         self.sessions
             .iter()
             .filter_map(|s| self.deadline(s).map(|d| d.0))
+            .chain(self.redeemed.iter().map(|(_, at)| *at))
             .min()
     }
 
-    fn retry_after(&self) -> u64 {
-        match self.next_deadline() {
+    /// Until the next record of this kind (`handle`) ends.
+    fn retry_after(&self, handle: bool) -> u64 {
+        let next = self
+            .sessions
+            .iter()
+            .filter(|s| s.handle == handle)
+            .filter_map(|s| self.deadline(s).map(|d| d.0))
+            .min();
+        match next {
             Some(at) => at.saturating_sub(self.clock).max(1),
+            None if handle => self.config.handle_idle_timeout_ms,
             None => self.config.idle_timeout_ms,
         }
+    }
+
+    /// The single-use ledger: the clock moves (what is due ends, expired entries
+    /// are forgotten), then a second redemption is `replayed`, an expired token
+    /// `expired`, and a full ledger `ledger_full`.
+    fn redeem(&mut self, id: [u8; 16], expires_at: u64, now: u64) -> Result<(), Refusal> {
+        self.advance(now);
+        if self.redeemed.iter().any(|(i, _)| *i == id) {
+            return Err(Refusal::Replayed);
+        }
+        if expires_at <= self.clock {
+            return Err(Refusal::Expired);
+        }
+        if self.redeemed.len() >= self.config.max_redeemed_tokens {
+            return Err(Refusal::LedgerFull);
+        }
+        self.redeemed.push((id, expires_at));
+        Ok(())
     }
 
     fn make_room(&mut self, principal: Option<&str>) -> R<Option<String>> {
@@ -456,7 +488,7 @@ impl Model {
             if held >= limit {
                 return Err(SessionError::PrincipalLimitExceeded {
                     limit,
-                    retry_after_ms: self.retry_after(),
+                    retry_after_ms: self.retry_after(false),
                 });
             }
         }
@@ -482,7 +514,7 @@ impl Model {
             Some(v) => Ok(Some(v)),
             None => Err(SessionError::CapacityExceeded {
                 limit: self.config.max_sessions,
-                retry_after_ms: self.retry_after(),
+                retry_after_ms: self.retry_after(false),
             }),
         }
     }
@@ -744,6 +776,7 @@ impl Model {
                 .iter()
                 .filter(|e| e.handle && e.ended_at + self.config.ended_retention_ms > now)
                 .count(),
+            redeemed_tokens: self.redeemed.iter().filter(|(_, at)| *at > now).count(),
         }
     }
 
@@ -1020,7 +1053,7 @@ impl Model {
             if held >= limit {
                 return Err(SessionError::HandleLimitExceeded {
                     limit,
-                    retry_after_ms: self.retry_after(),
+                    retry_after_ms: self.retry_after(true),
                 });
             }
         }
@@ -1033,7 +1066,7 @@ impl Model {
         if self.live_handles() >= max {
             return Err(SessionError::HandleLimitExceeded {
                 limit: max,
-                retry_after_ms: self.retry_after(),
+                retry_after_ms: self.retry_after(true),
             });
         }
         let id = format!("{HANDLE_PREFIX}{}", self.fresh_id()?);
@@ -1265,6 +1298,12 @@ impl Model {
                 .filter(|e| e.ended_at + retention > at)
                 .map(|e| (e.id.clone(), e.clone()))
                 .collect(),
+            redeemed: self
+                .redeemed
+                .iter()
+                .filter(|(_, expires)| *expires > at)
+                .copied()
+                .collect(),
         }
     }
 
@@ -1338,6 +1377,17 @@ impl Model {
                 report.ended_restored += 1;
             }
         }
+        for (id, expires_at) in images.redeemed {
+            if expires_at <= now || self.redeemed.iter().any(|(i, _)| *i == id) {
+                continue;
+            }
+            if self.redeemed.len() < self.config.max_redeemed_tokens {
+                self.redeemed.push((id, expires_at));
+                report.redeemed_restored += 1;
+            } else {
+                report.refused_capacity += 1;
+            }
+        }
         report
     }
 }
@@ -1347,6 +1397,9 @@ impl Model {
 struct Images {
     sessions: BTreeMap<String, MSession>,
     ended: BTreeMap<String, MEnded>,
+    /// Redeemed tokens: ID -> expires at. (Restores never fill the ledger here,
+    /// so the order they take entries in does not show.)
+    redeemed: BTreeMap<[u8; 16], u64>,
 }
 
 impl Images {
@@ -1357,6 +1410,7 @@ impl Images {
             self.ended.remove(&id);
             self.sessions.insert(id, s);
         }
+        self.redeemed.extend(newer.redeemed);
         for (id, e) in newer.ended {
             self.sessions.remove(&id);
             self.ended.insert(id, e);
@@ -1515,6 +1569,10 @@ enum Op {
         expected: Option<u64>,
     },
     HandleDestroy(Target, Who),
+    /// A `requestState` token minted now, valid for this long (ms).
+    Mint(u64),
+    /// A minted token presented for redemption (again, maybe).
+    Redeem(prop::sample::Index),
 }
 
 const VERSIONS: [&str; 4] = ["2025-03-26", "2025-06-18", "2025-11-25", "1999-01-01"];
@@ -1625,6 +1683,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (target(), who(), prop_oneof![4 => object(), 1 => json_value()], prop::option::weighted(0.4, 0u64..6))
             .prop_map(|(target, who, state, expected)| Op::HandleReplace { target, who, state, expected }),
         2 => (target(), who()).prop_map(|(t, w)| Op::HandleDestroy(t, w)),
+        2 => prop_oneof![1u64..100, 100u64..2_000].prop_map(Op::Mint),
+        4 => any::<prop::sample::Index>().prop_map(Op::Redeem),
     ]
 }
 
@@ -1657,6 +1717,7 @@ fn config() -> impl Strategy<Value = Config> {
             100u64..2_000,
             1usize..6,
             prop::option::weighted(0.5, 1usize..4),
+            prop_oneof![1usize..4, Just(100_000usize)],
         ),
     )
         .prop_map(
@@ -1665,7 +1726,7 @@ fn config() -> impl Strategy<Value = Config> {
                 (max, evict, per),
                 (state, retention, ended, events),
                 (batch, in_flight),
-                (handle_idle, handle_life, max_handles, handles_per),
+                (handle_idle, handle_life, max_handles, handles_per, max_redeemed),
             )| {
                 Config {
                     init_timeout_ms: init,
@@ -1692,6 +1753,7 @@ fn config() -> impl Strategy<Value = Config> {
                     handle_lifetime_ms: handle_life,
                     max_handles,
                     max_handles_per_principal: handles_per,
+                    max_redeemed_tokens: max_redeemed,
                     ..Config::default()
                 }
             },
@@ -1726,6 +1788,8 @@ struct Run {
     /// The last checkpoint: the store's snapshot and the model's images.
     base: Option<(String, Images)>,
     reloads: u64,
+    /// Minted `requestState` tokens: (ID, expires at).
+    tokens: Vec<([u8; 16], u64)>,
 }
 
 /// Stats without the byte estimates, which the model does not keep.
@@ -1751,6 +1815,7 @@ impl Run {
             refs: vec![],
             base: None,
             reloads: 0,
+            tokens: Vec::new(),
         }
     }
 
@@ -2061,6 +2126,21 @@ impl Run {
                     ),
                 )
             }
+            Op::Mint(lifetime) => {
+                let n = self.tokens.len() as u128 + 1;
+                self.tokens.push((n.to_be_bytes(), now + lifetime));
+                return self.check();
+            }
+            Op::Redeem(i) => {
+                if self.tokens.is_empty() {
+                    return Ok(());
+                }
+                let (id, expires_at) = self.tokens[i.index(self.tokens.len())];
+                (
+                    format!("{:?}", self.store.consume(id, expires_at, now)),
+                    format!("{:?}", self.model.redeem(id, expires_at, now)),
+                )
+            }
             Op::HandleDestroy(t, who) => {
                 let Some(id) = self.id(t) else { return Ok(()) };
                 let p = self.principal(*who, Some(&id));
@@ -2183,6 +2263,7 @@ impl Run {
                     .flat_map(|p| self.store.list_handles(p, clock).unwrap())
                     .map(|h| h.expires_at),
             )
+            .chain(self.model.redeemed.iter().map(|(_, at)| *at))
             .min();
         // While a bounded sweep left sessions due, next_deadline says so by being
         // due already (the listing leaves those sessions out).

@@ -149,3 +149,140 @@ proptest! {
         }
     }
 }
+
+/// The single-use ledger kept by a store: a token redeemed there is refused after
+/// the store is rebuilt from its snapshot, and from its journal records (what the
+/// file store writes), until the token expires; an undone redemption is forgotten.
+mod in_a_store {
+    use super::*;
+    use mcp_session_core::{Config, Refusal, SessionStore, Staging};
+
+    fn store() -> SessionStore {
+        SessionStore::with_id_source(Config::default(), Box::new(InsecureSeededIds::new(9)))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_replay_after_a_restart_from_the_snapshot_is_refused() {
+        let mut c = codec();
+        let mut first = store();
+        let token = c.mint(b"ok", ALICE, Some(60_000), NOW).unwrap();
+        assert_eq!(
+            c.redeem_in(&token, ALICE, NOW, &mut first).unwrap().payload,
+            b"ok"
+        );
+        assert_eq!(
+            c.redeem_in(&token, ALICE, NOW + 1, &mut first),
+            Err(Refusal::Replayed)
+        );
+        let snapshot = first.snapshot(NOW + 2).unwrap();
+        assert!(snapshot.contains("\"redeemed\""), "{snapshot}");
+
+        let mut second = store();
+        let report = second.restore(&snapshot, NOW + 3).unwrap();
+        assert_eq!(report.redeemed_restored, 1);
+        assert_eq!(
+            c.open_in(&token, ALICE, NOW + 3, &second),
+            Err(Refusal::Replayed)
+        );
+        assert_eq!(
+            c.redeem_in(&token, ALICE, NOW + 3, &mut second),
+            Err(Refusal::Replayed)
+        );
+        // At its expiry the entry goes with the store's clock, and the token is
+        // refused as expired.
+        assert_eq!(second.next_deadline(), Some(NOW + 60_000));
+        assert_eq!(
+            c.redeem_in(&token, ALICE, NOW + 60_000, &mut second),
+            Err(Refusal::Expired)
+        );
+        assert_eq!(second.stats(NOW + 60_000).unwrap().redeemed_tokens, 0);
+        // The host's timer, armed at that deadline, sweeps the entry away.
+        second.sweep(NOW + 60_000).unwrap();
+        assert_eq!(second.next_deadline(), None);
+    }
+
+    #[test]
+    fn journal_records_carry_redemptions_and_an_undone_one_is_forgotten() {
+        let mut c = codec();
+        let mut s = store();
+        s.set_journaling(true);
+        let base = s.snapshot(NOW).unwrap();
+        let kept = c.mint(b"a", ALICE, None, NOW).unwrap();
+        let undone = c.mint(b"b", ALICE, None, NOW).unwrap();
+
+        c.redeem_in(&kept, ALICE, NOW, &mut s).unwrap();
+        assert!(s.journal_pending());
+        let record = s.journal_export(NOW).unwrap();
+        assert!(record.contains("\"redeemed\""), "{record}");
+        s.journal_commit();
+
+        c.redeem_in(&undone, ALICE, NOW, &mut s).unwrap();
+        s.journal_revert();
+        assert!(!s.journal_pending());
+        assert_eq!(s.stats(NOW).unwrap().redeemed_tokens, 1);
+        assert!(
+            c.redeem_in(&undone, ALICE, NOW, &mut s).is_ok(),
+            "undone: not redeemed"
+        );
+
+        // Snapshot then journal record, replayed as the file store does.
+        let mut staging = Staging::default();
+        staging.add(&base, false).unwrap();
+        staging.add(&record, true).unwrap();
+        let mut restarted = store();
+        let report = restarted.restore_staged(staging, NOW + 5).unwrap();
+        assert_eq!(report.redeemed_restored, 1);
+        assert_eq!(
+            c.redeem_in(&kept, ALICE, NOW + 5, &mut restarted),
+            Err(Refusal::Replayed)
+        );
+        // The codec's own ledger is apart: it never saw `kept`.
+        assert!(c.redeem(&kept, ALICE, NOW + 5).is_ok());
+    }
+
+    #[test]
+    fn snapshot_records_carry_the_ledger_in_pieces() {
+        let mut c = codec();
+        let mut s = store();
+        let tokens: Vec<String> = (0..50)
+            .map(|i| c.mint(&[i], ALICE, None, NOW).unwrap())
+            .collect();
+        for t in &tokens {
+            c.redeem_in(t, ALICE, NOW, &mut s).unwrap();
+        }
+        s.create_id(Default::default(), NOW).unwrap();
+        let mut staging = Staging::default();
+        let (mut from, mut pieces) = (0, 0);
+        loop {
+            let (piece, next) = s.snapshot_records(NOW, from, 200).unwrap();
+            pieces += 1;
+            for line in piece.lines() {
+                staging.add(line, false).unwrap();
+            }
+            match next {
+                Some(n) => from = n,
+                None => break,
+            }
+        }
+        assert!(pieces > 10, "small pieces: {pieces}");
+        let mut restarted = store();
+        let report = restarted.restore_staged(staging, NOW + 1).unwrap();
+        assert_eq!((report.restored, report.redeemed_restored), (1, 50));
+        for t in &tokens {
+            assert_eq!(
+                c.redeem_in(t, ALICE, NOW + 1, &mut restarted),
+                Err(Refusal::Replayed)
+            );
+        }
+    }
+
+    #[test]
+    fn a_malformed_ledger_entry_refuses_the_whole_snapshot() {
+        let mut s = store();
+        let bad = r#"{"format":"mcp-session-core/snapshot","version":1,"takenAt":1,"sessions":[],"ended":[],"redeemed":[{"id":"short","expiresAt":5}]}"#;
+        let err = s.restore(bad, NOW).unwrap_err();
+        assert_eq!(err.code(), "INVALID_SNAPSHOT");
+        assert!(err.to_string().contains("redeemed[0]"), "{err}");
+    }
+}

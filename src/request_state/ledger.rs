@@ -21,6 +21,18 @@ use std::collections::{BTreeSet, HashSet};
 use super::codec::TokenId;
 use super::Refusal;
 
+/// Where a codec records a redeemed token: its own in-process [`Ledger`], or a
+/// [`crate::SessionStore`], whose ledger is journaled, snapshotted and swept with
+/// its sessions (so single use survives a restart, and a shared store can share it).
+pub trait SingleUse {
+    /// True if `id` has been redeemed and its token has not yet expired.
+    fn redeemed(&self, id: &TokenId) -> bool;
+    /// Records `id` (a token valid until `expires_at`) as redeemed at `now`: refuses
+    /// a second redemption (`replayed`), a token already expired (`expired`), and
+    /// any redemption while full of unexpired entries (`ledger_full`).
+    fn consume(&mut self, id: TokenId, expires_at: u64, now: u64) -> Result<(), Refusal>;
+}
+
 /// The redeemed, unexpired token IDs.
 #[derive(Debug, Clone)]
 pub struct Ledger {
@@ -43,6 +55,11 @@ impl Ledger {
     /// forgetting what expired. Refuses a second redemption, and refuses when full.
     pub fn consume(&mut self, id: TokenId, expires_at: u64, now: u64) -> Result<(), Refusal> {
         self.sweep(now);
+        self.record(id, expires_at, now)
+    }
+
+    /// `consume` without the sweep (the store has swept already).
+    pub(crate) fn record(&mut self, id: TokenId, expires_at: u64, now: u64) -> Result<(), Refusal> {
         if self.ids.contains(&id) {
             return Err(Refusal::Replayed);
         }
@@ -56,6 +73,19 @@ impl Ledger {
         self.ids.insert(id);
         self.by_deadline.insert((expires_at, id));
         Ok(())
+    }
+
+    /// Takes back an entry `record` made (a store undoing a batch it could not
+    /// make durable).
+    pub(crate) fn remove(&mut self, id: &TokenId, expires_at: u64) {
+        if self.by_deadline.remove(&(expires_at, *id)) {
+            self.ids.remove(id);
+        }
+    }
+
+    /// Every entry, `(expires_at, id)`, earliest first (for snapshots).
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (u64, TokenId)> + '_ {
+        self.by_deadline.iter().copied()
     }
 
     /// True if `id` is recorded (and not yet forgotten).
@@ -96,6 +126,16 @@ impl Ledger {
     /// The most IDs the ledger holds.
     pub fn max_entries(&self) -> usize {
         self.max_entries
+    }
+}
+
+impl SingleUse for Ledger {
+    fn redeemed(&self, id: &TokenId) -> bool {
+        self.contains(id)
+    }
+
+    fn consume(&mut self, id: TokenId, expires_at: u64, now: u64) -> Result<(), Refusal> {
+        Ledger::consume(self, id, expires_at, now)
     }
 }
 

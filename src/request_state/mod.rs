@@ -22,7 +22,7 @@ pub mod codec;
 pub mod ledger;
 
 pub use codec::{KeyRing, Opened, TokenId, MAX_KEYS, MAX_KEY_ID_CHARS, TOKEN_PREFIX};
-pub use ledger::Ledger;
+pub use ledger::{Ledger, SingleUse};
 
 use serde::Serialize;
 
@@ -306,15 +306,27 @@ impl RequestStateCodec {
     /// more than once within its lifetime). A redeemed token is still refused as
     /// `replayed`.
     pub fn open(&self, token: &str, binding: Binding<'_>, now: u64) -> Result<Opened, Refusal> {
+        self.open_in(token, binding, now, &self.ledger)
+    }
+
+    /// `open`, asking `ledger` (a [`crate::SessionStore`]) whether it was redeemed.
+    pub fn open_in(
+        &self,
+        token: &str,
+        binding: Binding<'_>,
+        now: u64,
+        ledger: &dyn SingleUse,
+    ) -> Result<Opened, Refusal> {
         let opened = codec::open(&self.keys, token, &binding, self.max_token_chars, now)?;
-        if self.ledger.contains(&opened.token_id) {
+        if ledger.redeemed(&opened.token_id) {
             return Err(Refusal::Replayed);
         }
         Ok(opened)
     }
 
-    /// Opens, checks and redeems a token: a second redemption is refused as
-    /// `replayed` until the token expires. Forgets expired ledger entries first.
+    /// Opens, checks and redeems a token in the codec's own ledger: a second
+    /// redemption is refused as `replayed` until the token expires, within this
+    /// process. Forgets expired ledger entries first.
     pub fn redeem(
         &mut self,
         token: &str,
@@ -324,6 +336,21 @@ impl RequestStateCodec {
         let opened = codec::open(&self.keys, token, &binding, self.max_token_chars, now)?;
         self.ledger
             .consume(opened.token_id, opened.expires_at, now)?;
+        Ok(opened)
+    }
+
+    /// Opens, checks and redeems a token in `ledger`: a [`crate::SessionStore`],
+    /// whose ledger is journaled and snapshotted with its sessions, so a replay is
+    /// refused after a restart too (and on every instance sharing the store).
+    pub fn redeem_in(
+        &self,
+        token: &str,
+        binding: Binding<'_>,
+        now: u64,
+        ledger: &mut dyn SingleUse,
+    ) -> Result<Opened, Refusal> {
+        let opened = codec::open(&self.keys, token, &binding, self.max_token_chars, now)?;
+        ledger.consume(opened.token_id, opened.expires_at, now)?;
         Ok(opened)
     }
 

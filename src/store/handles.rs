@@ -220,7 +220,8 @@ impl SessionStore {
     }
 
     /// The live handles of `principal` (`None`: the anonymous ones), oldest
-    /// first. No side effect, not even on the clock. O(stored records).
+    /// first. No side effect, not even on the clock. O(that principal's handles):
+    /// they are kept per principal, so no call scans the store.
     pub fn list_handles(
         &self,
         principal: Option<&str>,
@@ -231,8 +232,12 @@ impl SessionStore {
         let now = now.max(self.clock);
         let config = &self.settings.config;
         let mut live: Vec<&Session> = self
-            .live_at(now)
-            .filter(|s| s.kind == RecordKind::Handle && s.data.principal.as_deref() == principal)
+            .handle_principals
+            .members(principal)
+            .into_iter()
+            .flatten()
+            .filter_map(|&h| self.sessions.get(h))
+            .filter(|s| s.end.is_none() && !s.is_due(config, now))
             .collect();
         live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(live
@@ -279,7 +284,7 @@ impl SessionStore {
             if self.handle_principals.held(principal) >= limit {
                 return Err(SessionError::HandleLimitExceeded {
                     limit,
-                    retry_after_ms: self.retry_after(now),
+                    retry_after_ms: self.retry_after(Some(RecordKind::Handle), now),
                 });
             }
         }
@@ -292,7 +297,7 @@ impl SessionStore {
         if self.sessions.live_handles() >= max {
             return Err(SessionError::HandleLimitExceeded {
                 limit: max,
-                retry_after_ms: self.retry_after(now),
+                retry_after_ms: self.retry_after(Some(RecordKind::Handle), now),
             });
         }
         Ok(())

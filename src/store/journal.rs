@@ -20,7 +20,8 @@
 //! (past retention, or over `max_ended_remembered`) come back with the rest.
 
 use crate::error::SessionError;
-use crate::session::{RecordKind, Session};
+use crate::request_state::TokenId;
+use crate::session::Session;
 use crate::table::Handle;
 
 use super::SessionStore;
@@ -45,11 +46,18 @@ pub(crate) struct Journal {
     /// Live sessions touched since the last activity batch, by handle and order;
     /// may repeat (deduplicated on export).
     touched: Vec<(Handle, u64)>,
+    /// Tokens redeemed in the batch, `(expires_at, id)`: written with it, and
+    /// taken out of the ledger again if it is reverted.
+    redeemed: Vec<(u64, TokenId)>,
 }
 
 impl Journal {
+    fn pending(&self) -> bool {
+        !self.priors.is_empty() || !self.redeemed.is_empty()
+    }
+
     fn record(&mut self, prior: Prior, events_mark: u64) {
-        if self.priors.is_empty() {
+        if !self.pending() {
             self.events_mark = events_mark;
         }
         self.priors.push(prior);
@@ -67,25 +75,30 @@ impl SessionStore {
 
     /// Whether durable changes wait to be exported and committed or reverted.
     pub fn journal_pending(&self) -> bool {
-        !self.journal.priors.is_empty()
+        self.journal.pending()
     }
 
     /// The records of the sessions changed since the last commit or revert, as an
-    /// [`Self::export`] document (sessions that ended are there as ended records).
+    /// [`Self::export`] document (sessions that ended are there as ended records),
+    /// with the tokens redeemed since.
     pub fn journal_export(&self, now: u64) -> Result<String, SessionError> {
         let slots = self.journal.priors.iter().map(|p| (p.handle, p.order));
         let ids = self.ids_of(slots);
-        self.export(&ids, now)
+        self.export_with(&ids, &self.journal.redeemed, now)
     }
 
     /// The journaled changes are durable: drop their prior copies.
     pub fn journal_commit(&mut self) {
         self.journal.priors.clear();
+        self.journal.redeemed.clear();
     }
 
     /// The journaled changes could not be made durable: undo them all, newest
     /// first, and take back the events that announced them.
     pub fn journal_revert(&mut self) {
+        for (expires_at, id) in std::mem::take(&mut self.journal.redeemed) {
+            self.redeemed.remove(&id, expires_at);
+        }
         let priors = std::mem::take(&mut self.journal.priors);
         for prior in priors.into_iter().rev() {
             self.put_back(prior);
@@ -109,6 +122,17 @@ impl SessionStore {
     /// The activity exported last is durable.
     pub fn activity_commit(&mut self) {
         self.journal.touched.clear();
+    }
+
+    /// A token was redeemed: it is written with the batch, or taken back with it.
+    pub(super) fn journal_redeemed(&mut self, id: TokenId, expires_at: u64) {
+        if !self.journal.on {
+            return;
+        }
+        if !self.journal.pending() {
+            self.journal.events_mark = self.events.mark();
+        }
+        self.journal.redeemed.push((expires_at, id));
     }
 
     /// Before a durable change to the session in `handle`: keeps its prior copy.
@@ -247,7 +271,7 @@ impl SessionStore {
         match ended_at {
             None => {
                 self.index.remove(handle);
-                self.principal_counts(kind).remove(principal.as_deref());
+                self.uncount_live(kind, principal.as_deref(), handle);
             }
             Some(at) => self.ended.unremember(handle, at),
         }
@@ -271,14 +295,10 @@ impl SessionStore {
         };
         match &session.end {
             None => {
-                let counts = match session.kind {
-                    RecordKind::Session => &mut self.per_principal,
-                    RecordKind::Handle => &mut self.handle_principals,
-                };
-                counts.add(session.data.principal.as_ref());
                 if self.index.file(handle, session, config, self.taken) {
                     self.taken += 1;
                 }
+                self.count_live(handle);
             }
             // Not forgotten past the limit here: the undo is under way, and once it
             // is done the count is what it was.

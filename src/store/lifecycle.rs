@@ -406,7 +406,7 @@ impl SessionStore {
         }
         if let Some(limit) = self.settings.config.max_sessions_per_principal {
             if self.per_principal.held(principal) >= limit {
-                let retry_after_ms = self.retry_after(now);
+                let retry_after_ms = self.retry_after(Some(RecordKind::Session), now);
                 return Err(SessionError::PrincipalLimitExceeded {
                     limit,
                     retry_after_ms,
@@ -430,7 +430,7 @@ impl SessionStore {
             Some(victim) => Ok(Some(victim)),
             None => {
                 let limit = config.max_sessions;
-                let retry_after_ms = self.retry_after(now);
+                let retry_after_ms = self.retry_after(Some(RecordKind::Session), now);
                 Err(SessionError::CapacityExceeded {
                     limit,
                     retry_after_ms,
@@ -483,9 +483,8 @@ impl SessionStore {
     pub(super) fn insert_unfiled(&mut self, mut session: Session) -> Handle {
         session.order = self.taken;
         self.taken += 1;
-        self.principal_counts(session.kind)
-            .add(session.data.principal.as_ref());
         let handle = self.sessions.insert(session);
+        self.count_live(handle);
         self.stored(handle);
         handle
     }
@@ -502,11 +501,11 @@ impl SessionStore {
             return;
         };
         self.index.remove(handle);
-        let counts = match session.kind {
-            RecordKind::Session => &mut self.per_principal,
-            RecordKind::Handle => &mut self.handle_principals,
-        };
-        counts.remove(session.data.principal.as_deref());
+        let principal = session.data.principal.as_deref();
+        match session.kind {
+            RecordKind::Session => self.per_principal.remove(principal, handle),
+            RecordKind::Handle => self.handle_principals.remove(principal, handle),
+        }
         let mut dropped = None;
         if session.phase == Phase::Initializing {
             let before = footprint_of(&session.data);

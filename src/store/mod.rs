@@ -29,6 +29,9 @@
 //! 8. **State handles** ([`handles`]): `create_handle`, `get_handle`,
 //!    `update_handle`, `replace_handle_state`, `destroy_handle`, `list_handles`:
 //!    the 2026-era records a tool mints and passes back as an argument.
+//! 9. **Redeemed tokens** ([`redeemed`]): the store is a
+//!    [`crate::request_state::SingleUse`] ledger for sealed `requestState`
+//!    tokens, swept, journaled and snapshotted with its records.
 //!
 //! # Kinds of record
 //! A session and a state handle are records of one table ([`RecordKind`] on
@@ -60,6 +63,7 @@ mod journal;
 mod lifecycle;
 mod persistence;
 mod queries;
+mod redeemed;
 mod state;
 mod timeouts;
 
@@ -75,8 +79,9 @@ use crate::events::{Event, EventKind, EventQueue};
 use crate::expiry::DeadlineIndex;
 use crate::ids::{IdSource, SecureIds};
 use crate::intern::Interner;
-use crate::principals::PrincipalCounts;
+use crate::principals::{PrincipalCounts, PrincipalHandles};
 use crate::request::check_principal;
+use crate::request_state::Ledger;
 use crate::session::{Phase, RecordKind, Session};
 use crate::table::{Handle, IdHasher, SessionTable};
 
@@ -95,8 +100,8 @@ pub struct SessionStore {
     taken: u64,
     /// Live sessions per principal.
     per_principal: PrincipalCounts,
-    /// Live state handles per principal (counted apart from sessions).
-    handle_principals: PrincipalCounts,
+    /// Live state handles per principal (apart from sessions), as sets.
+    handle_principals: PrincipalHandles,
     /// One shared copy of each distinct client info, and of capabilities (apart:
     /// they are checked differently), by JSON text; and by client ID and by
     /// NUL-separated names for `create_id_named`.
@@ -112,6 +117,8 @@ pub struct SessionStore {
     event_filter: u32,
     clock: u64,
     journal: journal::Journal,
+    /// Redeemed, unexpired `requestState` tokens (see [`redeemed`]).
+    redeemed: Ledger,
 }
 
 fn check_now(now: u64) -> Result<(), SessionError> {
@@ -142,6 +149,7 @@ impl SessionStore {
         mut ids: Box<dyn IdSource + Send>,
     ) -> Result<Self, SessionError> {
         let max_sessions = config.max_sessions;
+        let redeemed = Ledger::new(config.max_redeemed_tokens);
         let settings = Settings::new(config)?;
         let hasher = IdHasher::new(ids.hash_seed()?);
         Ok(SessionStore {
@@ -152,7 +160,7 @@ impl SessionStore {
             ended: EndedOrder::default(),
             taken: 0,
             per_principal: PrincipalCounts::default(),
-            handle_principals: PrincipalCounts::default(),
+            handle_principals: PrincipalHandles::default(),
             client_infos: Interner::default(),
             capabilities: Interner::default(),
             client_names: Interner::default(),
@@ -162,6 +170,7 @@ impl SessionStore {
             event_filter: u32::MAX,
             clock: 0,
             journal: journal::Journal::default(),
+            redeemed,
         })
     }
 
@@ -212,11 +221,22 @@ impl SessionStore {
         }
     }
 
-    /// The live-per-principal counts of records of `kind`.
-    fn principal_counts(&mut self, kind: RecordKind) -> &mut PrincipalCounts {
+    /// The record in `handle` is live: counted for its principal.
+    fn count_live(&mut self, handle: Handle) {
+        if let Some(s) = self.sessions.get(handle) {
+            let principal = s.data.principal.as_ref();
+            match s.kind {
+                RecordKind::Session => self.per_principal.add(principal, handle),
+                RecordKind::Handle => self.handle_principals.add(principal, handle),
+            }
+        }
+    }
+
+    /// The record of `kind` in `handle`, `principal`'s, is no longer live.
+    fn uncount_live(&mut self, kind: RecordKind, principal: Option<&str>, handle: Handle) {
         match kind {
-            RecordKind::Session => &mut self.per_principal,
-            RecordKind::Handle => &mut self.handle_principals,
+            RecordKind::Session => self.per_principal.remove(principal, handle),
+            RecordKind::Handle => self.handle_principals.remove(principal, handle),
         }
     }
 

@@ -7,9 +7,11 @@ use crate::error::SessionError;
 use crate::events::Event;
 use crate::expiry::{lifetime_deadline, phase_deadline};
 use crate::ids::check_session_id;
+use crate::request_state::TokenId;
 use crate::session::{Ending, RecordKind, Session};
 use crate::snapshot::{
-    self, document, EndedRecord, RestoreReport, SessionRecord, Staging, ValidSnapshot,
+    self, document, EndedRecord, RedeemedRecord, RestoreReport, SessionRecord, Staging,
+    ValidSnapshot,
 };
 use crate::table::{footprint_of, Handle};
 
@@ -29,13 +31,31 @@ impl SessionStore {
             .ended_at(now)
             .map(|(s, e)| ended_record(s, e))
             .collect();
-        document(now, sessions, ended)
+        document(now, sessions, ended, self.redeemed_at(now).collect())
+    }
+
+    /// Ledger entries whose tokens are unexpired at `now`, as snapshot records.
+    fn redeemed_at(&self, now: u64) -> impl Iterator<Item = RedeemedRecord> + '_ {
+        self.redeemed
+            .entries()
+            .filter(move |(at, _)| *at > now)
+            .map(|(at, id)| RedeemedRecord::of(at, &id))
     }
 
     /// A snapshot of just these sessions, live or ended (unknown IDs are left out):
     /// what a journal appends after they change, so that replaying journal records
     /// over a full snapshot and restoring gives the store back.
     pub fn export(&self, ids: &[String], now: u64) -> Result<String, SessionError> {
+        self.export_with(ids, &[], now)
+    }
+
+    /// `export`, with these redeemed tokens `(expires_at, id)` (a journal record).
+    pub(super) fn export_with(
+        &self,
+        ids: &[String],
+        redeemed: &[(u64, TokenId)],
+        now: u64,
+    ) -> Result<String, SessionError> {
         check_now(now)?;
         for id in ids {
             check_session_id(id)?;
@@ -56,7 +76,12 @@ impl SessionStore {
                 _ => {}
             }
         }
-        document(now, sessions, ended)
+        let redeemed = redeemed
+            .iter()
+            .filter(|(at, _)| *at > now)
+            .map(|(at, id)| RedeemedRecord::of(*at, id))
+            .collect();
+        document(now, sessions, ended, redeemed)
     }
 
     /// Live sessions not past their deadline at `now` (for the read-only
@@ -109,8 +134,9 @@ impl SessionStore {
     }
 
     /// A snapshot as lines, `max_bytes` or so at a time, starting at the session in
-    /// slot `from` (0 starts with the header line): the lines joined by newlines, and
-    /// where the next call starts (`None`: done). The host writes each piece as it
+    /// slot `from` (0 starts with the header line; past the table's last slot, the
+    /// redeemed tokens): the lines joined by newlines, and where the next call
+    /// starts (`None`: done). The host writes each piece as it
     /// comes, so a store of any size is written without one string holding it all.
     /// Called again and again with no change between, the pieces make one snapshot.
     pub fn snapshot_records(
@@ -129,6 +155,12 @@ impl SessionStore {
         };
         // Each piece holds at least one session, so the pieces always move on.
         let mut added = false;
+        let push = |out: &mut String, line: String| {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&line);
+        };
         for (slot, session) in self.sessions.iter_from(from) {
             if added && out.len() >= max_bytes {
                 return Ok((out, Some(slot)));
@@ -142,10 +174,16 @@ impl SessionStore {
                 }
                 _ => continue,
             };
-            if !out.is_empty() {
-                out.push('\n');
+            push(&mut out, line);
+            added = true;
+        }
+        let end = self.sessions.slot_end();
+        let skip = from.saturating_sub(end);
+        for (i, record) in self.redeemed_at(now).enumerate().skip(skip) {
+            if added && out.len() >= max_bytes {
+                return Ok((out, Some(end.saturating_add(i))));
             }
-            out.push_str(&line);
+            push(&mut out, snapshot::redeemed_line(record)?);
             added = true;
         }
         Ok((out, None))
@@ -220,6 +258,15 @@ impl SessionStore {
             }
         }
         self.forget_old();
+        for (expires_at, id) in valid.redeemed {
+            if expires_at <= now || self.redeemed.contains(&id) {
+                continue;
+            }
+            match self.redeemed.record(id, expires_at, now) {
+                Ok(()) => report.redeemed_restored += 1,
+                Err(_) => report.refused_capacity += 1,
+            }
+        }
         report
     }
 

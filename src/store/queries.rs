@@ -38,6 +38,8 @@ pub struct Stats {
     pub handles_live: usize,
     /// Ended state handles remembered (they answer expired or destroyed).
     pub handles_ended_remembered: usize,
+    /// Redeemed `requestState` tokens the single-use ledger remembers.
+    pub redeemed_tokens: usize,
 }
 
 impl SessionStore {
@@ -147,6 +149,7 @@ impl SessionStore {
             total_bytes: self.sessions.bytes(),
             pending_events: self.events.len(),
             dropped_events: self.events.dropped(),
+            redeemed_tokens: self.redeemed.entries().filter(|(at, _)| *at > now).count(),
             ..Stats::default()
         };
         // Per session: its slot, its handle and control byte in the ID map, and its

@@ -183,7 +183,7 @@ impl SessionStore {
     pub(super) fn storage_full(&mut self, now: u64) -> SessionError {
         SessionError::StorageLimitExceeded {
             limit: self.settings.config.max_total_bytes.unwrap_or(usize::MAX),
-            retry_after_ms: self.retry_after(now),
+            retry_after_ms: self.retry_after(None, now),
         }
     }
 }

@@ -69,11 +69,15 @@ impl SessionStore {
     }
 
     /// When the host must call `sweep` next: the earliest deadline of any live
-    /// session, or `None` if none has one. At or before the store's clock while more
-    /// sessions are due than one call ends (`sweep_batch_size`). O(number of
-    /// distinct timeouts).
+    /// session or handle, or of a redeemed token's ledger entry; `None` if there is
+    /// none. At or before the store's clock while more sessions are due than one
+    /// call ends (`sweep_batch_size`). O(number of distinct timeouts).
     pub fn next_deadline(&mut self) -> Option<u64> {
-        self.index.earliest()
+        let records = self.index.earliest();
+        match (records, self.redeemed.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The earliest deadline if it is before `bound` (any, without a bound): what a
@@ -122,6 +126,7 @@ impl SessionStore {
         self.clock = now.max(self.clock);
         self.expire_due(self.clock, limit, report);
         self.forget_old();
+        self.redeemed.sweep(self.clock);
     }
 
     /// Forgets ended records past their retention, and the oldest while more than
@@ -233,12 +238,19 @@ impl SessionStore {
         }
     }
 
-    /// How long a refused client should wait: until the next session ends (room may
-    /// free up then), or an idle timeout if none has a deadline.
-    pub(super) fn retry_after(&mut self, now: u64) -> u64 {
-        match self.next_deadline() {
-            Some(at) => at.saturating_sub(now).max(1),
-            None => self.settings.config.idle_timeout_ms,
+    /// How long a client refused for want of room should wait: until the next
+    /// record of `kind` (of any kind: `None`) ends, as room may free up then; or
+    /// an idle timeout if none has a deadline.
+    pub(super) fn retry_after(&self, kind: Option<RecordKind>, now: u64) -> u64 {
+        let config = &self.settings.config;
+        let next = match kind {
+            Some(kind) => self.index.earliest_of(kind),
+            None => self.index.earliest(),
+        };
+        match (next, kind) {
+            (Some(at), _) => at.saturating_sub(now).max(1),
+            (None, Some(RecordKind::Handle)) => config.handle_idle_timeout_ms,
+            (None, _) => config.idle_timeout_ms,
         }
     }
 }

@@ -102,7 +102,13 @@ maxHandles: number,
  * If set, live state handles one principal may hold (anonymous handles count
  * together as one principal); counted apart from sessions (1,000).
  */
-maxHandlesPerPrincipal: number | null, };
+maxHandlesPerPrincipal: number | null, 
+/**
+ * How many redeemed, unexpired `requestState` tokens the store remembers
+ * (100,000): the single-use ledger's bound. A full ledger refuses a redemption
+ * (`ledger_full`) rather than forget a token that could then be replayed.
+ */
+maxRedeemedTokens: number, };
 
 /**
  * What `create` does when `max_sessions` live sessions exist.
@@ -264,7 +270,11 @@ handlesLive: number,
 /**
  * Ended state handles remembered (they answer expired or destroyed).
  */
-handlesEndedRemembered: number, };
+handlesEndedRemembered: number, 
+/**
+ * Redeemed `requestState` tokens the single-use ledger remembers.
+ */
+redeemedTokens: number, };
 
 /**
  * What a restore did.
@@ -290,7 +300,12 @@ refusedCapacity: number,
 /**
  * Ended sessions remembered again (for 404 reasons, renewal, no reuse).
  */
-endedRestored: number, };
+endedRestored: number, 
+/**
+ * Redeemed `requestState` tokens remembered again (still unexpired, and not
+ * over `max_redeemed_tokens`): a replay after the restart is refused.
+ */
+redeemedRestored: number, };
 
 /**
  * The kind of an [`Event`], for choosing which events a store records.
