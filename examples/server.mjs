@@ -5,7 +5,10 @@
 // version negotiation) get sessions; 2026-07-28 clients are served by the v2 SDK's
 // createMcpHandler, where state lives in handles: create_basket returns a handleId
 // that get_basket, update_basket, destroy_basket and list_baskets take (handles
-// live beside the sessions, in the same store, and survive restarts too).
+// live beside the sessions, in the same store, and survive restarts too), and
+// checkout_basket asks for a confirmation round trip whose sealed, single-use
+// requestState is refused if replayed, even after a restart (the key comes from
+// REQUEST_STATE_KEY, 32 bytes in base64url, or DATA_DIR/request-state.key).
 //
 //   PORT=3000 DATA_DIR=./data node examples/server.mjs
 //
@@ -19,13 +22,16 @@
 // (default 10 s), the whole request within REQUEST_TIMEOUT_MS (default 30 s; a
 // response stream may last longer), idle keep-alive connections after 5 s, and at
 // most MAX_CONNECTIONS (default 10,000) at once.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { join } from 'node:path';
 import express from 'express';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import { McpServer as ModernMcpServer, createMcpHandler } from '@modelcontextprotocol/server';
+import { McpServer as ModernMcpServer, createMcpHandler, inputRequired } from '@modelcontextprotocol/server';
 import { McpSessionHandler, FileSessionStore } from 'mcp-session-core/mcp';
-import { DualEraHandler, registerHandleTools } from 'mcp-session-core/v2';
+import { DualEraHandler, registerHandleTools, toolFailure } from 'mcp-session-core/v2';
 
 const number = (name, fallback) => (process.env[name] === undefined ? fallback : Number(process.env[name]));
 const port = number('PORT', 3000);
@@ -114,11 +120,65 @@ const mcp = new McpSessionHandler({
   },
 });
 
+/** The requestState key: from the environment, else made once and kept in the
+ * data directory, so tokens minted before a restart still open after it. */
+function requestStateKey() {
+  if (process.env.REQUEST_STATE_KEY) return { id: 'env', key: Buffer.from(process.env.REQUEST_STATE_KEY, 'base64url') };
+  const file = join(dataDir, 'request-state.key');
+  try {
+    return { id: 'file', key: readFileSync(file) };
+  } catch {
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(file, randomBytes(32), { mode: 0o600, flag: 'wx' });
+    return { id: 'file', key: readFileSync(file) };
+  }
+}
+
+// Sealed, bound to the caller and the tool, single use: the ledger is the
+// session store's, so a redeemed token stays redeemed across restarts.
+const requestStates = mcp.sessions.createRequestStateCodec({
+  key: requestStateKey(),
+  ttlSeconds: 600,
+  bind: (ctx) => ({ principal: ctx.http?.authInfo?.clientId ?? null, request: `${ctx.mcpReq.method}\0checkout_basket` }),
+});
+
 /** The 2026-07-28 era: a server per request, with no session to keep state in;
  * state lives in handles, bound to the caller. */
 function buildModernServer() {
-  const server = new ModernMcpServer({ name: 'mcp-session-core-example', version: '1.0.0' });
+  const server = new ModernMcpServer(
+    { name: 'mcp-session-core-example', version: '1.0.0' },
+    { requestState: { verify: (state, ctx) => requestStates.verify(state, ctx) } },
+  );
+  // The SDK answers every refused requestState with one -32602 and hands the
+  // reason (replayed, expired, mac, bind, …) to onerror only.
+  server.server.onerror = (error) => {
+    if (process.env.LOG_ERRORS) console.error(`[mcp] ${error.message}`);
+  };
   registerHandleTools(server, mcp.sessions.handles, { noun: 'basket', list: true });
+  server.registerTool(
+    'checkout_basket',
+    {
+      description: 'Orders what is in a basket, after a confirmation round trip; the basket is then destroyed',
+      inputSchema: z.object({ handleId: z.string() }),
+    },
+    async ({ handleId }, ctx) => {
+      const owner = { principal: ctx.http?.authInfo?.clientId ?? null };
+      try {
+        const basket = mcp.sessions.handles.get(handleId, owner);
+        const confirmed = ctx.mcpReq.requestState();
+        if (confirmed === undefined) {
+          return inputRequired({ requestState: await requestStates.mint({ handleId, version: basket.version }, ctx) });
+        }
+        if (confirmed.handleId !== handleId || confirmed.version !== basket.version) {
+          return { isError: true, content: [{ type: 'text', text: 'The basket changed since the confirmation was asked for' }] };
+        }
+        mcp.sessions.handles.destroy(handleId, owner);
+        return text({ ordered: basket.state.items ?? [] });
+      } catch (error) {
+        return toolFailure(error);
+      }
+    },
+  );
   server.registerTool('whoami', { description: 'Who the server takes the caller to be', inputSchema: z.object({}) }, async (_args, ctx) =>
     text({ principal: ctx.http?.authInfo?.clientId ?? null, protocolVersion: '2026-07-28' }),
   );

@@ -242,15 +242,25 @@ test('hostile snapshots: wrong format or version, bad IDs, times, states, depth:
     with0({ version: -1 }),
     with0({ state: { big: 'x'.repeat(10_000) } }),
     `{"format":"mcp-session-core/snapshot","version":1,"takenAt":1,"sessions":${'['.repeat(100_000)}${']'.repeat(100_000)}}`,
+    // Redeemed requestState tokens: an ID that is not 16 bytes of base64url, a
+    // time out of range, a field unknown or missing, not an array.
+    JSON.stringify({ ...doc, redeemed: [{ expiresAt: 5, id: 'short' }] }),
+    JSON.stringify({ ...doc, redeemed: [{ expiresAt: 5, id: '+'.repeat(22) }] }),
+    JSON.stringify({ ...doc, redeemed: [{ expiresAt: 2 ** 60, id: 'A'.repeat(22) }] }),
+    JSON.stringify({ ...doc, redeemed: [{ expiresAt: 5, id: 'A'.repeat(22), extra: 1 }] }),
+    JSON.stringify({ ...doc, redeemed: [{ id: 'A'.repeat(22) }] }),
+    JSON.stringify({ ...doc, redeemed: 'all of them' }),
   ];
   const fresh = new SessionManager({ clock: manualClock(), maxStateBytes: 4_096 });
   for (const text of hostile) refused(fresh, () => fresh.restore(text), 'INVALID_SNAPSHOT', 400);
+  assert.equal(fresh.stats().redeemedTokens, 0);
+  assert.throws(() => new SessionManager({ maxRedeemedTokens: 0 }), { code: 'INVALID_CONFIG' });
 });
 
 test('snapshot restored twice, or larger than capacity: refused per session, counted, nothing else changes', () => {
   const { m } = populated();
   const text = m.snapshot();
-  assert.deepEqual(m.restore(text), { restored: 0, skippedExpired: 0, refusedExisting: 2, refusedCapacity: 0, endedRestored: 0 });
+  assert.deepEqual(m.restore(text), { restored: 0, skippedExpired: 0, refusedExisting: 2, refusedCapacity: 0, endedRestored: 0, redeemedRestored: 0 });
   const doc = JSON.parse(text);
   const many = { ...doc, sessions: Array.from({ length: 5_000 }, (_, i) => ({ ...doc.sessions[0], id: i.toString(16).padStart(32, '0') })) };
   const small = new SessionManager({ clock: manualClock(), maxSessions: 10 });

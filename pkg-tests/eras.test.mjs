@@ -108,9 +108,9 @@ test('a modern-only endpoint: GET and DELETE answer 405; Mcp-Session-Id and Last
   }
 });
 
-test('npm start serves both eras: the example server process answers the v2 client on 2026-07-28 (a basket handle that survives SIGKILL) and the v1 client with a session', async () => {
+test('npm start serves both eras: the example server process answers the v2 client on 2026-07-28 (a basket handle that survives SIGKILL, a single-use requestState refused as replayed after SIGKILL) and the v1 client with a session', async () => {
   const dir = dataDir();
-  let server = Object.assign(await startServer({ DATA_DIR: dir }), { dataDir: dir });
+  let server = Object.assign(await startServer({ DATA_DIR: dir, LOG_ERRORS: '1' }), { dataDir: dir });
   try {
     const modern = new ClientV2({ name: 'modern-client', version: '1' }, { versionNegotiation: { mode: 'auto' } });
     await modern.connect(new TransportV2(server.url, auth('dave')));
@@ -121,14 +121,39 @@ test('npm start serves both eras: the example server process answers the v2 clie
     });
     const basket = JSON.parse(text(await modern.callTool({ name: 'create_basket', arguments: { state: { items: ['pear'] } } })));
     await modern.close();
-    // A handle survives SIGKILL and a restart through the file store.
+    // A checkout's confirmation: sealed requestState, redeemed once.
+    const manualClient = async (url) => {
+      const client = new ClientV2(
+        { name: 'modern-client', version: '1' },
+        { versionNegotiation: { mode: 'auto' }, inputRequired: { autoFulfill: false } },
+      );
+      await client.connect(new TransportV2(url, auth('dave')));
+      return client;
+    };
+    const checkout = (client, requestState) =>
+      client.callTool(
+        { name: 'checkout_basket', arguments: { handleId: order.handleId }, ...(requestState ? { requestState } : {}) },
+        { allowInputRequired: true },
+      );
+    const buyer = await manualClient(server.url);
+    const order = JSON.parse(text(await buyer.callTool({ name: 'create_basket', arguments: { state: { items: ['fig'] } } })));
+    const { requestState } = await checkout(buyer);
+    assert.match(requestState, /^rs1\.file\./);
+    assert.deepEqual(JSON.parse(text(await checkout(buyer, requestState))), { ordered: ['fig'] });
+    await buyer.close();
+    // A handle survives SIGKILL and a restart through the file store, and so
+    // does the ledger: the redeemed confirmation is refused as replayed.
     await server.kill('SIGKILL');
-    const again = await startServer({ DATA_DIR: server.dataDir });
+    const again = await startServer({ DATA_DIR: server.dataDir, LOG_ERRORS: '1' });
     const back = new ClientV2({ name: 'modern-client', version: '1' }, { versionNegotiation: { mode: 'auto' } });
     await back.connect(new TransportV2(again.url, auth('dave')));
     const kept = JSON.parse(text(await back.callTool({ name: 'get_basket', arguments: { handleId: basket.handleId } })));
     assert.deepEqual(kept.state, { items: ['pear'] });
     await back.close();
+    const replayer = await manualClient(again.url);
+    await assert.rejects(checkout(replayer, requestState), (error) => error.code === -32602);
+    assert.match(again.output(), /requestState verification rejected tools\/call: replayed/);
+    await replayer.close();
     server = again;
     const { client } = await connect(server.url, 'erin');
     assert.deepEqual(await call(client, 'notes_add', { text: 'kept' }), ['kept']);

@@ -90,3 +90,76 @@ test('mint needs ctx when bind is configured, and keys must be 32 bytes', async 
   const anon = createSealedRequestStateCodec({ key: K1 });
   assert.equal(await anon.verify(await anon.mint('x'), undefined), 'x');
 });
+
+// The manager's codec keeps the single-use ledger in the manager's store: the
+// timer sweeps it, the file store saves each redemption, so a replay after a
+// crash is refused; a redemption the store cannot save is refused, never kept.
+test("a manager's codec: single use survives a crash and restart through the file store", async () => {
+  const { SessionManager, FileSessionStore } = await import('mcp-session-core');
+  const { manualClock } = await import('./clock.mjs');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'mcp-ledger-'));
+  const clock = manualClock();
+  const open = () => {
+    const manager = new SessionManager({ clock, maxRedeemedTokens: 2 });
+    new FileSessionStore({ dir }).attach(manager);
+    const c = manager.createRequestStateCodec({
+      key: K1,
+      ttlSeconds: 60,
+      bind: (ctx) => ({ principal: ctx.user, request: `${ctx.method}\0${ctx.tool}` }),
+    });
+    return { manager, c };
+  };
+  const first = open();
+  const token = await first.c.mint({ step: 1 }, alice);
+  const other = await first.c.mint({ step: 2 }, alice);
+  assert.deepEqual(await first.c.verify(token, alice), { step: 1 });
+  assert.equal(await reason(first.c.verify(token, alice)), 'replayed');
+  assert.equal(first.c.ledgerSize(), 1);
+  assert.equal(first.manager.stats().redeemedTokens, 1);
+
+  // A crash: dropped without a flush or a close. The second process refuses the
+  // replay, and still redeems the token nobody used.
+  const second = open();
+  assert.equal(await reason(second.c.verify(token, alice)), 'replayed');
+  assert.deepEqual(await second.c.verify(other, alice), { step: 2 });
+  // The bound is the store's maxRedeemedTokens: full, it refuses.
+  const third = await second.c.mint({ step: 3 }, alice);
+  assert.equal(await reason(second.c.verify(third, alice)), 'ledger_full');
+
+  // The manager's timer forgets entries at their tokens' expiry.
+  clock.advance(60_000);
+  await new Promise((resolve) => setImmediate(resolve));
+  second.manager.cleanupExpiredSessions();
+  assert.equal(second.manager.stats().redeemedTokens, 0);
+  assert.equal(await reason(second.c.verify(token, alice)), 'expired');
+  first.manager.dispose();
+  second.manager.dispose();
+});
+
+test("a manager's codec: a redemption the store cannot save is refused with STORAGE_FAILED and not kept", async () => {
+  const { SessionManager } = await import('mcp-session-core');
+  const { manualClock } = await import('./clock.mjs');
+  const manager = new SessionManager({ clock: manualClock() });
+  let failing = true;
+  const saved = [];
+  manager.attachStore({
+    open: () => ({ sessions: 0, restored: 0 }),
+    save: (changes) => {
+      if (failing) throw new Error('disk full');
+      saved.push(changes.records);
+    },
+  });
+  const c = manager.createRequestStateCodec({ key: K1 });
+  const token = await c.mint({ pay: 1 });
+  await assert.rejects(c.verify(token), (error) => error.code === 'STORAGE_FAILED');
+  assert.equal(c.ledgerSize(), 0, 'the refused redemption is not in the ledger');
+  failing = false;
+  assert.deepEqual(await c.verify(token), { pay: 1 });
+  assert.equal(saved.length, 1);
+  assert.match(saved[0], /"redeemed":\[\{"expiresAt":\d+,"id":"[A-Za-z0-9_-]{22}"\}\]/);
+  assert.equal(await reason(c.verify(token)), 'replayed');
+  manager.dispose();
+});

@@ -11,6 +11,15 @@ test('require() gives the same API as import', async () => {
   }
 });
 
+test('every subpath exports the same names under import as under require', async () => {
+  for (const path of ['mcp-session-core', 'mcp-session-core/mcp', 'mcp-session-core/v2']) {
+    const cjs = require(path);
+    const esm = await import(path);
+    const names = (m) => Object.keys(m).filter((k) => k !== 'default' && k !== '__esModule').sort();
+    assert.deepEqual(names(esm), names(cjs), path);
+  }
+});
+
 test('a CommonJS server uses the manager the seed way', () => {
   const sessions = new pkg.SessionManager({ clock: () => 1_700_000_000_000 });
   const id = sessions.createSession({ clientId: 'cjs' });

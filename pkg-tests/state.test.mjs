@@ -75,7 +75,7 @@ test('snapshot and restore carry sessions to a new manager', () => {
   const id = a.createSession({ principal: 'p', state: { notes: ['x'] } });
   const text = a.snapshot();
   const b = new SessionManager({ clock });
-  assert.deepEqual(b.restore(text), { restored: 1, skippedExpired: 0, refusedExisting: 0, refusedCapacity: 0, endedRestored: 0 });
+  assert.deepEqual(b.restore(text), { restored: 1, skippedExpired: 0, refusedExisting: 0, refusedCapacity: 0, endedRestored: 0, redeemedRestored: 0 });
   assert.deepEqual(b.getSession(id).state, { notes: ['x'] });
   assert.equal(b.snapshot(), text);
   a.dispose();

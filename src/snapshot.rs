@@ -13,7 +13,7 @@
 //! ```
 //!
 //! A store that keeps the single-use ledger of `requestState` tokens adds
-//! `"redeemed": [ { "id": "<token ID, base64url>", "expiresAt": … } ]` (left out
+//! `"redeemed": [ { "expiresAt": …, "id": "<token ID, base64url>" } ]` (left out
 //! when empty): a token redeemed before a restart is refused after it.
 //!
 //! Sessions and ended records are sorted by ID and object keys are sorted, so the
@@ -73,15 +73,15 @@ pub(crate) struct SnapshotDoc {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct RedeemedRecord {
-    pub id: String,
     pub expires_at: u64,
+    pub id: String,
 }
 
 impl RedeemedRecord {
     pub fn of(expires_at: u64, id: &TokenId) -> Self {
         RedeemedRecord {
-            id: URL_SAFE_NO_PAD.encode(id),
             expires_at,
+            id: URL_SAFE_NO_PAD.encode(id),
         }
     }
 

@@ -548,7 +548,9 @@ fn listing_reads_only_the_principals_own_handles_and_follows_every_change() {
     assert_eq!(ids(&s, Some("a")), vec![a2]);
     // Through a snapshot and restore the index is built again.
     let mut restored = store(Config::default());
-    restored.restore(&s.snapshot(T0 + 4).unwrap(), T0 + 4).unwrap();
+    restored
+        .restore(&s.snapshot(T0 + 4).unwrap(), T0 + 4)
+        .unwrap();
     assert_eq!(ids(&restored, Some("a")), ids(&s, Some("a")));
     assert_eq!(ids(&restored, None), ids(&s, None));
 }

@@ -5,6 +5,7 @@ import {
   wasmMemory,
 } from '../generated/mcp_session_core';
 import type {
+  RequestStateCore,
   CoreConfig,
   Handshake,
   CoreEvent,
@@ -232,6 +233,19 @@ export class SessionCore {
   list(now: number): SessionView[] {
     return this.#wasm.list(num(now, 'now'));
   }
+  /** Opens, checks and redeems a sealed `requestState` token with `codec`, in
+   * this store's single-use ledger; returns the payload text or throws the
+   * refusal. */
+  redeemRequestState(
+    codec: RequestStateCore,
+    token: string,
+    principal: string | undefined,
+    request: string,
+    now: number,
+  ): string {
+    return codec.redeemIn(this.#wasm, token, principal, request, num(now, 'now'));
+  }
+
   stats(now: number): Stats {
     return this.#wasm.stats(num(now, 'now'));
   }

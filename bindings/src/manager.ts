@@ -17,6 +17,8 @@ import type {
 import { requestKinds } from '../generated/mcp_session_core';
 import { SessionError } from './errors';
 import { HandleStore } from './handles';
+import { sealedCodec, storeLedger } from './request-state';
+import type { SealedRequestStateCodec, SealedRequestStateCodecOptions } from './request-state';
 import type { ChangeCause, LoadReport, SessionStore, StoreContext } from './persistence';
 import { StoredSession, clientIdOf } from './stored-session';
 
@@ -225,6 +227,20 @@ export class SessionManager {
     this.#sweepBatch = resolved.sweepBatchSize;
     this.handles = new HandleStore((call) => this.#run(call), resolved);
     this.#filterEvents();
+  }
+
+  /**
+   * A sealed, bound, single-use `requestState` codec (the v2 SDK's
+   * `RequestStateCodec` shape) whose ledger is this manager's store: swept by its
+   * timer, bounded by `maxRedeemedTokens`, and saved with each redemption by the
+   * attached store, so a token redeemed before a crash is refused after the
+   * restart. A redemption the store cannot save is refused with `STORAGE_FAILED`.
+   * The manager's clock is the codec's.
+   */
+  createRequestStateCodec<T = unknown, Ctx = unknown>(
+    options: Omit<SealedRequestStateCodecOptions<Ctx>, 'maxLedgerEntries' | 'now'>,
+  ): SealedRequestStateCodec<T, Ctx> {
+    return sealedCodec(options, storeLedger((call) => this.#run(call), () => this.#now()));
   }
 
   // ----- the seed API -----

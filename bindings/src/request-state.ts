@@ -10,14 +10,23 @@
  * - key rotation by key ID (`rotate`, `removeKey`);
  * - single use: `verify` redeems the token, so a second `verify` of the same token
  *   is refused as `replayed` until it would have expired; the ledger's memory is
- *   bounded (`maxLedgerEntries`), and a full ledger refuses (`ledger_full`) rather
- *   than forget an unexpired token.
+ *   bounded, and a full ledger refuses (`ledger_full`) rather than forget an
+ *   unexpired token.
+ *
+ * Where the ledger lives decides how far single use reaches.
+ * `manager.createRequestStateCodec(options)` keeps it in the `SessionManager`'s
+ * store: swept by its timer, bounded by `maxRedeemedTokens`, and saved with every
+ * redemption by its attached store, so a token redeemed before a crash is
+ * refused after the restart (and a redemption that cannot be saved is refused
+ * with `STORAGE_FAILED`, not half-kept). `createSealedRequestStateCodec(options)`
+ * keeps its own ledger in the process (`maxLedgerEntries`): a restart forgets it.
  *
  * `verify` throws an `Error` whose message is the reason code alone, as the SDK's
  * does: `malformed`, `mac`, `expired`, `bind`, or ours, `replayed` and
  * `ledger_full`. Drop it into `ServerOptions.requestState.verify`.
  */
 import { RequestStateCore } from '../generated/mcp_session_core';
+import type { SessionCore } from './core';
 import type { RequestStateRefusalReason } from '../generated/mcp_session_core';
 
 /** Why a token was refused: the SDK's four reasons, then ours (generated from the
@@ -49,12 +58,14 @@ export interface SealedRequestStateCodecOptions<Ctx> {
   maxTtlSeconds?: number;
   /** The largest payload (its JSON text, in bytes). Default 64 KiB. */
   maxPayloadBytes?: number;
-  /** How many redeemed, unexpired tokens are remembered. Default 100,000. */
+  /** How many redeemed, unexpired tokens the codec's own ledger remembers.
+   * Default 100,000. (A manager's codec uses the store's `maxRedeemedTokens`.) */
   maxLedgerEntries?: number;
   /** The binding, from the handler's context, at mint and at verify. Without it
    * every token is anonymous and bound to the empty request. */
   bind?: (ctx: Ctx) => RequestStateBinding;
-  /** The clock (ms since the epoch). Default `Date.now`. */
+  /** The clock (ms since the epoch). Default `Date.now`; a manager's codec uses
+   * the manager's clock. */
   now?: () => number;
   /** Predictable nonces and token IDs, for tests only. */
   insecureSeed?: number;
@@ -70,12 +81,31 @@ export interface SealedRequestStateCodec<T = unknown, Ctx = unknown> {
   removeKey(id: string): void;
   /** The key IDs, the current one first. */
   keyIds(): string[];
-  /** Forgets ledger entries whose tokens have expired (each `verify` does too). */
-  sweep(): number;
-  /** When the earliest ledger entry can be forgotten, if any. */
-  nextDeadline(): number | undefined;
   /** How many redeemed, unexpired tokens the ledger holds. */
   ledgerSize(): number;
+}
+
+/** Where a codec's single-use ledger lives: the codec's own (in the process), or a
+ * manager's store. */
+export interface RequestStateLedger {
+  now(): number;
+  /** Opens, checks and redeems `token`; returns its payload text, or throws the
+   * refusal (or the store's `STORAGE_FAILED`). */
+  redeem(codec: RequestStateCore, token: string, principal: string | undefined, request: string): string;
+  size(codec: RequestStateCore): number;
+}
+
+/** A ledger in a session store, driven through the manager's `#run`. */
+export function storeLedger(
+  run: <T>(call: (core: SessionCore, now: number) => T) => T,
+  now: () => number,
+): RequestStateLedger {
+  return {
+    now,
+    redeem: (codec, token, principal, request) =>
+      run((core, at) => core.redeemRequestState(codec, token, principal, request, at)),
+    size: () => run((core, at) => core.stats(at).redeemedTokens),
+  };
 }
 
 function refused(reason: RequestStateRefusalReason): Error {
@@ -84,9 +114,24 @@ function refused(reason: RequestStateRefusalReason): Error {
   return error;
 }
 
-/** A sealed, bound, single-use `requestState` codec (see the module's comment). */
+/** A sealed, bound, single-use `requestState` codec with its own ledger, in this
+ * process (see the module's comment; `manager.createRequestStateCodec` keeps the
+ * ledger in the manager's store instead). */
 export function createSealedRequestStateCodec<T = unknown, Ctx = unknown>(
   options: SealedRequestStateCodecOptions<Ctx>,
+): SealedRequestStateCodec<T, Ctx> {
+  const now = options.now ?? Date.now;
+  return sealedCodec(options, {
+    now,
+    redeem: (codec, token, principal, request) => codec.redeem(token, principal, request, now()),
+    size: (codec) => codec.ledgerSize(),
+  });
+}
+
+/** The codec over either ledger. */
+export function sealedCodec<T, Ctx>(
+  options: SealedRequestStateCodecOptions<Ctx>,
+  ledger: RequestStateLedger,
 ): SealedRequestStateCodec<T, Ctx> {
   const seconds = (value: number | undefined): number | undefined =>
     value === undefined ? undefined : value * 1000;
@@ -102,7 +147,7 @@ export function createSealedRequestStateCodec<T = unknown, Ctx = unknown>(
   for (const k of options.acceptedKeys ?? []) core.accept(k.id, k.key);
   // Refused before it crosses into WebAssembly (where it would be copied whole).
   const maxTokenChars = core.maxTokenChars();
-  const now = options.now ?? Date.now;
+  const now = ledger.now;
   const bind = options.bind;
   const binding = (ctx: Ctx | undefined, at: 'mint' | 'verify'): RequestStateBinding => {
     if (bind === undefined) return { request: '' };
@@ -126,7 +171,7 @@ export function createSealedRequestStateCodec<T = unknown, Ctx = unknown>(
       if (typeof state !== 'string' || state.length > maxTokenChars) throw refused('malformed');
       const b = binding(ctx, 'verify');
       // The core throws an Error whose message is the reason code.
-      const text = core.redeem(state, b.principal ?? undefined, b.request, now());
+      const text = ledger.redeem(core, state, b.principal ?? undefined, b.request);
       try {
         return JSON.parse(text) as T;
       } catch {
@@ -142,14 +187,8 @@ export function createSealedRequestStateCodec<T = unknown, Ctx = unknown>(
     keyIds() {
       return core.keyIds();
     },
-    sweep() {
-      return core.sweep(now());
-    },
-    nextDeadline() {
-      return core.nextDeadline();
-    },
     ledgerSize() {
-      return core.ledgerSize();
+      return ledger.size(core);
     },
   };
 }

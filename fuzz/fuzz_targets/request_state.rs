@@ -2,13 +2,16 @@
 //! rotated out but still accepted) and a few minted tokens is handed arbitrary
 //! strings and edits of its own tokens. Nothing panics; a string verifies only if
 //! it is a token the codec minted, for its own binding, once; every refusal is one
-//! of the typed reasons, and a refusal records nothing in the ledger.
+//! of the typed reasons, and a refusal records nothing in the ledger. The same
+//! tokens redeemed in a store's ledger get the same answers, and after the store
+//! is rebuilt from its snapshot every redeemed token is refused as replayed.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use mcp_session_core::{
-    Binding, CodecConfig, InsecureSeededIds, KeyRing, Refusal, RequestStateCodec,
+    Binding, CodecConfig, Config, InsecureSeededIds, KeyRing, Refusal, RequestStateCodec,
+    SessionStore,
 };
 
 const T0: u64 = 1_800_000_000_000;
@@ -65,6 +68,15 @@ fuzz_target!(|case: Case| {
         },
     };
     let now = T0 + u64::from(case.later_ms);
+    let store_config = Config {
+        max_redeemed_tokens: 4,
+        ..Config::default()
+    };
+    let fresh = || {
+        SessionStore::with_id_source(store_config.clone(), Box::new(InsecureSeededIds::new(5)))
+            .expect("a store")
+    };
+    let mut store = fresh();
     let mut redeemed: Vec<String> = Vec::new();
     for input in case.inputs.iter().take(32) {
         let pick = |i: &u8| {
@@ -91,7 +103,14 @@ fuzz_target!(|case: Case| {
             Input::Replay { token } => pick(token),
         };
         let before = codec.ledger().len();
-        match codec.redeem(&token, presenter, now) {
+        let in_store = codec.redeem_in(&token, presenter, now, &mut store);
+        let answer = codec.redeem(&token, presenter, now);
+        assert_eq!(
+            in_store.as_ref().map(|o| &o.payload),
+            answer.as_ref().map(|o| &o.payload),
+            "the store's ledger answers as the codec's own"
+        );
+        match answer {
             Ok(_) => {
                 assert!(minted.contains(&token), "a token it never minted verified");
                 assert!(!redeemed.contains(&token), "a token verified twice");
@@ -111,5 +130,15 @@ fuzz_target!(|case: Case| {
                 }
             }
         }
+    }
+    let snapshot = store.snapshot(now).expect("a snapshot");
+    let mut restarted = fresh();
+    restarted.restore(&snapshot, now).expect("its restore");
+    for token in &redeemed {
+        assert_eq!(
+            codec.redeem_in(token, presenter, now, &mut restarted).err(),
+            Some(Refusal::Replayed),
+            "a token redeemed before the restart is refused after it"
+        );
     }
 });

@@ -16,13 +16,15 @@ export interface HandleToolsOptions {
   principal?: (ctx: ServerContext) => string | undefined;
 }
 
-type ToolResult = { content: { type: 'text'; text: string }[]; isError?: boolean };
+/** A tool's text result. */
+export type ToolResult = { content: { type: 'text'; text: string }[]; isError?: boolean };
 
 const json = (value: unknown): ToolResult => ({ content: [{ type: 'text', text: JSON.stringify(value) }] });
 
 /** A failure as the tool's result, in the words the core gives clients ("has
- * expired", "not found", "limit reached; retry after …"): never a protocol error. */
-function failure(error: unknown): ToolResult {
+ * expired", "not found", "limit reached; retry after …"): never a protocol error.
+ * For a tool author's own tools over `manager.handles`. */
+export function toolFailure(error: unknown): ToolResult {
   const text = error instanceof SessionError ? error.clientAnswer.message : 'The tool failed';
   return { content: [{ type: 'text', text }], isError: true };
 }
@@ -53,7 +55,7 @@ export function registerHandleTools(server: McpServer, handles: HandleStore, opt
     try {
       return json(call());
     } catch (error) {
-      return failure(error);
+      return toolFailure(error);
     }
   };
 

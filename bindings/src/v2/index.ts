@@ -8,5 +8,5 @@ import '../platform';
 
 export { DualEraHandler } from './dual-era';
 export type { DualEraHandlerOptions } from './dual-era';
-export { registerHandleTools } from './handle-tools';
-export type { HandleToolsOptions } from './handle-tools';
+export { registerHandleTools, toolFailure } from './handle-tools';
+export type { HandleToolsOptions, ToolResult } from './handle-tools';

@@ -15,6 +15,7 @@ use mcp_session_core::{
 use wasm_bindgen::prelude::*;
 
 use crate::convert::whole;
+use crate::store::WasmSessionStore;
 
 fn refusal(reason: Refusal) -> JsValue {
     let js = Error::new(reason.code());
@@ -174,6 +175,26 @@ impl WasmRequestStateCodec {
         payload(self.inner.redeem(token, binding, millis(now, "now")?))
     }
 
+    /// Opens, checks and redeems a token in `store`'s ledger (journaled and
+    /// snapshotted with its sessions, so single use survives a restart); returns
+    /// its payload. Throws the reason.
+    #[wasm_bindgen(js_name = redeemIn)]
+    pub fn redeem_in(
+        &self,
+        store: &mut WasmSessionStore,
+        token: &str,
+        principal: Option<String>,
+        request: &str,
+        now: f64,
+    ) -> Result<String, JsValue> {
+        let binding = Binding {
+            principal: principal.as_deref(),
+            request,
+        };
+        let now = millis(now, "now")?;
+        payload(self.inner.redeem_in(token, binding, now, &mut store.store))
+    }
+
     /// Opens and checks a token without redeeming it; returns its payload.
     pub fn open(
         &self,
@@ -187,18 +208,6 @@ impl WasmRequestStateCodec {
             request,
         };
         payload(self.inner.open(token, binding, millis(now, "now")?))
-    }
-
-    /// Forgets ledger entries whose tokens have expired; returns how many.
-    pub fn sweep(&mut self, now: f64) -> Result<u32, JsValue> {
-        let now = millis(now, "now")?;
-        Ok(u32::try_from(self.inner.sweep(now)).unwrap_or(u32::MAX))
-    }
-
-    /// When the earliest ledger entry can be forgotten (ms), if any.
-    #[wasm_bindgen(js_name = nextDeadline)]
-    pub fn next_deadline(&self) -> Option<f64> {
-        self.inner.next_deadline().map(|t| t as f64)
     }
 
     /// The longest token text this codec can have minted.

@@ -18,7 +18,7 @@ use crate::error::JsResult;
 /// The session store, as JS sees it.
 #[wasm_bindgen(js_name = SessionCore)]
 pub struct WasmSessionStore {
-    store: SessionStore,
+    pub(crate) store: SessionStore,
     /// Where `lookup` leaves a session's numbers for JS to read in place: one call
     /// answers them all without building an object.
     scratch: Box<Scratch>,

@@ -357,7 +357,29 @@ fn request_state_tokens_seal_and_redeem_once_with_secure_randomness() {
     let bad = WasmRequestStateCodec::new("k1", &key[..31], None, None, None, None, None);
     assert_eq!(text(&bad.err().unwrap(), "code"), "INVALID_CONFIG");
     assert_eq!(codec.ledger_size(), 1);
-    assert_eq!(codec.next_deadline(), Some(T0 + 600_000.0));
+
+    // Redeemed in a store's ledger instead: swept by the store's deadline, kept
+    // in its snapshot, refused after a restore.
+    let mut store = WasmSessionStore::new(obj("{}")).unwrap();
+    let c = codec
+        .mint("{\"n\":2}", alice.clone(), "r", None, T0)
+        .unwrap();
+    assert_eq!(
+        codec.redeem_in(&mut store, &c, alice.clone(), "r", T0).unwrap(),
+        "{\"n\":2}"
+    );
+    assert_eq!(
+        refusal(codec.redeem_in(&mut store, &c, alice.clone(), "r", T0)),
+        "replayed"
+    );
+    assert_eq!(store.next_deadline(), Some(T0 + 600_000.0));
+    let snapshot = store.snapshot(T0).unwrap();
+    let mut restarted = WasmSessionStore::new(obj("{}")).unwrap();
+    restarted.restore(&snapshot, T0).unwrap();
+    assert_eq!(
+        refusal(codec.redeem_in(&mut restarted, &c, alice.clone(), "r", T0 + 1.0)),
+        "replayed"
+    );
 }
 
 #[wasm_bindgen_test]
