@@ -365,7 +365,9 @@ fn request_state_tokens_seal_and_redeem_once_with_secure_randomness() {
         .mint("{\"n\":2}", alice.clone(), "r", None, T0)
         .unwrap();
     assert_eq!(
-        codec.redeem_in(&mut store, &c, alice.clone(), "r", T0).unwrap(),
+        codec
+            .redeem_in(&mut store, &c, alice.clone(), "r", T0)
+            .unwrap(),
         "{\"n\":2}"
     );
     assert_eq!(
