@@ -554,3 +554,69 @@ fn listing_reads_only_the_principals_own_handles_and_follows_every_change() {
     assert_eq!(ids(&restored, Some("a")), ids(&s, Some("a")));
     assert_eq!(ids(&restored, None), ids(&s, None));
 }
+
+/// Two instances over one shared store: each adopts the records it is about,
+/// works on them, and releases them; a record changed elsewhere replaces the
+/// stale copy; one past its deadline is adopted and ends, expired, on first use.
+#[test]
+fn working_copies_are_adopted_in_place_of_stale_ones_and_released() {
+    let config = Config {
+        handle_idle_timeout_ms: 1_000,
+        ..Config::default()
+    };
+    let mut a = store(config.clone());
+    let mut b = store(config);
+    let h = a
+        .create_handle(Some("ann"), Some(json!({"n": 1})), T0)
+        .unwrap()
+        .handle_id;
+    let shared = a.export(std::slice::from_ref(&h), T0).unwrap();
+    let ids = vec![h.clone()];
+    b.adopt(&ids, &shared, T0).unwrap();
+    assert!(b.drain_events().is_empty(), "adopting announces nothing");
+    b.update_handle(&h, Some("ann"), json!({"n": 2}), Some(0), T0 + 1)
+        .unwrap();
+    let newer = b.export(&ids, T0 + 1).unwrap();
+    // A's copy is stale: adopting the newer record replaces it.
+    a.adopt(&ids, &newer, T0 + 2).unwrap();
+    let seen = a.get_handle(&h, Some("ann"), T0 + 2).unwrap();
+    assert_eq!((seen.version, seen.state.clone()), (1, json!({"n": 2})));
+    // Released, it is unknown here (the shared store still has it).
+    a.release(&ids).unwrap();
+    assert_eq!(
+        code(a.get_handle(&h, Some("ann"), T0 + 3)),
+        "HANDLE_NOT_FOUND"
+    );
+    assert_eq!(a.stats(T0 + 3).unwrap().handles_live, 0);
+    // Fetched absent (gone fleet-wide): the local copy goes.
+    b.adopt(&ids, &a.export(&[], T0 + 3).unwrap(), T0 + 3)
+        .unwrap();
+    assert_eq!(b.stats(T0 + 3).unwrap().handles_live, 0);
+    // Past its deadline in the shared store: adopted, then ended on use, as expired.
+    let mut c = store(Config {
+        handle_idle_timeout_ms: 1_000,
+        max_handles: 1,
+        ..Config::default()
+    });
+    c.adopt(&ids, &newer, T0 + 5_000).unwrap();
+    assert_eq!(
+        code(c.get_handle(&h, Some("ann"), T0 + 5_000)),
+        "HANDLE_EXPIRED"
+    );
+    // Adopting ignores the local caps (the shared store keeps the fleet's).
+    let other = a.create_handle(None, None, T0 + 5_000).unwrap().handle_id;
+    let both = vec![h.clone(), other.clone()];
+    let mut d = store(Config {
+        max_handles: 1,
+        ..Config::default()
+    });
+    d.adopt(&both, &newer, T0 + 1).unwrap();
+    d.adopt(
+        &[other.clone()],
+        &a.export(&[other.clone()], T0 + 5_000).unwrap(),
+        T0 + 1,
+    )
+    .unwrap();
+    assert_eq!(d.stats(T0 + 1).unwrap().handles_live, 2);
+    assert_eq!(code(d.adopt(&ids, "not json", T0)), "INVALID_SNAPSHOT");
+}

@@ -355,6 +355,15 @@ export class SessionCore {
   export(ids: string[], now: number): string {
     return this.#wasm.export(ids, num(now, 'now'));
   }
+  /** Takes records fetched from a shared store (an `export` document) in place of
+   * local copies; drops the copies of the other `ids`. */
+  adopt(ids: string[], text: string, now: number): RestoreReport {
+    return this.#wasm.adopt(ids, str(text, 'text'), num(now, 'now'));
+  }
+  /** Drops the local copies of `ids`. */
+  release(ids: string[]): void {
+    this.#wasm.release(ids);
+  }
   /** Journals durable changes from now on (see `persistence.ts`). */
   setJournaling(on: boolean): void {
     this.#wasm.setJournaling(on === true);

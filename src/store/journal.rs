@@ -73,6 +73,15 @@ impl SessionStore {
         };
     }
 
+    /// Runs `f` with journaling off (working copies taken or dropped: no change
+    /// of the store's own to write or undo).
+    pub(super) fn unjournaled<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        let on = std::mem::replace(&mut self.journal.on, false);
+        let out = f(self);
+        self.journal.on = on;
+        out
+    }
+
     /// Whether durable changes wait to be exported and committed or reverted.
     pub fn journal_pending(&self) -> bool {
         self.journal.pending()

@@ -32,6 +32,8 @@
 //! 9. **Redeemed tokens** ([`redeemed`]): the store is a
 //!    [`crate::request_state::SingleUse`] ledger for sealed `requestState`
 //!    tokens, swept, journaled and snapshotted with its records.
+//! 10. **Shared stores** ([`shared`]): `adopt` and `release` working copies
+//!     of records a shared store (Redis) holds for several instances.
 //!
 //! # Kinds of record
 //! A session and a state handle are records of one table ([`RecordKind`] on
@@ -64,6 +66,7 @@ mod lifecycle;
 mod persistence;
 mod queries;
 mod redeemed;
+mod shared;
 mod state;
 mod timeouts;
 

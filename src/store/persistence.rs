@@ -117,7 +117,7 @@ impl SessionStore {
     pub fn restore(&mut self, text: &str, now: u64) -> Result<RestoreReport, SessionError> {
         check_now(now)?;
         let valid = snapshot::parse(text, &self.settings)?;
-        Ok(self.apply(valid, now))
+        Ok(self.apply(valid, now, Applying::Restore))
     }
 
     /// `restore` from lines read one at a time (a snapshot written by
@@ -130,7 +130,7 @@ impl SessionStore {
     ) -> Result<RestoreReport, SessionError> {
         check_now(now)?;
         let valid = staging.validate(&self.settings)?;
-        Ok(self.apply(valid, now))
+        Ok(self.apply(valid, now, Applying::Restore))
     }
 
     /// A snapshot as lines, `max_bytes` or so at a time, starting at the session in
@@ -189,8 +189,14 @@ impl SessionStore {
         Ok((out, None))
     }
 
-    /// Applies a validated snapshot (see `restore`).
-    pub(super) fn apply(&mut self, valid: ValidSnapshot, now: u64) -> RestoreReport {
+    /// Applies a validated snapshot (see `restore`; `Adopt`: see `adopt`).
+    pub(super) fn apply(
+        &mut self,
+        valid: ValidSnapshot,
+        now: u64,
+        applying: Applying,
+    ) -> RestoreReport {
+        let adopt = applying == Applying::Adopt;
         let now = self.advance(now);
         let max_sessions = self.settings.config.max_sessions;
         let max_handles = self.settings.config.max_handles;
@@ -205,14 +211,16 @@ impl SessionStore {
         sessions.sort_by(|a, b| (b.last_activity, &a.id).cmp(&(a.last_activity, &b.id)));
         let mut taken = Vec::new();
         for mut session in sessions {
-            if session.is_due(&self.settings.config, now) {
+            if session.is_due(&self.settings.config, now) && !adopt {
                 report.skipped_expired += 1;
             } else if self.sessions.find(&session.id).is_some() {
                 report.refused_existing += 1;
-            } else if match session.kind {
-                RecordKind::Session => self.sessions.live() >= max_sessions,
-                RecordKind::Handle => self.sessions.live_handles() >= max_handles,
-            } {
+            } else if !adopt
+                && match session.kind {
+                    RecordKind::Session => self.sessions.live() >= max_sessions,
+                    RecordKind::Handle => self.sessions.live_handles() >= max_handles,
+                }
+            {
                 report.refused_capacity += 1;
             } else {
                 let id = session.id.to_string();
@@ -227,7 +235,7 @@ impl SessionStore {
                     .map(|m| self.capabilities.intern(m.value.clone()));
                 let kind = session.kind;
                 taken.push(self.insert_unfiled(session));
-                if kind == RecordKind::Session {
+                if kind == RecordKind::Session && !adopt {
                     self.emit(Event::Restored {
                         session_id: id,
                         at: now,
@@ -306,6 +314,17 @@ impl SessionStore {
             .map(|(_, s)| footprint_of(&s.data))
             .sum()
     }
+}
+
+/// How a validated snapshot is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Applying {
+    /// A restart: records already due are skipped, caps hold, `restored` events.
+    Restore,
+    /// Working copies from a shared store (see `shared`): every record is taken,
+    /// due or not (the call that follows ends it), whatever the local counts (the
+    /// shared store keeps the caps), and nothing is announced.
+    Adopt,
 }
 
 pub(super) fn ended_record(session: &Session, end: &Ending) -> EndedRecord {

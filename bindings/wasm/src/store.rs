@@ -624,6 +624,29 @@ impl WasmSessionStore {
         Ok(self.store.export(&ids, now)?)
     }
 
+    /// Takes records fetched from a shared store in place of local copies, and
+    /// drops the copies of the other `ids` (see the core's `shared` module).
+    #[wasm_bindgen(unchecked_return_type = "RestoreReport")]
+    pub fn adopt(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] ids: JsValue,
+        text: &str,
+        now: f64,
+    ) -> JsResult<JsValue> {
+        let now = time(now)?;
+        let ids = json::session_ids(&json_text(&ids, Input::SessionIds)?)?;
+        output(&self.store.adopt(&ids, text, now)?)
+    }
+
+    /// Drops the local copies of `ids` (working copies of a shared store).
+    pub fn release(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] ids: JsValue,
+    ) -> JsResult<()> {
+        let ids = json::session_ids(&json_text(&ids, Input::SessionIds)?)?;
+        Ok(self.store.release(&ids)?)
+    }
+
     /// Journals durable changes from now on (see the core's `journal` module).
     #[wasm_bindgen(js_name = setJournaling)]
     pub fn set_journaling(&mut self, on: bool) {
