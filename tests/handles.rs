@@ -612,8 +612,8 @@ fn working_copies_are_adopted_in_place_of_stale_ones_and_released() {
     });
     d.adopt(&both, &newer, T0 + 1).unwrap();
     d.adopt(
-        &[other.clone()],
-        &a.export(&[other.clone()], T0 + 5_000).unwrap(),
+        std::slice::from_ref(&other),
+        &a.export(std::slice::from_ref(&other), T0 + 5_000).unwrap(),
         T0 + 1,
     )
     .unwrap();
