@@ -1,5 +1,6 @@
 import {
   forbiddenError,
+  handleLimitExceededError,
   invalidArgumentError,
   parseError,
   payloadTooLargeError,
@@ -66,6 +67,8 @@ export interface SessionErrorConstructor {
   storageFailed(cause: unknown): SessionErrorOf<'STORAGE_FAILED'>;
   /** A request body over `limit` bytes. */
   payloadTooLarge(limit: number): SessionErrorOf<'PAYLOAD_TOO_LARGE'>;
+  /** A new state handle refused at a fleet-wide cap (a shared store's count). */
+  handleLimitExceeded(limit: number, retryAfterMs: number): SessionErrorOf<'HANDLE_LIMIT_EXCEEDED'>;
   /** A request body that is not JSON. */
   parseError(): SessionErrorOf<'PARSE_ERROR'>;
   /** A request refused by the `Host`/`Origin` checks, or an operator view by its auth. */
@@ -104,6 +107,10 @@ class CoreSessionError extends Error {
 
   static payloadTooLarge(limit: number): SessionErrorOf<'PAYLOAD_TOO_LARGE'> {
     return new SessionError(payloadTooLargeError(limit));
+  }
+
+  static handleLimitExceeded(limit: number, retryAfterMs: number): SessionErrorOf<'HANDLE_LIMIT_EXCEEDED'> {
+    return new SessionError(handleLimitExceededError(limit, retryAfterMs));
   }
 
   static parseError(): SessionErrorOf<'PARSE_ERROR'> {

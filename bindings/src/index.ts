@@ -34,6 +34,8 @@ export type {
 } from './persistence';
 export { SessionCore, admitInitialize } from './core';
 export { createSealedRequestStateCodec } from './request-state';
+export { RedisHandleStore } from './redis-handles';
+export type { RedisEval, RedisHandleStoreOptions } from './redis-handles';
 export type {
   RequestStateBinding,
   RequestStateKey,

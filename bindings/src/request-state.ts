@@ -91,7 +91,7 @@ export interface RequestStateLedger {
   now(): number;
   /** Opens, checks and redeems `token`; returns its payload text, or throws the
    * refusal (or the store's `STORAGE_FAILED`). */
-  redeem(codec: RequestStateCore, token: string, principal: string | undefined, request: string): string;
+  redeem(codec: RequestStateCore, token: string, principal: string | undefined, request: string): string | Promise<string>;
   size(codec: RequestStateCore): number;
 }
 
@@ -171,7 +171,7 @@ export function sealedCodec<T, Ctx>(
       if (typeof state !== 'string' || state.length > maxTokenChars) throw refused('malformed');
       const b = binding(ctx, 'verify');
       // The core throws an Error whose message is the reason code.
-      const text = ledger.redeem(core, state, b.principal ?? undefined, b.request);
+      const text = await ledger.redeem(core, state, b.principal ?? undefined, b.request);
       try {
         return JSON.parse(text) as T;
       } catch {

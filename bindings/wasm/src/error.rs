@@ -9,7 +9,7 @@
 
 use js_sys::{Error, Object, Reflect, JSON};
 use mcp_session_core::json::{self, Input};
-use mcp_session_core::SessionError;
+use mcp_session_core::{SessionError, MAX_TIME_MS};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -104,6 +104,22 @@ pub fn payload_too_large_error(limit: f64) -> JsResult<JsValue> {
     let limit = whole(limit, "limit", f64::MAX)?;
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     Ok(fields(&SessionError::PayloadTooLarge { limit }).into())
+}
+
+/// The fields of `HANDLE_LIMIT_EXCEEDED`: a shared store (Redis) refused a new
+/// state handle at the fleet-wide cap `limit`; retry after `retryAfterMs`.
+#[wasm_bindgen(
+    js_name = handleLimitExceededError,
+    unchecked_return_type = "SessionErrorFieldsOf<\"HANDLE_LIMIT_EXCEEDED\">"
+)]
+pub fn handle_limit_exceeded_error(limit: f64, retry_after_ms: f64) -> JsResult<JsValue> {
+    let limit = usize::try_from(whole(limit, "limit", f64::MAX)?).unwrap_or(usize::MAX);
+    let retry_after_ms = whole(retry_after_ms, "retryAfterMs", MAX_TIME_MS as f64)?;
+    Ok(fields(&SessionError::HandleLimitExceeded {
+        limit,
+        retry_after_ms,
+    })
+    .into())
 }
 
 /// The fields of `PARSE_ERROR`: a request body that is not JSON.
