@@ -152,3 +152,22 @@ test('Redis stopped: STORAGE_FAILED and nothing half-written; back again: the in
   assert.equal(await b.update(h.handleId, { n: 2 }, { principal: 'ivy' }), 1);
   assert.equal((await a.list({ principal: 'ivy' })).length, 1, 'the refused create left nothing behind');
 });
+
+test('round trips per call: a read 1 (its touch is sent without waiting), a change 2, a create 1', async () => {
+  const real = await client();
+  const calls = [];
+  const counting = { eval: (script, options) => (calls.push(script.trim().split('\n')[0]), real.eval(script, options)) };
+  const store = new RedisHandleStore({ redis: counting, prefix: `rt${++prefixes}:` });
+  const count = async (op) => {
+    calls.length = 0;
+    await op();
+    return calls.length;
+  };
+  let h;
+  assert.equal(await count(async () => (h = await store.create({ principal: 'kim' }))), 1, 'create: the commit');
+  assert.equal(await count(() => store.get(h.handleId, { principal: 'kim' })), 2, 'get: the fetch, and the touch not waited for');
+  assert.equal(await count(() => store.update(h.handleId, { n: 1 }, { principal: 'kim' })), 2, 'update: fetch and commit');
+  calls.length = 0;
+  await assert.rejects(store.get(h.handleId, { principal: 'other' }), { code: 'HANDLE_NOT_FOUND' });
+  assert.equal(calls.length, 1, 'a refused read: the fetch alone');
+});
