@@ -149,10 +149,7 @@ impl WasmRequestStateCodec {
         lifetime_ms: Option<f64>,
         now: f64,
     ) -> Result<String, JsValue> {
-        let binding = Binding {
-            principal: principal.as_deref(),
-            request,
-        };
+        let binding = bound(&principal, request);
         let lifetime = lifetime_ms.map(|v| millis(v, "lifetimeMs")).transpose()?;
         let now = millis(now, "now")?;
         self.inner
@@ -168,10 +165,7 @@ impl WasmRequestStateCodec {
         request: &str,
         now: f64,
     ) -> Result<String, JsValue> {
-        let binding = Binding {
-            principal: principal.as_deref(),
-            request,
-        };
+        let binding = bound(&principal, request);
         payload(self.inner.redeem(token, binding, millis(now, "now")?))
     }
 
@@ -187,10 +181,7 @@ impl WasmRequestStateCodec {
         request: &str,
         now: f64,
     ) -> Result<String, JsValue> {
-        let binding = Binding {
-            principal: principal.as_deref(),
-            request,
-        };
+        let binding = bound(&principal, request);
         let now = millis(now, "now")?;
         payload(self.inner.redeem_in(token, binding, now, &mut store.store))
     }
@@ -203,10 +194,7 @@ impl WasmRequestStateCodec {
         request: &str,
         now: f64,
     ) -> Result<String, JsValue> {
-        let binding = Binding {
-            principal: principal.as_deref(),
-            request,
-        };
+        let binding = bound(&principal, request);
         payload(self.inner.open(token, binding, millis(now, "now")?))
     }
 
@@ -220,6 +208,14 @@ impl WasmRequestStateCodec {
     #[wasm_bindgen(js_name = ledgerSize)]
     pub fn ledger_size(&self) -> u32 {
         u32::try_from(self.inner.ledger().len()).unwrap_or(u32::MAX)
+    }
+}
+
+/// What a token is bound to, from the JS arguments.
+fn bound<'a>(principal: &'a Option<String>, request: &'a str) -> Binding<'a> {
+    Binding {
+        principal: principal.as_deref(),
+        request,
     }
 }
 
