@@ -43,10 +43,39 @@ impl SessionStore {
             .chain(valid.ended.iter())
             .map(|s| s.id.to_string())
             .collect();
+        // Requests in flight here are this instance's own fact, not the shared
+        // store's: the fresh copy keeps them (and so has no idle deadline yet).
+        let in_flight: Vec<(String, u32)> = fetched
+            .iter()
+            .filter_map(|id| {
+                let (_, s) = self.sessions.lookup(id)?;
+                (s.end.is_none() && s.in_flight > 0).then(|| (id.clone(), s.in_flight))
+            })
+            .collect();
         Ok(self.unjournaled(|store| {
             store.drop_copies(ids.iter().chain(fetched.iter()));
-            store.apply(valid, now, Applying::Adopt)
+            let report = store.apply(valid, now, Applying::Adopt);
+            for (id, n) in in_flight {
+                store.keep_in_flight(&id, n);
+            }
+            report
         }))
+    }
+
+    /// Gives the adopted live copy of `id` the requests in flight its replaced
+    /// copy had, and files its deadlines again (none while busy).
+    fn keep_in_flight(&mut self, id: &str, n: u32) {
+        let config = &self.settings.config;
+        let Some((handle, session)) = self.sessions.lookup_mut(id) else {
+            return;
+        };
+        if session.end.is_some() {
+            return;
+        }
+        session.in_flight = n;
+        if self.index.file(handle, session, config, self.taken) {
+            self.taken += 1;
+        }
     }
 
     /// Drops the local copies of `ids`, live or ended, as if never held: no event,
