@@ -7,7 +7,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from 'redis';
-import { RedisHandleStore } from 'mcp-session-core';
+import { RedisShared, RedisHandleStore } from 'mcp-session-core';
 import { startRedis } from './support/redis.mjs';
 
 const redis = await startRedis();
@@ -38,15 +38,11 @@ async function fleet(n, config = {}, clock = () => Date.now()) {
   const events = [];
   const instances = [];
   for (let i = 0; i < n; i++) {
-    instances.push(
-      new RedisHandleStore({
-        redis: await client(),
-        prefix,
-        config,
-        clock,
-        onEvent: (event) => events.push({ instance: i, ...event }),
-      }),
-    );
+    const shared = new RedisShared({ redis: await client(), prefix, config, clock });
+    shared.onEvent((event) => events.push({ instance: i, ...event }));
+    const handles = new RedisHandleStore(shared);
+    handles.sweep = () => shared.sweep();
+    instances.push(handles);
   }
   return { instances, events, prefix };
 }
@@ -157,7 +153,7 @@ test('round trips per call: a read 1 (its touch is sent without waiting), a chan
   const real = await client();
   const calls = [];
   const counting = { eval: (script, options) => (calls.push(script.trim().split('\n')[0]), real.eval(script, options)) };
-  const store = new RedisHandleStore({ redis: counting, prefix: `rt${++prefixes}:` });
+  const store = new RedisHandleStore(new RedisShared({ redis: counting, prefix: `rt${++prefixes}:` }));
   const count = async (op) => {
     calls.length = 0;
     await op();

@@ -1,6 +1,6 @@
 import {
   forbiddenError,
-  handleLimitExceededError,
+  limitExceededError,
   invalidArgumentError,
   parseError,
   payloadTooLargeError,
@@ -67,8 +67,14 @@ export interface SessionErrorConstructor {
   storageFailed(cause: unknown): SessionErrorOf<'STORAGE_FAILED'>;
   /** A request body over `limit` bytes. */
   payloadTooLarge(limit: number): SessionErrorOf<'PAYLOAD_TOO_LARGE'>;
-  /** A new state handle refused at a fleet-wide cap (a shared store's count). */
-  handleLimitExceeded(limit: number, retryAfterMs: number): SessionErrorOf<'HANDLE_LIMIT_EXCEEDED'>;
+  /** A new session or state handle refused at a cap a shared store counts
+   * fleet-wide: `sessions` (`maxSessions`), `principal` (`maxSessionsPerPrincipal`)
+   * or `handles` (either handle cap). */
+  limitExceeded(
+    which: 'sessions' | 'principal' | 'handles',
+    limit: number,
+    retryAfterMs: number,
+  ): SessionErrorOf<'CAPACITY_EXCEEDED' | 'PRINCIPAL_LIMIT_EXCEEDED' | 'HANDLE_LIMIT_EXCEEDED'>;
   /** A request body that is not JSON. */
   parseError(): SessionErrorOf<'PARSE_ERROR'>;
   /** A request refused by the `Host`/`Origin` checks, or an operator view by its auth. */
@@ -109,8 +115,12 @@ class CoreSessionError extends Error {
     return new SessionError(payloadTooLargeError(limit));
   }
 
-  static handleLimitExceeded(limit: number, retryAfterMs: number): SessionErrorOf<'HANDLE_LIMIT_EXCEEDED'> {
-    return new SessionError(handleLimitExceededError(limit, retryAfterMs));
+  static limitExceeded(
+    which: 'sessions' | 'principal' | 'handles',
+    limit: number,
+    retryAfterMs: number,
+  ): SessionErrorOf<'CAPACITY_EXCEEDED' | 'PRINCIPAL_LIMIT_EXCEEDED' | 'HANDLE_LIMIT_EXCEEDED'> {
+    return new SessionError(limitExceededError(which, limit, retryAfterMs));
   }
 
   static parseError(): SessionErrorOf<'PARSE_ERROR'> {

@@ -34,8 +34,10 @@ export type {
 } from './persistence';
 export { SessionCore, admitInitialize } from './core';
 export { createSealedRequestStateCodec } from './request-state';
-export { RedisHandleStore } from './redis-handles';
-export type { RedisEval, RedisHandleStoreOptions } from './redis-handles';
+export { RedisShared } from './redis/shared';
+export type { RedisEval, RedisSubscriber, RedisSharedOptions } from './redis/shared';
+export { RedisHandleStore } from './redis/handles';
+export { RedisSessions } from './redis/sessions';
 export type {
   RequestStateBinding,
   RequestStateKey,

@@ -27,8 +27,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The number the core's gate takes for each request kind (numbers, on the hot
  * path), in the order the core gives. */
-const KIND_CODES: ReadonlyMap<unknown, number> = new Map(requestKinds().map((kind, code) => [kind, code]));
-const ADMISSIONS: readonly Admission[] = [
+export const KIND_CODES: ReadonlyMap<unknown, number> = new Map(requestKinds().map((kind, code) => [kind, code]));
+export const ADMISSIONS: readonly Admission[] = [
   Object.freeze({ outcome: 'initialize' }),
   Object.freeze({ outcome: 'admitted', phase: 'active' }),
 ];
@@ -168,7 +168,7 @@ function createNamed(core: SessionCore, config: CreateSessionConfig, now: number
   return core.createIdNamed(clientId, names, principal, idle, now);
 }
 
-function fromView(view: SessionView): SessionInfo {
+export function fromView(view: SessionView): SessionInfo {
   return {
     id: view.id,
     clientId: clientIdOf(view.clientInfo),

@@ -106,20 +106,35 @@ pub fn payload_too_large_error(limit: f64) -> JsResult<JsValue> {
     Ok(fields(&SessionError::PayloadTooLarge { limit }).into())
 }
 
-/// The fields of `HANDLE_LIMIT_EXCEEDED`: a shared store (Redis) refused a new
-/// state handle at the fleet-wide cap `limit`; retry after `retryAfterMs`.
+/// The fields of a limit a shared store (Redis) counted fleet-wide: `sessions`
+/// (`CAPACITY_EXCEEDED`), `principal` (`PRINCIPAL_LIMIT_EXCEEDED`) or `handles`
+/// (`HANDLE_LIMIT_EXCEEDED`), at `limit`; retry after `retryAfterMs`.
 #[wasm_bindgen(
-    js_name = handleLimitExceededError,
-    unchecked_return_type = "SessionErrorFieldsOf<\"HANDLE_LIMIT_EXCEEDED\">"
+    js_name = limitExceededError,
+    unchecked_return_type = "SessionErrorFieldsOf<\"CAPACITY_EXCEEDED\" | \"PRINCIPAL_LIMIT_EXCEEDED\" | \"HANDLE_LIMIT_EXCEEDED\">"
 )]
-pub fn handle_limit_exceeded_error(limit: f64, retry_after_ms: f64) -> JsResult<JsValue> {
+pub fn limit_exceeded_error(which: &str, limit: f64, retry_after_ms: f64) -> JsResult<JsValue> {
     let limit = usize::try_from(whole(limit, "limit", f64::MAX)?).unwrap_or(usize::MAX);
     let retry_after_ms = whole(retry_after_ms, "retryAfterMs", MAX_TIME_MS as f64)?;
-    Ok(fields(&SessionError::HandleLimitExceeded {
-        limit,
-        retry_after_ms,
-    })
-    .into())
+    let error = match which {
+        "sessions" => SessionError::CapacityExceeded {
+            limit,
+            retry_after_ms,
+        },
+        "principal" => SessionError::PrincipalLimitExceeded {
+            limit,
+            retry_after_ms,
+        },
+        "handles" => SessionError::HandleLimitExceeded {
+            limit,
+            retry_after_ms,
+        },
+        _ => {
+            let error = SessionError::invalid_argument("which", "sessions, principal or handles");
+            return Err(error.into());
+        }
+    };
+    Ok(fields(&error).into())
 }
 
 /// The fields of `PARSE_ERROR`: a request body that is not JSON.
