@@ -12,6 +12,10 @@
 //
 //   PORT=3000 DATA_DIR=./data node examples/server.mjs
 //
+// With REDIS_URL (redis://127.0.0.1:6379) sessions, handles and the requestState
+// ledger live in Redis instead of DATA_DIR, shared by every instance given the same
+// REDIS_URL (and REQUEST_STATE_KEY): run several behind a load balancer.
+//
 // Tools read and write per-session state: notes_add, notes_list, counter_increment,
 // session_info, and count_slowly (streams progress, for resumption). GET /sessions
 // is a read-only JSON view for operators (from loopback only; session IDs shortened).
@@ -31,6 +35,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { McpServer as ModernMcpServer, createMcpHandler, inputRequired } from '@modelcontextprotocol/server';
 import { McpSessionHandler, FileSessionStore } from 'mcp-session-core/mcp';
+import { RedisShared, RedisSessions } from 'mcp-session-core';
 import { DualEraHandler, registerHandleTools, toolFailure } from 'mcp-session-core/v2';
 
 const number = (name, fallback) => (process.env[name] === undefined ? fallback : Number(process.env[name]));
@@ -49,13 +54,14 @@ const text = (value) => ({ content: [{ type: 'text', text: JSON.stringify(value)
 function buildServer() {
   const server = new McpServer({ name: 'mcp-session-core-example', version: '1.0.0' });
 
-  /** Read, change, write with compare-and-set; retried if another request won. */
-  const mutate = (sessionId, change) => {
+  /** Read, change, write with compare-and-set; retried if another request won.
+   * (`await`: the calls answer at once in-process, and with a promise on Redis.) */
+  const mutate = async (sessionId, change) => {
     for (;;) {
-      const { state, version } = mcp.sessions.getSession(sessionId);
+      const { state, version } = await mcp.sessions.getSession(sessionId);
       const patch = change(state);
       try {
-        mcp.sessions.updateSessionState(sessionId, patch, { expectedVersion: version });
+        await mcp.sessions.updateSessionState(sessionId, patch, { expectedVersion: version });
         return { ...state, ...patch };
       } catch (error) {
         if (error.code !== 'VERSION_CONFLICT') throw error;
@@ -66,18 +72,18 @@ function buildServer() {
   server.registerTool(
     'notes_add',
     { description: 'Adds a note to this session', inputSchema: { text: z.string() } },
-    async ({ text: note }, { sessionId }) => text(mutate(sessionId, (s) => ({ notes: [...(s.notes ?? []), note] })).notes),
+    async ({ text: note }, { sessionId }) => text((await mutate(sessionId, (s) => ({ notes: [...(s.notes ?? []), note] }))).notes),
   );
   server.registerTool('notes_list', { description: "Lists this session's notes" }, async ({ sessionId }) =>
-    text(mcp.sessions.getSession(sessionId).state.notes ?? []),
+    text((await mcp.sessions.getSession(sessionId)).state.notes ?? []),
   );
   server.registerTool(
     'counter_increment',
     { description: "Adds to this session's counter", inputSchema: { by: z.number().int().optional() } },
-    async ({ by }, { sessionId }) => text(mutate(sessionId, (s) => ({ counter: (s.counter ?? 0) + (by ?? 1) })).counter),
+    async ({ by }, { sessionId }) => text((await mutate(sessionId, (s) => ({ counter: (s.counter ?? 0) + (by ?? 1) }))).counter),
   );
   server.registerTool('session_info', { description: 'This session as the server sees it' }, async ({ sessionId }) => {
-    const s = mcp.sessions.getSession(sessionId);
+    const s = await mcp.sessions.getSession(sessionId);
     return text({ id: s.id, principal: s.principal, status: s.status, version: s.version, state: s.state });
   });
   server.registerTool(
@@ -100,24 +106,53 @@ function buildServer() {
   return server;
 }
 
+const sessionConfig = {
+  idleTimeoutMs: number('IDLE_TIMEOUT_MS', 30 * 60_000),
+  initTimeoutMs: number('INIT_TIMEOUT_MS', 60_000),
+  maxSessions: number('MAX_SESSIONS', 10_000),
+  maxSessionsPerPrincipal: process.env.MAX_SESSIONS_PER_PRINCIPAL ? number('MAX_SESSIONS_PER_PRINCIPAL') : null,
+  ...(process.env.HANDLE_IDLE_TIMEOUT_MS ? { handleIdleTimeoutMs: number('HANDLE_IDLE_TIMEOUT_MS') } : {}),
+  ...(process.env.MAX_HANDLES_PER_PRINCIPAL ? { maxHandlesPerPrincipal: number('MAX_HANDLES_PER_PRINCIPAL') } : {}),
+};
+const logError = (error) => {
+  if (process.env.LOG_ERRORS) console.error(`[mcp] ${error.code ?? 'ERROR'}: ${error.message}`);
+};
+
+/** Sessions in Redis, shared with every instance given the same REDIS_URL. */
+async function redisSessions(url) {
+  const { createClient } = await import('redis');
+  // While Redis is away calls fail at once (503 STORAGE_FAILED), and the clients
+  // keep reconnecting: the instance recovers without a restart.
+  const client = createClient({
+    url,
+    disableOfflineQueue: true,
+    socket: { reconnectStrategy: (retries) => Math.min(50 * (retries + 1), 1_000) },
+  });
+  client.on('error', () => {});
+  const subscriber = client.duplicate();
+  subscriber.on('error', () => {});
+  await Promise.all([client.connect(), subscriber.connect()]);
+  const shared = new RedisShared({ redis: client, subscriber, config: sessionConfig, onError: logError });
+  // Fleet-wide expiry: each instance takes what is due; each record ends once.
+  setInterval(() => void shared.sweep().catch(logError), number('SWEEP_MS', 1_000)).unref();
+  return new RedisSessions(shared);
+}
+
 const mcp = new McpSessionHandler({
   createServer: buildServer,
   principal: principalOf,
   allowAnonymous: process.env.ALLOW_ANONYMOUS === '1',
-  store: new FileSessionStore({
-    dir: dataDir,
-    activityFlushMs: number('ACTIVITY_FLUSH_MS', 1_000),
-    compactAfter: number('COMPACT_AFTER', 1_000),
-  }),
-  sessions: {
-    idleTimeoutMs: number('IDLE_TIMEOUT_MS', 30 * 60_000),
-    initTimeoutMs: number('INIT_TIMEOUT_MS', 60_000),
-    maxSessions: number('MAX_SESSIONS', 10_000),
-    maxSessionsPerPrincipal: process.env.MAX_SESSIONS_PER_PRINCIPAL ? number('MAX_SESSIONS_PER_PRINCIPAL') : null,
-  },
-  onError: (error) => {
-    if (process.env.LOG_ERRORS) console.error(`[mcp] ${error.code ?? 'ERROR'}: ${error.message}`);
-  },
+  ...(process.env.REDIS_URL
+    ? { sessions: await redisSessions(process.env.REDIS_URL) }
+    : {
+        store: new FileSessionStore({
+          dir: dataDir,
+          activityFlushMs: number('ACTIVITY_FLUSH_MS', 1_000),
+          compactAfter: number('COMPACT_AFTER', 1_000),
+        }),
+        sessions: sessionConfig,
+      }),
+  onError: logError,
 });
 
 /** The requestState key: from the environment, else made once and kept in the
@@ -164,7 +199,7 @@ function buildModernServer() {
     async ({ handleId }, ctx) => {
       const owner = { principal: ctx.http?.authInfo?.clientId ?? null };
       try {
-        const basket = mcp.sessions.handles.get(handleId, owner);
+        const basket = await mcp.sessions.handles.get(handleId, owner);
         const confirmed = ctx.mcpReq.requestState();
         if (confirmed === undefined) {
           return inputRequired({ requestState: await requestStates.mint({ handleId, version: basket.version }, ctx) });
@@ -172,7 +207,7 @@ function buildModernServer() {
         if (confirmed.handleId !== handleId || confirmed.version !== basket.version) {
           return { isError: true, content: [{ type: 'text', text: 'The basket changed since the confirmation was asked for' }] };
         }
-        mcp.sessions.handles.destroy(handleId, owner);
+        await mcp.sessions.handles.destroy(handleId, owner);
         return text({ ordered: basket.state.items ?? [] });
       } catch (error) {
         return toolFailure(error);

@@ -16,6 +16,7 @@ import { admitInitialize } from '../core';
 import { SessionError } from '../errors';
 import type { LoadReport, SessionStore } from '../persistence';
 import { SessionManager, type SessionInfo, type SessionManagerOptions } from '../manager';
+import { RedisSessions } from '../redis/sessions';
 import { SessionEventStore, type SessionEventStoreOptions } from './event-store';
 import { isLoopbackAddress, refusal, type RequestGuardOptions } from './request-guard';
 import { checkSdk, replayInitialize } from './sdk-transport';
@@ -23,8 +24,10 @@ import { checkSdk, replayInitialize } from './sdk-transport';
 export interface McpSessionHandlerOptions extends RequestGuardOptions {
   /** Builds the MCP server for a session (new, or rebuilt after a restart). */
   createServer: (session: SessionInfo) => McpServer | Server;
-  /** The session manager, or options for one. Protocol versions default to the SDK's. */
-  sessions?: SessionManager | SessionManagerOptions;
+  /** The session manager, or options for one (protocol versions default to the
+   * SDK's); or `RedisSessions`, to share sessions with other instances through
+   * Redis (then there is no `store`: Redis is the store). */
+  sessions?: SessionManager | SessionManagerOptions | RedisSessions;
   /**
    * The authenticated user of a request (for example from a verified bearer token);
    * never taken from the client. A session is bound to the user who created it.
@@ -150,7 +153,9 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<unk
  * ```
  */
 export class McpSessionHandler {
-  readonly sessions: SessionManager;
+  /** Its sessions: in this process (`SessionManager`), or shared through Redis
+   * (`RedisSessions`, whose calls answer promises). */
+  readonly sessions: SessionManager | RedisSessions;
   /** What the store restored at start, if there is a store. */
   readonly loaded: LoadReport | null;
   readonly #options: McpSessionHandlerOptions;
@@ -160,17 +165,29 @@ export class McpSessionHandler {
   constructor(options: McpSessionHandlerOptions) {
     checkSdk();
     this.#options = options;
-    this.sessions =
-      options.sessions instanceof SessionManager
-        ? options.sessions
+    const sessions = options.sessions;
+    if (sessions instanceof RedisSessions) {
+      if (options.store !== undefined) {
+        throw SessionError.invalidArgument('store', 'RedisSessions keep their sessions in Redis: give no store');
+      }
+      this.sessions = sessions;
+      // Wherever a session ends in the fleet, the transport held here closes.
+      void sessions.shared.onEnded((id) => void this.#drop(id));
+      this.loaded = null;
+      return;
+    }
+    const manager =
+      sessions instanceof SessionManager
+        ? sessions
         : new SessionManager({
             supportedProtocolVersions: [...SUPPORTED_PROTOCOL_VERSIONS].reverse(),
-            ...options.sessions,
+            ...sessions,
           });
+    this.sessions = manager;
     for (const ended of sessionEndingEvents()) {
-      this.sessions.on(ended, (event) => void this.#drop(event.sessionId));
+      manager.on(ended, (event) => void this.#drop(event.sessionId));
     }
-    this.loaded = options.store === undefined ? null : this.sessions.attachStore(options.store);
+    this.loaded = options.store === undefined ? null : manager.attachStore(options.store);
   }
 
   /** Handles one HTTP request to the MCP endpoint. */
@@ -211,7 +228,7 @@ export class McpSessionHandler {
       : undefined;
     const kind = kindOf(body);
     const sessionId = header(req, 'mcp-session-id');
-    const admission = this.sessions.beginRequest({
+    const admission = await this.sessions.beginRequest({
       sessionId,
       principal,
       kind,
@@ -221,23 +238,21 @@ export class McpSessionHandler {
     if (admission.outcome === 'initialize') {
       // Admission before allocation: what the transport would refuse creates nothing.
       const handshake = admitInitialize(header(req, 'accept'), header(req, 'content-type'), body);
-      const session = this.sessions.initialize({ ...handshake, principal });
+      const session = await this.sessions.initialize({ ...handshake, principal });
       const runtime = await this.#open(session);
       await runtime.transport.handleRequest(req, res, body);
       // Refused all the same (the SDK has checks of its own): the session ends at
       // once and, never initialized, keeps nothing.
-      if (res.statusCode >= 300) this.sessions.closeSession(session.id);
+      if (res.statusCode >= 300) await this.sessions.closeSession(session.id);
       return;
     }
 
     // Admitted: the request is in flight until its response (or stream) closes.
     const id = sessionId as string;
     res.once('close', () => {
-      try {
-        this.sessions.endRequest(id);
-      } catch {
-        // The session ended while the request was open (DELETE, expiry): nothing to end.
-      }
+      // The session may have ended while the request was open (DELETE, expiry):
+      // then there is nothing to end, and nothing may escape this listener.
+      void (async () => this.sessions.endRequest(id))().catch(() => {});
     });
     const runtime = await this.#runtimeFor(id);
     await runtime.transport.handleRequest(req, res, body);
@@ -251,7 +266,7 @@ export class McpSessionHandler {
     const opening = this.#opening.get(id);
     if (opening !== undefined) return opening;
     const rebuild = (async () => {
-      const session = this.sessions.getSession(id);
+      const session = await this.sessions.getSession(id);
       if (session === null) throw SessionError.sessionNotFound(id);
       const runtime = await this.#open(session);
       await replayInitialize(runtime.transport, session);
@@ -271,8 +286,8 @@ export class McpSessionHandler {
       sessionIdGenerator: () => session.id,
       enableJsonResponse: this.#options.enableJsonResponse ?? false,
       ...(events === undefined ? {} : { eventStore: events }),
-      onsessionclosed: (closedId) => {
-        this.sessions.closeSession(closedId);
+      onsessionclosed: async (closedId) => {
+        await this.sessions.closeSession(closedId);
       },
     });
     const server = this.#options.createServer(session);
@@ -336,13 +351,16 @@ export class McpSessionHandler {
       sendClientAnswer(res, SessionError.forbidden('notOperator').clientAnswer);
       return;
     }
+    const stats = await this.sessions.stats();
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-    res.end(JSON.stringify({ ...this.summary(), stats: this.sessions.stats(), ...extra() }));
+    res.end(JSON.stringify({ ...this.summary(), stats, ...extra() }));
   };
 
-  /** A read-only view for operators. Session IDs are shortened (`1a2b3c4d…`). */
+  /** A read-only view for operators. Session IDs are shortened (`1a2b3c4d…`).
+   * Sessions shared through Redis are not listed (the counts are in `stats`). */
   summary(): { sessions: SessionSummary[]; transports: number; bufferedEvents: number } {
-    const sessions = this.sessions.getAllSessions().map((s) => ({
+    const listed = this.sessions instanceof SessionManager ? this.sessions.getAllSessions() : [];
+    const sessions = listed.map((s) => ({
       id: shortId(s.id),
       phase: s.status as SessionView['phase'],
       principal: s.principal,
@@ -359,6 +377,10 @@ export class McpSessionHandler {
   /** Closes every transport, saves and closes the store, frees the manager. */
   async close(): Promise<void> {
     await Promise.all([...this.#runtimes.keys()].map((id) => this.#drop(id)));
+    if (this.sessions instanceof RedisSessions) {
+      this.sessions.shared.close();
+      return;
+    }
     this.sessions.detachStore();
     this.#options.store?.close?.();
     this.sessions.dispose();

@@ -12,6 +12,7 @@ import type { EndedView, Json, JsonObject, RequestHead, Admission } from '../../
 import { SessionError } from '../errors';
 import { ADMISSIONS, KIND_CODES, fromView } from '../manager';
 import type { InitializeParams, SessionInfo, UpdateOptions } from '../manager';
+import type { SealedRequestStateCodec, SealedRequestStateCodecOptions } from '../request-state';
 import { clientIdOf } from '../stored-session';
 import { RedisHandleStore } from './handles';
 import type { RedisShared } from './shared';
@@ -112,6 +113,14 @@ export class RedisSessions {
       if (error instanceof SessionError && error.httpStatus === 404) return false;
       throw error;
     }
+  }
+
+  /** A sealed `requestState` codec whose single-use ledger is in Redis (see
+   * `RedisHandleStore.createRequestStateCodec`). */
+  createRequestStateCodec<T = unknown, Ctx = unknown>(
+    options: Omit<SealedRequestStateCodecOptions<Ctx>, 'maxLedgerEntries' | 'now'>,
+  ): SealedRequestStateCodec<T, Ctx> {
+    return this.handles.createRequestStateCodec(options);
   }
 
   /** Live sessions and handles, fleet-wide. */

@@ -262,18 +262,21 @@ export class RedisShared {
   }
 
   /** Hears the ID of every record that ended anywhere in the fleet (needs the
-   * subscriber): an instance closes the transport it holds for it. */
+   * subscriber): an instance closes the transport it holds for it. Resolves once
+   * subscribed; a failure to subscribe goes to `onError`. */
   onEnded(listener: (id: string) => void): Promise<unknown> {
     this.#endedListeners.add(listener);
-    this.#subscribed ??= this.#subscriber?.subscribe(`${this.#prefix}ended`, (id) => {
-      for (const l of this.#endedListeners) {
-        try {
-          l(id);
-        } catch (error) {
-          this.#onError(error);
+    this.#subscribed ??= this.#subscriber
+      ?.subscribe(`${this.#prefix}ended`, (id) => {
+        for (const l of this.#endedListeners) {
+          try {
+            l(id);
+          } catch (error) {
+            this.#onError(error);
+          }
         }
-      }
-    });
+      })
+      .catch((error: unknown) => this.#onError(error));
     return this.#subscribed ?? Promise.resolve();
   }
 

@@ -3,6 +3,7 @@ import { fromJsonSchema, type McpServer, type ServerContext } from '@modelcontex
 import type { HandleView, JsonObject } from '../../generated/mcp_session_core';
 import { SessionError } from '../errors';
 import type { HandleStore } from '../handles';
+import type { RedisHandleStore } from '../redis/handles';
 
 /** What `registerHandleTools` registers, and for whom. */
 export interface HandleToolsOptions {
@@ -43,7 +44,11 @@ const HANDLE_ID = { type: 'string', description: 'The handle a create call retur
  * asks. Each call checks the handle against the caller; another user's handle
  * reads as not found.
  */
-export function registerHandleTools(server: McpServer, handles: HandleStore, options: HandleToolsOptions): void {
+export function registerHandleTools(
+  server: McpServer,
+  handles: HandleStore | RedisHandleStore,
+  options: HandleToolsOptions,
+): void {
   const { noun } = options;
   const who = options.principal ?? ((ctx: ServerContext) => ctx.http?.authInfo?.clientId);
   const owner = (ctx: ServerContext) => ({ principal: who(ctx) ?? null });
@@ -51,9 +56,10 @@ export function registerHandleTools(server: McpServer, handles: HandleStore, opt
   const lifetime =
     `The handle expires after ${minutes(handles.idleTimeoutMs)} unused, and ` +
     `${minutes(handles.lifetimeMs)} after it was created at the latest.`;
-  const run = (call: () => unknown): ToolResult => {
+  // A local store answers at once, a shared one (Redis) with a promise.
+  const run = async (call: () => unknown): Promise<ToolResult> => {
     try {
-      return json(call());
+      return json(await call());
     } catch (error) {
       return toolFailure(error);
     }
@@ -69,7 +75,7 @@ export function registerHandleTools(server: McpServer, handles: HandleStore, opt
       }),
     },
     async (args: { state?: JsonObject }, ctx: ServerContext) =>
-      run(() => view(handles.create({ ...owner(ctx), state: args.state ?? {} }))),
+      run(async () => view(await handles.create({ ...owner(ctx), state: args.state ?? {} }))),
   );
   server.registerTool(
     `get_${noun}`,
@@ -81,7 +87,8 @@ export function registerHandleTools(server: McpServer, handles: HandleStore, opt
         required: ['handleId'],
       }),
     },
-    async (args: { handleId: string }, ctx: ServerContext) => run(() => view(handles.get(args.handleId, owner(ctx)))),
+    async (args: { handleId: string }, ctx: ServerContext) =>
+      run(async () => view(await handles.get(args.handleId, owner(ctx)))),
   );
   server.registerTool(
     `update_${noun}`,
@@ -100,8 +107,11 @@ export function registerHandleTools(server: McpServer, handles: HandleStore, opt
       }),
     },
     async (args: { handleId: string; patch: JsonObject; expectedVersion?: number }, ctx: ServerContext) =>
-      run(() => ({
-        version: handles.update(args.handleId, args.patch, { ...owner(ctx), expectedVersion: args.expectedVersion ?? null }),
+      run(async () => ({
+        version: await handles.update(args.handleId, args.patch, {
+          ...owner(ctx),
+          expectedVersion: args.expectedVersion ?? null,
+        }),
       })),
   );
   server.registerTool(
@@ -115,8 +125,8 @@ export function registerHandleTools(server: McpServer, handles: HandleStore, opt
       }),
     },
     async (args: { handleId: string }, ctx: ServerContext) =>
-      run(() => {
-        handles.destroy(args.handleId, owner(ctx));
+      run(async () => {
+        await handles.destroy(args.handleId, owner(ctx));
         return { destroyed: args.handleId };
       }),
   );
@@ -124,7 +134,7 @@ export function registerHandleTools(server: McpServer, handles: HandleStore, opt
     server.registerTool(
       `list_${noun}s`,
       { description: `Lists your live ${noun}s.`, inputSchema: fromJsonSchema<Record<string, never>>({ type: 'object' }) },
-      async (_args: Record<string, never>, ctx: ServerContext) => run(() => handles.list(owner(ctx)).map(view)),
+      async (_args: Record<string, never>, ctx: ServerContext) => run(async () => (await handles.list(owner(ctx))).map(view)),
     );
   }
 }
