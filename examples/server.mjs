@@ -133,6 +133,8 @@ async function redisSessions(url) {
   subscriber.on('error', () => {});
   await Promise.all([client.connect(), subscriber.connect()]);
   const shared = new RedisShared({ redis: client, subscriber, config: sessionConfig, onError: logError });
+  // LOG_EVENTS=1: one line per lifecycle event (each happens on one instance).
+  if (process.env.LOG_EVENTS) shared.onEvent((e) => console.log(`[event] ${e.type} ${e.sessionId ?? e.handleId ?? ''}`));
   // Fleet-wide expiry: each instance takes what is due; each record ends once.
   setInterval(() => void shared.sweep().catch(logError), number('SWEEP_MS', 1_000)).unref();
   return new RedisSessions(shared);

@@ -26,11 +26,14 @@ export function nginxConfig(dir, port, upstreamPorts) {
 # leaves nothing behind.
 master_process off;
 worker_processes 1;
+# Each client connection costs two (client and upstream): hundreds of clients with
+# SSE streams open and requests in flight need more than the default 1024.
+worker_rlimit_nofile 16384;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 
 events {
-  worker_connections 1024;
+  worker_connections 8192;
 }
 
 http {
@@ -44,6 +47,7 @@ http {
   # Round robin (the default), no ip_hash/hash/sticky: nothing ties a client to one.
   upstream instances {
 ${servers}
+    keepalive 256;
   }
 
   server {

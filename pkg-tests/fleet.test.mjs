@@ -1,0 +1,111 @@
+// Three instances of the example server (`REDIS_URL=… node examples/server.mjs`)
+// behind a real nginx balancer (round-robin, no stickiness) and one real Redis:
+// the official clients of both SDK lines with their requests spread over the
+// instances, compare-and-set under concurrency, a fleet-wide cap, one expiry
+// event across the fleet, an instance SIGKILLed, Redis restarted, Redis stopped.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
+import { connect, call, startServer, until } from './mcp-server.mjs';
+import { startRedis } from './support/redis.mjs';
+import { startBalancer } from './support/balancer.mjs';
+
+const KEY = Buffer.alloc(32, 7).toString('base64url');
+let redis;
+let instances;
+let balancer;
+let url;
+
+async function startInstance(env = {}) {
+  return startServer({
+    REDIS_URL: redis.url,
+    REQUEST_STATE_KEY: KEY,
+    LOG_EVENTS: '1',
+    LOG_ERRORS: '1',
+    SWEEP_MS: '100',
+    IDLE_TIMEOUT_MS: '4000',
+    HANDLE_IDLE_TIMEOUT_MS: '4000',
+    MAX_SESSIONS_PER_PRINCIPAL: '3',
+    ...env,
+  });
+}
+
+before(async () => {
+  redis = await startRedis();
+  instances = await Promise.all([startInstance(), startInstance(), startInstance()]);
+  balancer = await startBalancer(instances.map((i) => i.port));
+  url = new URL(`${balancer.url.replace(/\/$/, '')}/mcp`);
+});
+
+after(async () => {
+  await balancer?.stop();
+  for (const i of instances ?? []) await i.kill('SIGTERM');
+  await redis?.stop();
+});
+
+const auth = (user) => ({ requestInit: { headers: { authorization: `Bearer ${user}` } } });
+
+async function modernClient(user) {
+  const client = new ClientV2(
+    { name: user, version: '1' },
+    { versionNegotiation: { mode: 'auto' }, inputRequired: { autoFulfill: false } },
+  );
+  await client.connect(new TransportV2(url, auth(user)));
+  return client;
+}
+
+/** How many instances printed `[event] <type> <id>`. */
+const eventLines = (type, id) =>
+  instances.map((i) => i.output().split('\n').filter((l) => l === `[event] ${type} ${id}`).length);
+
+test('both SDK lines through the balancer: a v1 session and v2 handles, each request landing on any instance', async () => {
+  const { client } = await connect(url, 'ann');
+  for (let i = 1; i <= 6; i++) assert.deepEqual(await call(client, 'notes_add', { text: `n${i}` }), Array.from({ length: i }, (_, k) => `n${k + 1}`));
+  assert.equal((await call(client, 'notes_list')).length, 6);
+  await client.close();
+
+  const modern = await modernClient('ann');
+  const text = (r) => r.content[0].text;
+  const basket = JSON.parse(text(await modern.callTool({ name: 'create_basket', arguments: { state: { items: [] } } })));
+  for (let v = 0; v < 4; v++) {
+    const r = await modern.callTool({ name: 'update_basket', arguments: { handleId: basket.handleId, patch: { items: [`i${v}`] }, expectedVersion: v } });
+    assert.deepEqual(JSON.parse(text(r)), { version: v + 1 });
+  }
+  const checkout = (requestState) =>
+    modern.callTool({ name: 'checkout_basket', arguments: { handleId: basket.handleId }, ...(requestState ? { requestState } : {}) }, { allowInputRequired: true });
+  const { requestState } = await checkout();
+  assert.deepEqual(JSON.parse(text(await checkout(requestState))), { ordered: ['i3'] });
+  // The replay lands on another instance (round-robin): the shared ledger refuses it.
+  await assert.rejects(checkout(requestState), (error) => error.code === -32602);
+  await until('a replayed refusal logged', () => instances.some((i) => /verification rejected tools\/call: replayed/.test(i.output())));
+  await modern.close();
+});
+
+test('200 concurrent clients x 10 concurrent compare-and-set increments: every counter exact', async () => {
+  const clients = await Promise.all(Array.from({ length: 200 }, (_, i) => connect(url, `user${i}`)));
+  await Promise.all(clients.map(({ client }) => Promise.all(Array.from({ length: 10 }, () => call(client, 'counter_increment')))));
+  const finals = await Promise.all(clients.map(({ client }) => call(client, 'session_info')));
+  assert.deepEqual(new Set(finals.map((s) => s.state.counter)), new Set([10]), 'no increment lost');
+  await Promise.all(clients.map(({ client }) => client.close()));
+});
+
+test('a per-user cap of 3 holds across the fleet', async () => {
+  const attempts = await Promise.allSettled(Array.from({ length: 6 }, () => connect(url, 'capped')));
+  const ok = attempts.filter((a) => a.status === 'fulfilled');
+  assert.equal(ok.length, 3, 'three sessions, whichever instance each initialize reached');
+  for (const a of attempts.filter((a) => a.status === 'rejected')) assert.match(String(a.reason), /429|limit/i);
+  await Promise.all(ok.map((a) => a.value.client.close()));
+});
+
+test('an idle expiry happens exactly once across the fleet', async () => {
+  const { client, transport } = await connect(url, 'idle');
+  const id = transport.sessionId;
+  await call(client, 'notes_add', { text: 'left alone' });
+  await client.close(); // the streams close; no DELETE: the session idles out
+  const total = () => eventLines('expired', id).reduce((a, b) => a + b, 0);
+  await until('the session to expire', () => total() >= 1, 15_000);
+  await new Promise((resolve) => setTimeout(resolve, 500)); // every instance swept since
+  assert.equal(total(), 1, `one expired event across three instances: ${eventLines('expired', id)}`);
+  const { client: again } = await connect(url, 'idle');
+  await again.close();
+});
