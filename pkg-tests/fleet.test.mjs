@@ -16,7 +16,7 @@ let instances;
 let balancer;
 let url;
 
-async function startInstance(env = {}) {
+async function startInstance(env = {}, port = 0) {
   return startServer({
     REDIS_URL: redis.url,
     REQUEST_STATE_KEY: KEY,
@@ -27,7 +27,7 @@ async function startInstance(env = {}) {
     HANDLE_IDLE_TIMEOUT_MS: '4000',
     MAX_SESSIONS_PER_PRINCIPAL: '3',
     ...env,
-  });
+  }, port);
 }
 
 before(async () => {
@@ -108,4 +108,84 @@ test('an idle expiry happens exactly once across the fleet', async () => {
   assert.equal(total(), 1, `one expired event across three instances: ${eventLines('expired', id)}`);
   const { client: again } = await connect(url, 'idle');
   await again.close();
+});
+
+/** `call`, tried again while the fleet answers a failure (an instance gone, Redis
+ * away): what a client with a retry policy does. Answers the result and how many
+ * attempts failed. */
+async function persist(client, name, args, until = Date.now() + 20_000) {
+  let failures = 0;
+  for (;;) {
+    try {
+      return { value: await call(client, name, args), failures };
+    } catch (error) {
+      failures++;
+      if (Date.now() > until) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/** Clients adding notes one after another, each note kept once acknowledged. */
+async function writers(n, user, during) {
+  const clients = await Promise.all(Array.from({ length: n }, (_, i) => connect(url, `${user}${i}`)));
+  const acked = clients.map(() => []);
+  let stop = false;
+  const loops = clients.map(async ({ client }, i) => {
+    for (let k = 0; !stop; k++) {
+      const note = `${i}-${k}`;
+      await persist(client, 'notes_add', { text: note });
+      acked[i].push(note);
+    }
+  });
+  await during();
+  stop = true;
+  await Promise.all(loops);
+  for (const [i, { client }] of clients.entries()) {
+    const { value: notes } = await persist(client, 'notes_list', {});
+    for (const note of acked[i]) assert.ok(notes.includes(note), `acknowledged note ${note} kept`);
+    await client.close();
+  }
+  return acked.flat().length;
+}
+
+test('one instance SIGKILLed mid-traffic: no client loses its session or an acknowledged change', async () => {
+  const written = await writers(10, 'survivor', async () => {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const port = instances[1].port;
+    await instances[1].kill('SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    instances[1] = await startInstance({}, port);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  });
+  assert.ok(written > 20, `notes written meanwhile: ${written}`);
+});
+
+test('Redis restarted (append-only file on) mid-traffic: no acknowledged change lost', async () => {
+  const written = await writers(10, 'restart', async () => {
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await redis.restart();
+    await new Promise((resolve) => setTimeout(resolve, 800));
+  });
+  assert.ok(written > 20, `notes written meanwhile: ${written}`);
+});
+
+test('Redis stopped: typed 503s; back again: the instances recover without a restart', async () => {
+  const { client } = await connect(url, 'outage');
+  await call(client, 'notes_add', { text: 'before' });
+  await redis.kill();
+  const refused = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: 'Bearer outage' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }),
+  });
+  assert.equal(refused.status, 503);
+  const body = await refused.json();
+  assert.equal(body.error.message.includes('storage'), true, JSON.stringify(body));
+  await assert.rejects(call(client, 'notes_add', { text: 'during' }));
+  await redis.restart();
+  const { value, failures } = await persist(client, 'notes_add', { text: 'after' });
+  assert.deepEqual(value, ['before', 'after'], `recovered (after ${failures} failed attempts); the refused note left nothing`);
+  for (const i of instances) assert.equal(i.child.exitCode, null, 'no instance died');
+  await client.close();
 });
