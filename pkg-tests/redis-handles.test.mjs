@@ -109,7 +109,7 @@ test('an idle expiry happens exactly once across the fleet, and the ID then says
   const h = await instances[0].create({ principal: 'gus' });
   now += 500;
   await instances[1].get(h.handleId, { principal: 'gus' }); // activity: the deadline moves
-  await new Promise((resolve) => setTimeout(resolve, 20)); // the touch is written without waiting
+  await new Promise((resolve) => setTimeout(resolve, 200)); // the activity batch (100 ms) is written
   now += 900;
   assert.deepEqual(await Promise.all(instances.map((i) => i.sweep())), [0, 0, 0], 'not due yet: it was used');
   now += 200;
@@ -149,7 +149,7 @@ test('Redis stopped: STORAGE_FAILED and nothing half-written; back again: the in
   assert.equal((await a.list({ principal: 'ivy' })).length, 1, 'the refused create left nothing behind');
 });
 
-test('round trips per call: a read 1 (its touch is sent without waiting), a change 2, a create 1', async () => {
+test('round trips per call: a read 1, a change 2, a create 1; activity in one batch', async () => {
   const real = await client();
   const calls = [];
   const counting = { eval: (script, options) => (calls.push(script.trim().split('\n')[0]), real.eval(script, options)) };
@@ -161,8 +161,13 @@ test('round trips per call: a read 1 (its touch is sent without waiting), a chan
   };
   let h;
   assert.equal(await count(async () => (h = await store.create({ principal: 'kim' }))), 1, 'create: the commit');
-  assert.equal(await count(() => store.get(h.handleId, { principal: 'kim' })), 2, 'get: the fetch, and the touch not waited for');
+  assert.equal(await count(() => store.get(h.handleId, { principal: 'kim' })), 1, 'get: the fetch');
   assert.equal(await count(() => store.update(h.handleId, { n: 1 }, { principal: 'kim' })), 2, 'update: fetch and commit');
+  const reads = async () => {
+    for (let i = 0; i < 5; i++) await store.get(h.handleId, { principal: 'kim' });
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  };
+  assert.equal(await count(reads), 6, 'five reads: five fetches, and their activity in one touch');
   calls.length = 0;
   await assert.rejects(store.get(h.handleId, { principal: 'other' }), { code: 'HANDLE_NOT_FOUND' });
   assert.equal(calls.length, 1, 'a refused read: the fetch alone');

@@ -62,7 +62,10 @@ export class RedisSessions {
     return this.#shared.call(
       ids,
       (core, now) => ADMISSIONS[core.beginRequest(id, head.principal, kind, head.protocolVersion, now)] as Admission,
-      { pin: (admission) => (admission.outcome === 'admitted' ? id ?? undefined : undefined) },
+      {
+        refresh: true,
+        pin: (admission) => (admission.outcome === 'admitted' ? id ?? undefined : undefined),
+      },
     );
   }
 

@@ -26,8 +26,17 @@
  * is busy elsewhere; if this instance dies, the lease lapses and the session
  * idles out as usual.
  *
+ * A pinned session's copy also serves the calls made *within* its requests (a
+ * tool reading or changing the session's state, the request's end) without a
+ * fetch: it is as fresh as the request's own gate, or this instance's last write.
+ * A change is still committed with the revision that copy was fetched at, so an
+ * update made meanwhile elsewhere is a conflict, then a fresh fetch and a retry:
+ * no update is lost. So a request that changes nothing durable costs one round
+ * trip (the gate's fetch) and a state change two (and the commit).
+ *
  * Activity (a request moves the idle deadline) is a *touch*: the latest activity
- * and the later deadline, written without waiting and never conflicting.
+ * and the later deadline, never conflicting, collected and written in one batch
+ * every `activityFlushMs` (a deadline in Redis may lag by that much).
  *
  * The scripts guard atomicity only: they compare revisions, count, and store
  * what the core exported. Calls of one instance run one at a time (one core, one
@@ -65,6 +74,9 @@ export interface RedisSharedOptions {
   clock?: () => number;
   /** Where what fails outside a call goes (a touch, a lease, a sweep). */
   onError?: (error: unknown) => void;
+  /** How often the activity of the calls since the last batch is written, in ms
+   * (default 100). */
+  activityFlushMs?: number;
   /** Predictable IDs, for tests only. */
   insecureSeed?: number;
 }
@@ -86,10 +98,16 @@ interface ExportDoc {
   redeemed?: { expiresAt: number; id: string }[];
 }
 
-/** What a fetch saw: each record's revision, and which were live (and of which kind). */
+/** What a fetch saw: each record's revision, and which were live. */
 interface Fetched {
   revs: Map<string, string>;
   live: Set<string>;
+}
+
+/** A pinned session's copy: the revision it is at, and whether it is live. */
+interface Cached {
+  rev: string;
+  live: boolean;
 }
 
 /** Every write, checked first: revisions, then redeemed tokens, then the caps.
@@ -222,6 +240,7 @@ const CONFLICT = Symbol('conflict');
 export interface Requests<T> {
   pin?: (result: T) => string | undefined;
   unpin?: string;
+  refresh?: boolean;
 }
 
 /** See the module's comment. */
@@ -235,6 +254,12 @@ export class RedisShared {
   readonly #endedListeners = new Set<(id: string) => void>();
   /** Sessions with requests in flight here, and how many. */
   readonly #pinned = new Map<string, number>();
+  /** The revision of each pinned session's copy (see the module). */
+  readonly #cached = new Map<string, Cached>();
+  /** Activity not yet written: id -> touch arguments (kind, activity, deadline). */
+  readonly #activity = new Map<string, [Kind, number, number]>();
+  readonly #flushMs: number;
+  #flush: NodeJS.Timeout | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #lease: NodeJS.Timeout | undefined;
   #subscribed: Promise<unknown> | undefined;
@@ -250,6 +275,7 @@ export class RedisShared {
     this.core = new SessionCore(options.config ?? {}, { insecureSeed: options.insecureSeed });
     this.core.setJournaling(true);
     this.config = this.core.config();
+    this.#flushMs = options.activityFlushMs ?? 100;
   }
 
   now(): number {
@@ -297,7 +323,8 @@ export class RedisShared {
 
   /** One call about `ids`, after the calls before it on this instance. `pin`:
    * the session whose request the result admitted; `unpin`: the session whose
-   * request this call ends (see `pin`). */
+   * request this call ends (see `pin`); `refresh`: fetch even a pinned copy (the
+   * gate of a new request). */
   call<T>(ids: string[], run: (core: SessionCore, now: number) => T, requests: Requests<T> = {}): Promise<T> {
     const next = this.#queue.then(() => this.#attempts(ids, run, requests));
     this.#queue = next.catch(() => {});
@@ -323,6 +350,7 @@ export class RedisShared {
       return;
     }
     this.#pinned.delete(id);
+    this.#cached.delete(id);
     if (this.#pinned.size === 0 && this.#lease !== undefined) {
       clearInterval(this.#lease);
       this.#lease = undefined;
@@ -351,6 +379,8 @@ export class RedisShared {
   close(): void {
     if (this.#lease !== undefined) clearInterval(this.#lease);
     this.#lease = undefined;
+    if (this.#flush !== undefined) clearTimeout(this.#flush);
+    this.#writeActivity();
     void this.#subscriber?.unsubscribe(`${this.#prefix}ended`).catch(() => {});
   }
 
@@ -369,16 +399,24 @@ export class RedisShared {
     requests: Requests<T>,
   ): Promise<T | typeof CONFLICT> {
     const core = this.core;
+    const seen: Fetched = { revs: new Map(), live: new Set() };
+    // A pinned copy serves the calls within its requests (see the module).
+    const toFetch = ids.filter((id) => {
+      const cached = requests.refresh ? undefined : this.#cached.get(id);
+      if (cached === undefined) return true;
+      seen.revs.set(id, cached.rev);
+      if (cached.live) seen.live.add(id);
+      return false;
+    });
     let fetched: string[];
     try {
-      fetched = ids.length === 0 ? [] : ((await this.eval(FETCH, ids)) as string[]);
+      fetched = toFetch.length === 0 ? [] : ((await this.eval(FETCH, toFetch)) as string[]);
     } catch (error) {
       throw SessionError.storageFailed(error);
     }
-    const seen: Fetched = { revs: new Map(), live: new Set() };
     const live: RecordJson[] = [];
     const ended: unknown[] = [];
-    ids.forEach((id, i) => {
+    toFetch.forEach((id, i) => {
       seen.revs.set(id, fetched[3 * i] ?? '0');
       const doc = fetched[3 * i + 1];
       if (!doc) return;
@@ -396,7 +434,7 @@ export class RedisShared {
     const held = new Set(ids);
     let again = false;
     try {
-      core.adopt(ids, recordDoc(now, live, ended), now);
+      if (toFetch.length > 0) core.adopt(toFetch, recordDoc(now, live, ended), now);
       let result: T;
       try {
         result = run(core, now);
@@ -406,9 +444,10 @@ export class RedisShared {
           again = true;
           return CONFLICT;
         }
+        this.#remember(seen, toFetch, new Set());
         throw error;
       }
-      let written = new Set<string>();
+      let written = new Map<string, boolean>();
       if (core.journalPending()) {
         const outcome = await this.#commit(core, seen, held, now);
         if (outcome === CONFLICT) {
@@ -421,8 +460,11 @@ export class RedisShared {
       for (const event of core.drainEvents()) this.#deliver(event);
       const admitted = requests.pin?.(result);
       if (admitted !== undefined) this.pin(admitted);
+      this.#remember(seen, toFetch, written);
       return result;
     } finally {
+      // A conflict: the copies were stale; the next attempt fetches them all.
+      if (again) for (const id of ids) this.#cached.delete(id);
       if (!again && requests.unpin !== undefined) this.unpin(requests.unpin);
       core.activityCommit();
       core.drainEvents();
@@ -430,16 +472,32 @@ export class RedisShared {
     }
   }
 
+  /** Notes the revision of the pinned copies this call fetched or wrote (a write
+   * moved the revision on by one). */
+  #remember(seen: Fetched, fetched: string[], written: Map<string, boolean> | Set<string>): void {
+    for (const id of new Set([...fetched, ...written.keys()])) {
+      if (!this.#pinned.has(id)) continue;
+      const rev = Number(seen.revs.get(id) ?? '0') + (written.has(id) ? 1 : 0);
+      const live = written instanceof Map ? written.get(id) === true : seen.live.has(id);
+      this.#cached.set(id, { rev: String(rev), live });
+    }
+  }
+
   /** Writes the journal and commits it; or reverts it, and answers CONFLICT or
    * throws why not. Answers the IDs written. */
-  async #commit(core: SessionCore, seen: Fetched, held: Set<string>, now: number): Promise<Set<string> | typeof CONFLICT> {
+  async #commit(
+    core: SessionCore,
+    seen: Fetched,
+    held: Set<string>,
+    now: number,
+  ): Promise<Map<string, boolean> | typeof CONFLICT> {
     const doc = JSON.parse(core.journalExport(now)) as ExportDoc;
     const records: string[] = [];
-    const written = new Set<string>();
+    const written = new Map<string, boolean>();
     const add = (record: RecordJson, isLive: boolean, deadline: number, one: string) => {
       const { id } = record;
       held.add(id);
-      written.add(id);
+      written.set(id, isLive);
       const kind = kindOf(record);
       const was = seen.live.has(id) ? '1' : '0';
       records.push(id, seen.revs.get(id) ?? '0', kind, principalKey(kind, record.principal).slice(2), was, isLive ? '1' : '0', String(deadline), one);
@@ -490,17 +548,30 @@ export class RedisShared {
     return first === '' ? idle : Math.max(1, Number(first) - now);
   }
 
-  /** Activity moved idle deadlines: written without waiting (see the module). A
+  /** Activity moved idle deadlines: kept for the next batch (see the module). A
    * record this call committed already carries its activity. */
-  #touch(core: SessionCore, written: Set<string>, now: number): void {
+  #touch(core: SessionCore, written: Map<string, boolean>, now: number): void {
     const text = core.activityExport(now);
     if (text === undefined) return;
     const doc = JSON.parse(text) as ExportDoc;
-    const args: string[] = [];
     for (const s of doc.sessions) {
-      if (written.has(s.id)) continue;
-      args.push(s.id, kindOf(s), String(s.lastActivity), String(s.expiresAt ?? now));
+      if (!written.has(s.id)) this.#noteActivity(s, now);
     }
+  }
+
+  #noteActivity(record: RecordJson, now: number): void {
+    const before = this.#activity.get(record.id);
+    const act = Math.max(before?.[1] ?? 0, record.lastActivity);
+    const due = Math.max(before?.[2] ?? 0, record.expiresAt ?? now);
+    this.#activity.set(record.id, [kindOf(record), act, due]);
+    this.#flush ??= setTimeout(() => this.#writeActivity(), this.#flushMs).unref();
+  }
+
+  /** One touch for every record used since the last batch. */
+  #writeActivity(): void {
+    this.#flush = undefined;
+    const args = [...this.#activity].flatMap(([id, [kind, act, due]]) => [id, kind, String(act), String(due)]);
+    this.#activity.clear();
     this.#send(TOUCH, args);
   }
 
@@ -516,7 +587,7 @@ export class RedisShared {
       this.#onError(error);
       return;
     }
-    this.#send(TOUCH, doc.sessions.flatMap((s) => [s.id, kindOf(s), String(s.lastActivity), String(s.expiresAt ?? now)]));
+    for (const record of doc.sessions) this.#noteActivity(record, now);
   }
 
   #send(script: string, args: string[]): void {
