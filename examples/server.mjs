@@ -17,7 +17,8 @@
 // REDIS_URL (and REQUEST_STATE_KEY): run several behind a load balancer.
 //
 // Tools read and write per-session state: notes_add, notes_list, counter_increment,
-// session_info, and count_slowly (streams progress, for resumption). GET /sessions
+// session_info, count_slowly (streams progress, for resumption), and announce (a
+// notification on the session's GET stream, routed to whichever instance holds it). GET /sessions
 // is a read-only JSON view for operators (from loopback only; session IDs shortened).
 //
 // Every request needs `Authorization: Bearer <user>` (401 otherwise) unless
@@ -81,6 +82,14 @@ function buildServer() {
     'counter_increment',
     { description: "Adds to this session's counter", inputSchema: { by: z.number().int().optional() } },
     async ({ by }, { sessionId }) => text((await mutate(sessionId, (s) => ({ counter: (s.counter ?? 0) + (by ?? 1) }))).counter),
+  );
+  server.registerTool(
+    'announce',
+    { description: "Sends notifications/tools/list_changed on this session's GET stream, wherever it is held" },
+    async () => {
+      await server.server.sendToolListChanged();
+      return text({ announced: true });
+    },
   );
   server.registerTool('session_info', { description: 'This session as the server sees it' }, async ({ sessionId }) => {
     const s = await mcp.sessions.getSession(sessionId);

@@ -81,6 +81,22 @@ test('both SDK lines through the balancer: a v1 session and v2 handles, each req
   await modern.close();
 });
 
+test("a notification for a session's GET stream reaches it from whichever instance sends it", async () => {
+  const { ToolListChangedNotificationSchema } = await import('@modelcontextprotocol/sdk/types.js');
+  const { client } = await connect(url, 'listener');
+  let received = 0;
+  client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+    received++;
+  });
+  // The client opens its GET stream after the handshake, on one of the instances.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Round-robin: three calls run on three instances, at most one of them the holder.
+  for (let i = 0; i < 3; i++) assert.deepEqual(await call(client, 'announce'), { announced: true });
+  await until('three notifications', () => received >= 3, 5_000);
+  assert.equal(received, 3);
+  await client.close();
+});
+
 test('200 concurrent clients x 10 concurrent compare-and-set increments: every counter exact', async () => {
   const clients = await Promise.all(Array.from({ length: 200 }, (_, i) => connect(url, `user${i}`)));
   await Promise.all(clients.map(({ client }) => Promise.all(Array.from({ length: 10 }, () => call(client, 'counter_increment')))));

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 
 import {
@@ -60,14 +61,18 @@ export interface McpSessionHandlerOptions extends RequestGuardOptions {
   events?: SessionEventStoreOptions | false;
   /** Largest POST body read, in bytes (default 4 MiB). */
   maxBodyBytes?: number;
-  /** Sees every error answered to a client (for logs); PRINCIPAL_MISMATCH shows here. */
-  onError?: (error: unknown, req: IncomingMessage) => void;
+  /** Sees every error answered to a client (for logs); PRINCIPAL_MISMATCH shows
+   * here. `req` is absent for what fails outside a request (a notification routed
+   * to another instance's stream). */
+  onError?: (error: unknown, req: IncomingMessage | undefined) => void;
 }
 
 interface Runtime {
   transport: StreamableHTTPServerTransport;
   server: McpServer | Server;
   events: SessionEventStore | undefined;
+  /** The transport's own `send` (around any routing of standalone messages). */
+  deliver: StreamableHTTPServerTransport['send'];
 }
 
 /** What an operator sees of one session. */
@@ -160,6 +165,9 @@ export class McpSessionHandler {
   readonly loaded: LoadReport | null;
   readonly #options: McpSessionHandlerOptions;
   readonly #runtimes = new Map<string, Runtime>();
+  /** Sessions whose standalone GET stream this instance holds (sessions shared
+   * through Redis): how many such requests are open. */
+  readonly #streams = new Map<string, number>();
   readonly #opening = new Map<string, Promise<Runtime>>();
 
   constructor(options: McpSessionHandlerOptions) {
@@ -249,13 +257,35 @@ export class McpSessionHandler {
 
     // Admitted: the request is in flight until its response (or stream) closes.
     const id = sessionId as string;
+    const stopListening = method === 'GET' ? await this.#holdStream(id) : undefined;
     res.once('close', () => {
+      stopListening?.();
       // The session may have ended while the request was open (DELETE, expiry):
       // then there is nothing to end, and nothing may escape this listener.
       void (async () => this.sessions.endRequest(id))().catch(() => {});
     });
     const runtime = await this.#runtimeFor(id);
     await runtime.transport.handleRequest(req, res, body);
+  }
+
+  /**
+   * Sessions shared through Redis: this instance holds the session's GET stream,
+   * so it takes the notifications other instances publish for it (see `#open`).
+   * Answers what stops that when the stream closes.
+   */
+  async #holdStream(id: string): Promise<(() => void) | undefined> {
+    if (!(this.sessions instanceof RedisSessions)) return undefined;
+    this.#streams.set(id, (this.#streams.get(id) ?? 0) + 1);
+    const stop = await this.sessions.shared.listen(`push:${id}`, (text) => {
+      const runtime = this.#runtimes.get(id);
+      void runtime?.deliver(JSON.parse(text) as JSONRPCMessage).catch((error: unknown) => this.#options.onError?.(error, undefined));
+    });
+    return () => {
+      stop();
+      const n = (this.#streams.get(id) ?? 1) - 1;
+      if (n > 0) this.#streams.set(id, n);
+      else this.#streams.delete(id);
+    };
   }
 
   /** The session's transport and server, rebuilt from the stored initialize data if
@@ -291,7 +321,21 @@ export class McpSessionHandler {
       },
     });
     const server = this.#options.createServer(session);
-    const runtime: Runtime = { transport, server, events };
+    const send = transport.send.bind(transport);
+    const runtime: Runtime = { transport, server, events, deliver: send };
+    const sessions = this.sessions;
+    if (sessions instanceof RedisSessions) {
+      // A message for the session's GET stream (a notification not tied to a
+      // request) goes to the instance that holds that stream, wherever it is.
+      transport.send = async (message, options) => {
+        const standalone = options?.relatedRequestId === undefined && !('result' in message || 'error' in message);
+        if (standalone && !this.#streams.has(session.id)) {
+          await sessions.shared.publish(`push:${session.id}`, JSON.stringify(message));
+          return;
+        }
+        return send(message, options);
+      };
+    }
     this.#runtimes.set(session.id, runtime);
     transport.onclose = () => {
       if (this.#runtimes.get(session.id) === runtime) this.#runtimes.delete(session.id);

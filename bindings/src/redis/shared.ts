@@ -54,7 +54,7 @@ export interface RedisEval {
 /** A subscriber connection (node-redis: `client.duplicate()`, connected). */
 export interface RedisSubscriber {
   subscribe(channel: string, listener: (message: string) => void): Promise<unknown>;
-  unsubscribe(channel?: string): Promise<unknown>;
+  unsubscribe(channel?: string, listener?: (message: string) => void): Promise<unknown>;
 }
 
 export interface RedisSharedOptions {
@@ -221,6 +221,9 @@ local first = redis.call('ZRANGE', ARGV[1] .. 'due:' .. ARGV[2], 0, 0, 'WITHSCOR
 return first[2] or ''
 `;
 
+/** ARGV: prefix, channel, message. */
+const PUBLISH = `return redis.call('PUBLISH', ARGV[1] .. ARGV[2], ARGV[3])`;
+
 /** ARGV: prefix. Live sessions and handles, fleet-wide. */
 const COUNTS = `return {redis.call('GET', ARGV[1] .. 'live:s') or '0', redis.call('GET', ARGV[1] .. 'live:h') or '0'}`;
 
@@ -304,6 +307,29 @@ export class RedisShared {
       })
       .catch((error: unknown) => this.#onError(error));
     return this.#subscribed ?? Promise.resolve();
+  }
+
+  /** Sends `message` to whoever listens on `channel` (under the prefix), on any
+   * instance. */
+  publish(channel: string, message: string): Promise<unknown> {
+    return this.eval(PUBLISH, [channel, message]);
+  }
+
+  /** Listens on `channel` (under the prefix) until the returned function is
+   * called; nothing without a subscriber. A listener that throws goes to `onError`. */
+  async listen(channel: string, listener: (message: string) => void): Promise<() => void> {
+    const subscriber = this.#subscriber;
+    if (subscriber === undefined) return () => {};
+    const name = `${this.#prefix}${channel}`;
+    const guarded = (message: string) => {
+      try {
+        listener(message);
+      } catch (error) {
+        this.#onError(error);
+      }
+    };
+    await subscriber.subscribe(name, guarded);
+    return () => void subscriber.unsubscribe(name, guarded).catch((error: unknown) => this.#onError(error));
   }
 
   eval(script: string, args: string[]): Promise<unknown> {
