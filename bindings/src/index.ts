@@ -36,6 +36,10 @@ export { SessionCore, admitInitialize } from './core';
 export { createSealedRequestStateCodec } from './request-state';
 export { RedisHandleStore } from './redis-handles';
 export type { RedisEval, RedisHandleStoreOptions } from './redis-handles';
+export { RedisEventStore } from './redis/event-store';
+export type { RedisEventStoreOptions, ReplaySink } from './redis/event-store';
+export { RedisServerEventBus } from './redis/event-bus';
+export type { RedisPublisher, RedisServerEvent, RedisServerEventBusOptions, RedisSubscriber } from './redis/event-bus';
 export type {
   RequestStateBinding,
   RequestStateKey,
