@@ -2,5 +2,5 @@
 // share one module instance (one WebAssembly instance, one SessionError class).
 import cjs from '../src/index.js';
 
-export const { SessionManager, SessionError, SessionCore, FileSessionStore, HandleStore, admitInitialize, isNotFound, wasmMemoryBytes, createSealedRequestStateCodec, RedisShared, RedisHandleStore, RedisSessions } = cjs;
+export const { SessionManager, SessionError, SessionCore, FileSessionStore, HandleStore, admitInitialize, isNotFound, wasmMemoryBytes, createSealedRequestStateCodec, RedisShared, RedisHandleStore, RedisSessions, RedisEventStore, RedisServerEventBus } = cjs;
 export default cjs;

@@ -38,6 +38,15 @@ export { RedisShared } from './redis/shared';
 export type { RedisEval, RedisSubscriber, RedisSharedOptions } from './redis/shared';
 export { RedisHandleStore } from './redis/handles';
 export { RedisSessions } from './redis/sessions';
+export { RedisEventStore } from './redis/event-store';
+export type { RedisEventStoreOptions, ReplaySink } from './redis/event-store';
+export { RedisServerEventBus } from './redis/event-bus';
+export type {
+  RedisPublisher,
+  RedisServerEvent,
+  RedisServerEventBusOptions,
+  RedisSubscriberConnection,
+} from './redis/event-bus';
 export type {
   RequestStateBinding,
   RequestStateKey,

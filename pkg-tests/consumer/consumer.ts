@@ -10,6 +10,11 @@ import {
   type SessionInfo,
   type CoreEvent,
   type Stats,
+  RedisEventStore,
+  RedisServerEventBus,
+  type RedisEval,
+  type RedisPublisher,
+  type RedisServerEvent,
 } from 'mcp-session-core';
 
 const sessions = new SessionManager({ idleTimeoutMs: 30_000, capacityPolicy: 'evict-idlest' });
@@ -73,3 +78,30 @@ const events: CoreEvent[] = [];
 void events;
 void stats;
 sessions.dispose();
+
+// Cross-instance push: a node-redis client fits these shapes (checked when the
+// package is built); here, that the published types are precise.
+declare const evalClient: RedisEval;
+declare const pubSubClient: RedisPublisher;
+const eventStore = new RedisEventStore({ redis: evalClient, sessionId: id, maxEvents: 100, ttlMs: 60_000 });
+const eventId: Promise<string> = eventStore.storeEvent('_GET_stream', { jsonrpc: '2.0', method: 'notifications/message' });
+const streamOf: Promise<string | undefined> = eventStore.getStreamIdForEventId('x');
+void eventId;
+void streamOf;
+// @ts-expect-error one store per session: the session is required
+new RedisEventStore({ redis: evalClient });
+const bus = new RedisServerEventBus({ redis: pubSubClient, prefix: 'app:', onError: (error: unknown) => void error });
+const unsubscribe: () => void = bus.subscribe((event: RedisServerEvent) => {
+  if (event.kind === 'resource_updated') {
+    const uri: string = event.uri;
+    void uri;
+  }
+});
+bus.publish({ kind: 'resource_updated', uri: 'file:///notes.txt' });
+// @ts-expect-error resource_updated carries its URI
+bus.publish({ kind: 'resource_updated' });
+// @ts-expect-error the event kinds are a closed set
+bus.publish({ kind: 'everything_changed' });
+unsubscribe();
+const closed: Promise<void> = bus.close();
+void closed;
