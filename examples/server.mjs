@@ -36,7 +36,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { McpServer as ModernMcpServer, createMcpHandler, inputRequired } from '@modelcontextprotocol/server';
 import { McpSessionHandler, FileSessionStore } from 'mcp-session-core/mcp';
-import { RedisShared, RedisSessions } from 'mcp-session-core';
+import { RedisShared, RedisSessions, RedisEventStore } from 'mcp-session-core';
 import { DualEraHandler, registerHandleTools, toolFailure } from 'mcp-session-core/v2';
 
 const number = (name, fallback) => (process.env[name] === undefined ? fallback : Number(process.env[name]));
@@ -146,15 +146,20 @@ async function redisSessions(url) {
   if (process.env.LOG_EVENTS) shared.onEvent((e) => console.log(`[event] ${e.type} ${e.sessionId ?? e.handleId ?? ''}`));
   // Fleet-wide expiry: each instance takes what is due; each record ends once.
   setInterval(() => void shared.sweep().catch(logError), number('SWEEP_MS', 1_000)).unref();
-  return new RedisSessions(shared);
+  return { sessions: new RedisSessions(shared), client };
 }
+const redis = process.env.REDIS_URL ? await redisSessions(process.env.REDIS_URL) : undefined;
 
 const mcp = new McpSessionHandler({
   createServer: buildServer,
   principal: principalOf,
   allowAnonymous: process.env.ALLOW_ANONYMOUS === '1',
-  ...(process.env.REDIS_URL
-    ? { sessions: await redisSessions(process.env.REDIS_URL) }
+  ...(redis
+    ? {
+        sessions: redis.sessions,
+        // Resumability events in Redis Streams: a client resumes on any instance.
+        events: (sessionId) => new RedisEventStore({ redis: redis.client, sessionId, ttlMs: sessionConfig.idleTimeoutMs, onError: logError }),
+      }
     : {
         store: new FileSessionStore({
           dir: dataDir,

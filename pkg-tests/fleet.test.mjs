@@ -97,6 +97,31 @@ test("a notification for a session's GET stream reaches it from whichever instan
   await client.close();
 });
 
+test('the instance holding a GET stream SIGKILLed: the client resumes on another instance and misses nothing', async () => {
+  const { ToolListChangedNotificationSchema } = await import('@modelcontextprotocol/sdk/types.js');
+  const { client } = await connect(url, 'resumer');
+  let received = 0;
+  client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+    received++;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await call(client, 'announce');
+  await until('the first notification (it carries an event ID to resume from)', () => received === 1, 5_000);
+  // Which instance holds the stream: the one whose operator view counts it.
+  const views = await Promise.all(instances.map((i) => i.operators()));
+  const holder = views.findIndex((v) => v.streams > 0);
+  assert.ok(holder >= 0, JSON.stringify(views.map((v) => v.streams)));
+  const port = instances[holder].port;
+  await instances[holder].kill('SIGKILL');
+  // Sent while no instance holds the stream: kept in Redis Streams for the resume.
+  await persist(client, 'announce', {});
+  await until('the missed notification, replayed on another instance', () => received === 2, 15_000);
+  instances[holder] = await startInstance({}, port);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(received, 2, 'nothing twice');
+  await client.close();
+});
+
 test('200 concurrent clients x 10 concurrent compare-and-set increments: every counter exact', async () => {
   const clients = await Promise.all(Array.from({ length: 200 }, (_, i) => connect(url, `user${i}`)));
   await Promise.all(clients.map(({ client }) => Promise.all(Array.from({ length: 10 }, () => call(client, 'counter_increment')))));

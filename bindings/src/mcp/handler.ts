@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 
@@ -57,8 +58,10 @@ export interface McpSessionHandlerOptions extends RequestGuardOptions {
   allowDelete?: boolean;
   /** Answer POSTs with JSON instead of SSE streams. Default false. */
   enableJsonResponse?: boolean;
-  /** Resumability (`Last-Event-ID`): per-session bounded event buffers, or false. */
-  events?: SessionEventStoreOptions | false;
+  /** Resumability (`Last-Event-ID`): per-session bounded event buffers in this
+   * process (their options), a store per session from a function (a
+   * `RedisEventStore`, so a client resumes on any instance), or false. */
+  events?: SessionEventStoreOptions | false | ((sessionId: string) => EventStore);
   /** Largest POST body read, in bytes (default 4 MiB). */
   maxBodyBytes?: number;
   /** Sees every error answered to a client (for logs); PRINCIPAL_MISMATCH shows
@@ -70,7 +73,7 @@ export interface McpSessionHandlerOptions extends RequestGuardOptions {
 interface Runtime {
   transport: StreamableHTTPServerTransport;
   server: McpServer | Server;
-  events: SessionEventStore | undefined;
+  events: EventStore | undefined;
   /** The transport's own `send` (around any routing of standalone messages). */
   deliver: StreamableHTTPServerTransport['send'];
 }
@@ -311,7 +314,9 @@ export class McpSessionHandler {
   }
 
   async #open(session: SessionInfo): Promise<Runtime> {
-    const events = this.#options.events === false ? undefined : new SessionEventStore(this.#options.events);
+    const option = this.#options.events;
+    const events =
+      option === false ? undefined : typeof option === 'function' ? option(session.id) : new SessionEventStore(option);
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => session.id,
       enableJsonResponse: this.#options.enableJsonResponse ?? false,
@@ -330,8 +335,9 @@ export class McpSessionHandler {
       transport.send = async (message, options) => {
         const standalone = options?.relatedRequestId === undefined && !('result' in message || 'error' in message);
         if (standalone && !this.#streams.has(session.id)) {
-          await sessions.shared.publish(`push:${session.id}`, JSON.stringify(message));
-          return;
+          const receivers = await sessions.shared.publish(`push:${session.id}`, JSON.stringify(message));
+          // Nobody holds the stream now: the event store keeps it for a resume.
+          if (receivers !== 0) return;
         }
         return send(message, options);
       };
@@ -363,7 +369,7 @@ export class McpSessionHandler {
   /** Buffered resumability events, over all sessions. */
   get bufferedEvents(): number {
     let n = 0;
-    for (const r of this.#runtimes.values()) n += r.events?.size ?? 0;
+    for (const r of this.#runtimes.values()) n += r.events instanceof SessionEventStore ? r.events.size : 0;
     return n;
   }
 
@@ -401,8 +407,9 @@ export class McpSessionHandler {
   };
 
   /** A read-only view for operators. Session IDs are shortened (`1a2b3c4d…`).
-   * Sessions shared through Redis are not listed (the counts are in `stats`). */
-  summary(): { sessions: SessionSummary[]; transports: number; bufferedEvents: number } {
+   * Sessions shared through Redis are not listed (the counts are in `stats`);
+   * `streams` counts the sessions whose GET stream this instance holds. */
+  summary(): { sessions: SessionSummary[]; transports: number; streams: number; bufferedEvents: number } {
     const listed = this.sessions instanceof SessionManager ? this.sessions.getAllSessions() : [];
     const sessions = listed.map((s) => ({
       id: shortId(s.id),
@@ -415,7 +422,7 @@ export class McpSessionHandler {
       inFlight: s.inFlight,
       transport: this.#runtimes.has(s.id),
     }));
-    return { sessions, transports: this.transports, bufferedEvents: this.bufferedEvents };
+    return { sessions, transports: this.transports, streams: this.#streams.size, bufferedEvents: this.bufferedEvents };
   }
 
   /** Closes every transport, saves and closes the store, frees the manager. */
