@@ -36,7 +36,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { McpServer as ModernMcpServer, createMcpHandler, inputRequired } from '@modelcontextprotocol/server';
 import { McpSessionHandler, FileSessionStore } from 'mcp-session-core/mcp';
-import { RedisShared, RedisSessions, RedisEventStore } from 'mcp-session-core';
+import { RedisShared, RedisSessions, RedisEventStore, RedisServerEventBus } from 'mcp-session-core';
 import { DualEraHandler, registerHandleTools, toolFailure } from 'mcp-session-core/v2';
 
 const number = (name, fallback) => (process.env[name] === undefined ? fallback : Number(process.env[name]));
@@ -207,6 +207,14 @@ function buildModernServer() {
   };
   registerHandleTools(server, mcp.sessions.handles, { noun: 'basket', list: true });
   server.registerTool(
+    'announce_tools_changed',
+    { description: 'Tells every listening client, on any instance, that the tool list changed', inputSchema: z.object({}) },
+    async () => {
+      modern.notify.toolsChanged();
+      return text({ announced: true });
+    },
+  );
+  server.registerTool(
     'checkout_basket',
     {
       description: 'Orders what is in a basket, after a confirmation round trip; the basket is then destroyed',
@@ -236,9 +244,13 @@ function buildModernServer() {
   return server;
 }
 
+// With Redis, change notifications reach the subscriptions/listen streams held by
+// every instance (the v2 SDK's ServerEventBus on pub/sub).
+const bus = redis ? new RedisServerEventBus({ redis: redis.client, onError: logError }) : undefined;
+const modern = createMcpHandler(buildModernServer, { legacy: 'reject', ...(bus ? { bus } : {}) });
 const endpoint = new DualEraHandler({
   legacy: mcp,
-  modern: createMcpHandler(buildModernServer, { legacy: 'reject' }),
+  modern,
   principal: principalOf,
   allowAnonymous: process.env.ALLOW_ANONYMOUS === '1',
 });

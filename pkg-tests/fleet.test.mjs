@@ -97,6 +97,23 @@ test("a notification for a session's GET stream reaches it from whichever instan
   await client.close();
 });
 
+test('2026-07-28: a tools/list_changed announced on any instance reaches a subscriptions/listen stream held by another', async () => {
+  const listener = await modernClient('lis');
+  const changes = [];
+  listener.setNotificationHandler('notifications/tools/list_changed', (n) => void changes.push(n));
+  const subscription = await listener.listen({ toolsListChanged: true });
+  await new Promise((resolve) => setTimeout(resolve, 300)); // its instance subscribed
+  const caller = await modernClient('caller');
+  // Round-robin: three announcements from three instances.
+  for (let i = 0; i < 3; i++) await caller.callTool({ name: 'announce_tools_changed', arguments: {} });
+  await until('three notifications on the listen stream', () => changes.length >= 3, 5_000);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(changes.length, 3, 'once each');
+  await subscription.close();
+  await listener.close();
+  await caller.close();
+});
+
 test('the instance holding a GET stream SIGKILLed: the client resumes on another instance and misses nothing', async () => {
   const { ToolListChangedNotificationSchema } = await import('@modelcontextprotocol/sdk/types.js');
   const { client } = await connect(url, 'resumer');
