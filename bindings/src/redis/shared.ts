@@ -227,9 +227,8 @@ const PUBLISH = `return redis.call('PUBLISH', ARGV[1] .. ARGV[2], ARGV[3])`;
 /** ARGV: prefix. Live sessions and handles, fleet-wide. */
 const COUNTS = `return {redis.call('GET', ARGV[1] .. 'live:s') or '0', redis.call('GET', ARGV[1] .. 'live:h') or '0'}`;
 
-/** The per-principal set of a kind: anonymous records count together. */
-export const principalKey = (kind: Kind, principal: string | null | undefined): string =>
-  `${kind}:${principal == null ? '~' : `=${principal}`}`;
+/** A principal in key names: anonymous records count together, as one. */
+const who = (principal: string | null | undefined): string => (principal == null ? '~' : `=${principal}`);
 
 const kindOf = (record: RecordJson): Kind => (record.kind === 'handle' ? 'h' : 's');
 
@@ -338,7 +337,7 @@ export class RedisShared {
 
   /** The IDs in one per-principal set. */
   members(kind: Kind, principal: string | null | undefined): Promise<string[]> {
-    return this.eval(MEMBERS, [principalKey(kind, principal)]) as Promise<string[]>;
+    return this.eval(MEMBERS, [`${kind}:${who(principal)}`]) as Promise<string[]>;
   }
 
   /** Live sessions and handles, fleet-wide. */
@@ -470,7 +469,7 @@ export class RedisShared {
           again = true;
           return CONFLICT;
         }
-        this.#remember(seen, toFetch, new Set());
+        this.#remember(seen, toFetch, new Map());
         throw error;
       }
       let written = new Map<string, boolean>();
@@ -500,12 +499,11 @@ export class RedisShared {
 
   /** Notes the revision of the pinned copies this call fetched or wrote (a write
    * moved the revision on by one). */
-  #remember(seen: Fetched, fetched: string[], written: Map<string, boolean> | Set<string>): void {
+  #remember(seen: Fetched, fetched: string[], written: Map<string, boolean>): void {
     for (const id of new Set([...fetched, ...written.keys()])) {
       if (!this.#pinned.has(id)) continue;
       const rev = Number(seen.revs.get(id) ?? '0') + (written.has(id) ? 1 : 0);
-      const live = written instanceof Map ? written.get(id) === true : seen.live.has(id);
-      this.#cached.set(id, { rev: String(rev), live });
+      this.#cached.set(id, { rev: String(rev), live: written.get(id) ?? seen.live.has(id) });
     }
   }
 
@@ -526,7 +524,7 @@ export class RedisShared {
       written.set(id, isLive);
       const kind = kindOf(record);
       const was = seen.live.has(id) ? '1' : '0';
-      records.push(id, seen.revs.get(id) ?? '0', kind, principalKey(kind, record.principal).slice(2), was, isLive ? '1' : '0', String(deadline), one);
+      records.push(id, seen.revs.get(id) ?? '0', kind, who(record.principal), was, isLive ? '1' : '0', String(deadline), one);
     };
     for (const s of doc.sessions) add(s, true, s.expiresAt ?? now, recordDoc(doc.takenAt, [s], []));
     for (const e of doc.ended) add(e.session, false, 0, recordDoc(doc.takenAt, [], [e]));
