@@ -15,28 +15,17 @@ import { McpServer, createMcpHandler } from '@modelcontextprotocol/server';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { z } from 'zod';
-import { startRedis } from './support/redis.mjs';
+import { closeClients, clientsReady, redisClient, startRedis } from './support/redis.mjs';
 
 const redis = await startRedis();
-const clients = [];
 const buses = []; // closed here too, so a failed test leaves no subscriber connection open
 after(async () => {
   for (const b of buses) await b.close();
-  for (const c of clients) await c.close().catch(() => {});
+  await closeClients();
   await redis.stop();
 });
 
-async function client() {
-  const c = createClient({
-    url: redis.url,
-    disableOfflineQueue: true,
-    socket: { reconnectStrategy: (retries) => Math.min(50 * (retries + 1), 500) },
-  });
-  c.on('error', () => {});
-  await c.connect();
-  clients.push(c);
-  return c;
-}
+const client = () => redisClient(redis);
 
 let prefixes = 0;
 const prefix = () => `bus${++prefixes}:`;

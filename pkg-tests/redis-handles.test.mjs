@@ -6,30 +6,16 @@
 // half-written, then recovery.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient } from 'redis';
 import { RedisShared, RedisHandleStore } from 'mcp-session-core';
-import { startRedis } from './support/redis.mjs';
+import { closeClients, clientsReady, redisClient, startRedis } from './support/redis.mjs';
 
 const redis = await startRedis();
-const clients = [];
 after(async () => {
-  for (const c of clients) await c.close().catch(() => {});
+  await closeClients();
   await redis.stop();
 });
 
-async function client() {
-  // While Redis is away a command fails at once (no offline queue) and the client
-  // keeps reconnecting, so it recovers when Redis is back.
-  const c = createClient({
-    url: redis.url,
-    disableOfflineQueue: true,
-    socket: { reconnectStrategy: (retries) => Math.min(50 * (retries + 1), 500) },
-  });
-  c.on('error', () => {});
-  await c.connect();
-  clients.push(c);
-  return c;
-}
+const client = () => redisClient(redis);
 
 let prefixes = 0;
 /** `n` instances over one Redis, sharing a clock and a key prefix. */
@@ -142,7 +128,7 @@ test('Redis stopped: STORAGE_FAILED and nothing half-written; back again: the in
   await assert.rejects(a.create({ principal: 'ivy' }), { code: 'STORAGE_FAILED' });
   await redis.restart();
   // The clients reconnect on their own (within their 500 ms backoff).
-  for (let i = 0; i < 100 && !clients.every((c) => c.isReady); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 100 && !clientsReady(); i++) await new Promise((r) => setTimeout(r, 50));
   const seen = await b.get(h.handleId, { principal: 'ivy' });
   assert.deepEqual([seen.state, seen.version], [{ n: 1 }, 0], 'the refused update left nothing behind');
   assert.equal(await b.update(h.handleId, { n: 2 }, { principal: 'ivy' }), 1);

@@ -3,14 +3,13 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { createClient } from 'redis';
 import { RedisShared, RedisSessions } from 'mcp-session-core';
 import { McpSessionHandler } from 'mcp-session-core/mcp';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { z } from 'zod';
-import { startRedis } from './support/redis.mjs';
+import { closeClients, redisClient, startRedis } from './support/redis.mjs';
 
 const redis = await startRedis();
 const closers = [];
@@ -20,10 +19,8 @@ after(async () => {
 });
 
 test('a gated request costs one round trip when it changes nothing durable, two for a state change', async () => {
-  const real = createClient({ url: redis.url, disableOfflineQueue: true });
-  real.on('error', () => {});
-  await real.connect();
-  closers.push(() => real.close());
+  const real = await redisClient(redis);
+  closers.push(closeClients);
   const calls = [];
   const counting = { eval: (script, options) => (calls.push(script.trim().split('\n')[0]), real.eval(script, options)) };
   const sessions = new RedisSessions(new RedisShared({ redis: counting, prefix: 'rt-sessions:', activityFlushMs: 60_000 }));

@@ -6,6 +6,7 @@ import type {
   CreateParams,
   CoreEvent,
   EndReason,
+  EndedView,
   JsonObject,
   Json,
   Phase,
@@ -168,7 +169,8 @@ function createNamed(core: SessionCore, config: CreateSessionConfig, now: number
   return core.createIdNamed(clientId, names, principal, idle, now);
 }
 
-export function fromView(view: SessionView): SessionInfo {
+/** What a live and an ended session report alike. */
+function recordInfo(view: SessionView | EndedView): Omit<SessionInfo, 'status' | 'endReason' | 'expiresAt' | 'inFlight'> {
   return {
     id: view.id,
     clientId: clientIdOf(view.clientInfo),
@@ -180,10 +182,28 @@ export function fromView(view: SessionView): SessionInfo {
     protocolVersion: view.protocolVersion,
     createdAt: new Date(view.createdAt),
     lastActivity: new Date(view.lastActivity),
+  };
+}
+
+export function fromView(view: SessionView): SessionInfo {
+  return {
+    ...recordInfo(view),
     status: view.phase,
     endReason: null,
     expiresAt: view.expiresAt === null ? null : new Date(view.expiresAt),
     inFlight: view.inFlight,
+  };
+}
+
+/** An ended session as `getSession` reports it: `closed` if it was closed, else
+ * `expired` (the seed brief's statuses); `expiresAt` is when it ended. */
+export function fromEnded(view: EndedView): SessionInfo {
+  return {
+    ...recordInfo(view),
+    status: view.reason === 'closed' ? 'closed' : 'expired',
+    endReason: view.reason,
+    expiresAt: new Date(view.endedAt),
+    inFlight: 0,
   };
 }
 

@@ -70,3 +70,29 @@ export async function startRedis({ appendonly = true } = {}) {
     },
   };
 }
+
+/** A connected node-redis client for `server` (a `startRedis()` result), set up as
+ * the docs advise: while Redis is away a command fails at once (no offline queue),
+ * and the client keeps reconnecting, so it recovers when Redis is back. Closed by
+ * `closeClients()`. */
+const clients = [];
+export async function redisClient(server) {
+  const { createClient } = await import('redis');
+  const c = createClient({
+    url: server.url,
+    disableOfflineQueue: true,
+    socket: { reconnectStrategy: (retries) => Math.min(50 * (retries + 1), 500) },
+  });
+  c.on('error', () => {});
+  await c.connect();
+  clients.push(c);
+  return c;
+}
+
+/** Closes every client `redisClient` made. */
+export async function closeClients() {
+  for (const c of clients.splice(0)) await c.close().catch(() => {});
+}
+
+/** Whether every open client is connected (after a Redis restart). */
+export const clientsReady = () => clients.every((c) => c.isReady);

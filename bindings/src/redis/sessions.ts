@@ -8,33 +8,13 @@
  * a new session is refused: there is no fleet-wide eviction); each expiry happens
  * once, and every instance closes the transport it holds for an ended session.
  */
-import type { EndedView, Json, JsonObject, RequestHead, Admission } from '../../generated/mcp_session_core';
+import type { Json, JsonObject, RequestHead, Admission } from '../../generated/mcp_session_core';
 import { SessionError } from '../errors';
-import { ADMISSIONS, KIND_CODES, fromView } from '../manager';
+import { ADMISSIONS, KIND_CODES, fromEnded, fromView } from '../manager';
 import type { InitializeParams, SessionInfo, UpdateOptions } from '../manager';
 import type { SealedRequestStateCodec, SealedRequestStateCodecOptions } from '../request-state';
-import { clientIdOf } from '../stored-session';
 import { RedisHandleStore } from './handles';
 import type { RedisShared } from './shared';
-
-function fromEnded(view: EndedView): SessionInfo {
-  return {
-    id: view.id,
-    clientId: clientIdOf(view.clientInfo),
-    clientInfo: view.clientInfo,
-    capabilities: view.capabilities,
-    principal: view.principal,
-    state: view.state,
-    version: view.version,
-    protocolVersion: view.protocolVersion,
-    createdAt: new Date(view.createdAt),
-    lastActivity: new Date(view.lastActivity),
-    status: view.reason === 'closed' ? 'closed' : 'expired',
-    endReason: view.reason,
-    expiresAt: new Date(view.endedAt),
-    inFlight: 0,
-  };
-}
 
 export class RedisSessions {
   readonly #shared: RedisShared;
