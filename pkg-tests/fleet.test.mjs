@@ -139,6 +139,29 @@ test('the instance holding a GET stream SIGKILLed: the client resumes on another
   await client.close();
 });
 
+test('a session ended on one instance answers with its reason on every instance', async () => {
+  const { client, transport } = await connect(url, 'ender');
+  const id = transport.sessionId;
+  await call(client, 'notes_add', { text: 'x' });
+  await transport.terminateSession(); // DELETE, on whichever instance
+  for (const instance of instances) {
+    const res = await fetch(instance.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        authorization: 'Bearer ender',
+        'mcp-session-id': id,
+        'mcp-protocol-version': '2025-06-18',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    assert.equal(res.status, 404, `instance on ${instance.port}`);
+    assert.match((await res.json()).error.message, /closed/i);
+  }
+  await client.close();
+});
+
 test('200 concurrent clients x 10 concurrent compare-and-set increments: every counter exact', async () => {
   const clients = await Promise.all(Array.from({ length: 200 }, (_, i) => connect(url, `user${i}`)));
   await Promise.all(clients.map(({ client }) => Promise.all(Array.from({ length: 10 }, () => call(client, 'counter_increment')))));
