@@ -218,9 +218,13 @@ async function createSessions(port, count, sessions) {
   return ms;
 }
 
-/** A small, seeded PRNG (xorshift32), so every setup draws the same session sequence. */
+/** A small, seeded PRNG (xorshift32). */
 function random(seed) {
-  let x = seed >>> 0 || 1;
+  // Scrambled first (murmur3's finalizer): nearby seeds start far apart.
+  let x = seed >>> 0;
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+  x = (x ^ (x >>> 16)) >>> 0 || 1;
   return () => {
     x ^= x << 13;
     x ^= x >>> 17;
@@ -238,7 +242,9 @@ const SHAPES = {
  * warm-up then `seconds`; answers what the measured part did. */
 async function load(port, sessions, shape, pids, hooks = {}) {
   const agent = agentFor(workers);
-  const rand = random(0x9e3779b9 ^ sessions.length);
+  // The same draws in every setup; other draws for the other shape, so that its run
+  // does not replay the sessions (and, behind nginx, the instances) of the first.
+  const rand = random(0x9e3779b9 ^ (sessions.length * 4 + Object.keys(SHAPES).indexOf(shape)));
   const latencies = [];
   const failures = new Map();
   let requestId = 1;
