@@ -335,10 +335,12 @@ function scriptName(text) {
   if (text.includes("'HINCRBY'")) return 'commit';
   if (text.includes("'ZSCORE'")) return 'touch';
   if (text.includes("'ZRANGEBYSCORE'")) return 'sweep';
+  // RedisEventStore's write: sent behind the SSE event, not awaited.
+  if (text.includes("'XADD'")) return 'event write';
   return 'other script';
 }
 const AWAITED = new Set(['fetch', 'commit']);
-const SCRIPTS = new Set(['fetch', 'commit', 'touch', 'sweep', 'other script']);
+const SCRIPTS = new Set(['fetch', 'commit', 'touch', 'sweep', 'event write', 'other script']);
 
 /** A raw MONITOR connection: every command Redis runs, one line each, with
  * commands run by scripts marked `[0 lua]`. */

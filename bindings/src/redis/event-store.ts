@@ -9,15 +9,18 @@
  * by `XADD … MAXLEN ~ maxEvents` and expires `ttlMs` after its last write, so an
  * ended session's events do not stay in Redis for ever.
  *
- * **Event IDs** are `<tag>.<entry id>`: `tag` is the first 16 characters of the
+ * **Event IDs** are `<tag>.<writer>-<n>`: `tag` is the first 16 characters of the
  * base64url SHA-256 of the session ID (so an ID says which session it was issued
- * in without showing the session ID in logs), the entry ID is the one Redis gave
- * the entry (`<ms>-<seq>`). Any instance holding a store for that session finds
- * the entry with one `XRANGE`, and the stream it belongs to is read from the entry,
- * never recovered by splitting an ID, so no stream name can be mistaken for
- * another. The tag is checked before Redis is asked: entry IDs are only unique
- * per key, so without it an ID from another session could name an entry of this
- * one.
+ * in without showing the session ID in logs), `writer` is random per store object
+ * and `n` counts its events. The ID is made here, so `storeEvent` answers at once
+ * and the write goes out behind it, never on the response's path: the SDK awaits
+ * `storeEvent` before it writes each SSE event, and a round trip there would be
+ * one more per response. One connection sends one store's writes in order, so the
+ * entries of a stream are in order. Each entry holds its ID (`e`); any instance
+ * finds it by a scan of the session's (bounded) stream in one script, and the SDK
+ * stream it belongs to is read from the entry, never recovered by splitting an ID.
+ * The tag is checked before Redis is asked, so an ID from another session replays
+ * nothing.
  *
  * **What replays**, as `SessionEventStore`: the events of the same SDK stream
  * written after the given one, in order. An ID that is not this session's, is
@@ -28,11 +31,11 @@
  *
  * **Redis failing**: a read (resume) rejects, the SDK catches it and answers that
  * one GET with a 500; the transport lives on. A failed write does not fail the
- * message: it is still sent on the live stream, under an ID that resumes nothing
- * (`<tag>.unstored`), and the error goes to `onError`. Losing resumability for an
- * event is better than losing the event, or the response it carries.
+ * message: it has gone out on the live stream already; only its resumability is
+ * lost, and the error goes to `onError`. A resume that races the write of the
+ * events just before it (another instance, within a round trip) may not see them.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { createClient } from 'redis';
 import type { RedisEval } from './shared';
@@ -66,17 +69,33 @@ export interface ReplaySink {
  * Adds and renews the expiry in one round trip, atomically: a key never exists
  * without its expiry. */
 const STORE = `
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 's', ARGV[2], 'm', ARGV[3])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[5], 's', ARGV[2], 'm', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return id
+return 1
 `;
 
-/** KEYS: the session's stream. ARGV: first and last entry ID (inclusive). */
-const RANGE = `return redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2])`;
+/** KEYS: the session's stream. ARGV: an event ID. The SDK stream of that event
+ * and the events of the same stream after it: {stream, id, message, id, message,
+ * …}; {} when the event is not there (never was, trimmed, expired). */
+const AFTER = `
+local entries = redis.call('XRANGE', KEYS[1], '-', '+')
+local out, stream = {}, nil
+for _, entry in ipairs(entries) do
+  local f, e, s, m = entry[2], nil, nil, nil
+  for i = 1, #f, 2 do
+    if f[i] == 'e' then e = f[i + 1] elseif f[i] == 's' then s = f[i + 1] elseif f[i] == 'm' then m = f[i + 1] end
+  end
+  if stream == nil then
+    if e == ARGV[1] then stream = s; out[1] = s end
+  elseif s == stream then
+    out[#out + 1] = e
+    out[#out + 1] = m
+  end
+end
+return out
+`;
 
-const ENTRY_ID = /^\d{1,20}-\d{1,20}$/;
-
-type Entry = [id: string, fields: string[]];
+const LOCAL_ID = /^[A-Za-z0-9_-]{1,32}-\d{1,15}$/;
 
 export class RedisEventStore {
   readonly #redis: RedisEval;
@@ -85,6 +104,12 @@ export class RedisEventStore {
   readonly #maxEvents: number;
   readonly #ttlMs: number;
   readonly #onError: (error: unknown) => void;
+  /** This store object's part of its event IDs, and how many it has made. */
+  readonly #writer = randomBytes(9).toString('base64url');
+  #written = 0;
+  /** The last write sent: one connection answers in order, so when it is done,
+   * every earlier one is. */
+  #last: Promise<unknown> = Promise.resolve();
 
   constructor(options: RedisEventStoreOptions) {
     if (typeof options.sessionId !== 'string' || options.sessionId === '') {
@@ -106,46 +131,39 @@ export class RedisEventStore {
     return this.#key;
   }
 
+  /** Answers the event's ID at once; the write goes out behind it (see the module). */
   async storeEvent(streamId: string, message: object): Promise<string> {
-    try {
-      const json = JSON.stringify(message);
-      const args = [String(this.#maxEvents), streamId, json, String(this.#ttlMs)];
-      const id = await this.#redis.eval(STORE, { keys: [this.#key], arguments: args });
-      if (typeof id !== 'string' || !ENTRY_ID.test(id)) throw new Error(`XADD answered ${String(id)}`);
-      return `${this.#tag}.${id}`;
-    } catch (error) {
-      this.#onError(error);
-      return `${this.#tag}.unstored`;
-    }
+    const id = `${this.#writer}-${++this.#written}`;
+    const args = [String(this.#maxEvents), streamId, JSON.stringify(message), String(this.#ttlMs), id];
+    this.#last = this.#redis.eval(STORE, { keys: [this.#key], arguments: args }).catch((error: unknown) => this.#onError(error));
+    return `${this.#tag}.${id}`;
+  }
+
+  /** Resolves once every event stored so far is written (or its failure
+   * reported): before a host closes the connection, and in tests. */
+  async written(): Promise<void> {
+    await this.#last;
   }
 
   async getStreamIdForEventId(eventId: string): Promise<string | undefined> {
-    const id = this.#entryId(eventId);
-    if (id === undefined) return undefined;
-    const [entry] = await this.#range(id, id);
-    return entry === undefined ? undefined : field(entry, 's');
+    const after = await this.#after(eventId);
+    return after[0];
   }
 
   async replayEventsAfter(lastEventId: string, { send }: ReplaySink): Promise<string> {
-    const id = this.#entryId(lastEventId);
-    if (id === undefined) return '';
-    // One read from the given entry on: it must still be there (else it was
-    // trimmed or expired, and what follows has a gap), and is not sent again.
-    const entries = await this.#range(id, '+');
-    const first = entries[0];
-    const streamId = first === undefined || first[0] !== id ? undefined : field(first, 's');
+    // The given event must still be there (else it was trimmed or expired, and
+    // what follows has a gap), and is not sent again.
+    const [streamId, ...rest] = await this.#after(lastEventId);
     if (streamId === undefined) return '';
-    for (const entry of entries.slice(1)) {
-      if (field(entry, 's') !== streamId) continue;
-      const json = field(entry, 'm');
+    for (let i = 0; i + 1 < rest.length; i += 2) {
       let message: unknown;
       try {
-        message = JSON.parse(json ?? '');
+        message = JSON.parse(rest[i + 1] ?? '');
       } catch (error) {
         this.#onError(error);
         continue;
       }
-      if (typeof message === 'object' && message !== null) await send(`${this.#tag}.${entry[0]}`, message);
+      if (typeof message === 'object' && message !== null) await send(`${this.#tag}.${rest[i]}`, message);
     }
     return streamId;
   }
@@ -155,25 +173,17 @@ export class RedisEventStore {
     await this.#redis.eval(`return redis.call('DEL', KEYS[1])`, { keys: [this.#key], arguments: [] });
   }
 
-  /** The Redis entry an event ID of this session names, or `undefined`. */
-  #entryId(eventId: string): string | undefined {
-    if (typeof eventId !== 'string') return undefined;
+  /** The stream of the event `eventId` names and what followed it (see `AFTER`);
+   * nothing for an ID that is not this session's or is malformed. */
+  async #after(eventId: string): Promise<string[]> {
+    if (typeof eventId !== 'string') return [];
     const dot = eventId.indexOf('.');
-    if (dot < 0 || eventId.slice(0, dot) !== this.#tag) return undefined;
+    if (dot < 0 || eventId.slice(0, dot) !== this.#tag) return [];
     const id = eventId.slice(dot + 1);
-    return ENTRY_ID.test(id) ? id : undefined;
+    if (!LOCAL_ID.test(id)) return [];
+    const reply = await this.#redis.eval(AFTER, { keys: [this.#key], arguments: [id] });
+    return Array.isArray(reply) ? (reply as string[]) : [];
   }
-
-  async #range(from: string, to: string): Promise<Entry[]> {
-    const reply = await this.#redis.eval(RANGE, { keys: [this.#key], arguments: [from, to] });
-    return Array.isArray(reply) ? (reply as Entry[]) : [];
-  }
-}
-
-function field(entry: Entry, name: string): string | undefined {
-  const fields = entry[1];
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
-  return undefined;
 }
 
 function positiveInteger(value: number, name: string): number {
