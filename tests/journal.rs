@@ -327,3 +327,28 @@ fn handle_changes_are_journaled_and_an_undone_create_frees_its_place_under_the_c
         "HANDLE_LIMIT_EXCEEDED"
     );
 }
+
+#[test]
+fn an_undone_batch_puts_back_the_ledger_entries_its_clock_forgot() {
+    use mcp_session_core::SingleUse;
+    let mut s = store(Config::default());
+    s.set_journaling(true);
+    s.consume([1; 16], T0 + 1_000, T0).unwrap();
+    s.journal_commit();
+    let before = observe(&mut s, T0 + 1_001);
+    assert_eq!(
+        before.2,
+        Some(T0 + 1_000),
+        "the entry is due, not yet forgotten"
+    );
+    // A create past the token's expiry: the clock forgets the entry, and the
+    // create is undone: the entry is back, as before.
+    s.create_id(plain(), T0 + 1_001).unwrap();
+    assert!(s.journal_pending());
+    s.journal_revert();
+    assert_eq!(observe(&mut s, T0 + 1_001), before);
+    // Committed, the forgetting stays.
+    s.create_id(plain(), T0 + 1_002).unwrap();
+    s.journal_commit();
+    assert_eq!(s.stats(T0 + 1_002).unwrap().redeemed_tokens, 0);
+}

@@ -95,6 +95,11 @@ impl Ledger {
 
     /// Forgets every entry whose token has expired at `now`; returns how many.
     pub fn sweep(&mut self, now: u64) -> usize {
+        self.sweep_with(now, |_| {})
+    }
+
+    /// `sweep`, handing each forgotten entry `(expires_at, id)` to `forgot`.
+    pub(crate) fn sweep_with(&mut self, now: u64, mut forgot: impl FnMut((u64, TokenId))) -> usize {
         let mut forgotten = 0;
         while let Some(&(deadline, id)) = self.by_deadline.first() {
             if deadline > now {
@@ -102,9 +107,17 @@ impl Ledger {
             }
             self.by_deadline.pop_first();
             self.ids.remove(&id);
+            forgot((deadline, id));
             forgotten += 1;
         }
         forgotten
+    }
+
+    /// Puts back an entry a sweep forgot (a store undoing a batch).
+    pub(crate) fn unforget(&mut self, expires_at: u64, id: TokenId) {
+        if self.ids.insert(id) {
+            self.by_deadline.insert((expires_at, id));
+        }
     }
 
     /// When the earliest entry can be forgotten: the host's next `sweep`, if it

@@ -49,6 +49,11 @@ pub(crate) struct Journal {
     /// Tokens redeemed in the batch, `(expires_at, id)`: written with it, and
     /// taken out of the ledger again if it is reverted.
     redeemed: Vec<(u64, TokenId)>,
+    /// Ledger entries the current call's clock forgot: put back if the batch is
+    /// undone (as the sessions it ended are), so the store is exactly as before.
+    /// Dropped when the batch is committed, or when a call begins with no batch
+    /// pending (then nothing can undo them).
+    swept: Vec<(u64, TokenId)>,
 }
 
 impl Journal {
@@ -100,6 +105,7 @@ impl SessionStore {
     pub fn journal_commit(&mut self) {
         self.journal.priors.clear();
         self.journal.redeemed.clear();
+        self.journal.swept.clear();
     }
 
     /// The journaled changes could not be made durable: undo them all, newest
@@ -107,6 +113,9 @@ impl SessionStore {
     pub fn journal_revert(&mut self) {
         for (expires_at, id) in std::mem::take(&mut self.journal.redeemed) {
             self.redeemed.remove(&id, expires_at);
+        }
+        for (expires_at, id) in std::mem::take(&mut self.journal.swept) {
+            self.redeemed.unforget(expires_at, id);
         }
         let priors = std::mem::take(&mut self.journal.priors);
         for prior in priors.into_iter().rev() {
@@ -131,6 +140,21 @@ impl SessionStore {
     /// The activity exported last is durable.
     pub fn activity_commit(&mut self) {
         self.journal.touched.clear();
+    }
+
+    /// The clock moved: forgets the ledger entries whose tokens have expired, and
+    /// keeps them in the journal while a batch may still be undone.
+    pub(super) fn sweep_ledger(&mut self) {
+        if !self.journal.on {
+            self.redeemed.sweep(self.clock);
+            return;
+        }
+        if !self.journal.pending() {
+            self.journal.swept.clear();
+        }
+        let swept = &mut self.journal.swept;
+        self.redeemed
+            .sweep_with(self.clock, |entry| swept.push(entry));
     }
 
     /// A token was redeemed: it is written with the batch, or taken back with it.

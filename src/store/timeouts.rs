@@ -126,7 +126,7 @@ impl SessionStore {
         self.clock = now.max(self.clock);
         self.expire_due(self.clock, limit, report);
         self.forget_old();
-        self.redeemed.sweep(self.clock);
+        self.sweep_ledger();
     }
 
     /// Forgets ended records past their retention, and the oldest while more than
