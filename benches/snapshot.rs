@@ -1,8 +1,10 @@
 //! Snapshot and restore of a large store through the path the file store takes
 //! (issue 18's targets: 1,000,000 sessions with small state, snapshot at most
-//! 0.5 s, restore at most 1 s): `snapshot_records` pieces of 1 MiB until done, then
-//! each piece's lines through `Staging::add` and `restore_staged` into an empty
-//! store. `BENCH_SIZES` (comma-separated) picks the store sizes.
+//! 0.5 s, restore at most 1 s): `snapshot_pieces` (version 3) pieces of 1 MiB
+//! until done, then each piece through `Staging::add_piece` and `restore_staged`
+//! into an empty store. The same through version 2 lines (`snapshot_records`,
+//! `Staging::add` per line), for comparison. `BENCH_SIZES` (comma-separated)
+//! picks the store sizes.
 
 #![allow(
     clippy::unwrap_used,
@@ -60,8 +62,32 @@ fn populated(n: usize) -> SessionStore {
     store
 }
 
-/// The whole snapshot, as the file store takes it: piece after piece.
-fn pieces(store: &SessionStore) -> Vec<String> {
+/// The whole snapshot in version 3, as the file store takes it: piece after piece.
+fn pieces(store: &SessionStore) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut from = Some(0);
+    while let Some(start) = from {
+        let (piece, next) = store.snapshot_pieces(T0, start, PIECE_BYTES).unwrap();
+        out.push(piece);
+        from = next;
+    }
+    out
+}
+
+/// A new store with every piece restored.
+fn restored(n: usize, pieces: &[Vec<u8>]) -> SessionStore {
+    let mut staging = Staging::default();
+    for piece in pieces {
+        staging.add_piece(piece).unwrap();
+    }
+    let mut store = SessionStore::new(config(n)).unwrap();
+    let report = store.restore_staged(staging, T0).unwrap();
+    assert_eq!(report.restored, n);
+    store
+}
+
+/// The whole snapshot as version 2 lines, in pieces.
+fn lines(store: &SessionStore) -> Vec<String> {
     let mut out = Vec::new();
     let mut from = Some(0);
     while let Some(start) = from {
@@ -73,7 +99,7 @@ fn pieces(store: &SessionStore) -> Vec<String> {
 }
 
 /// A new store with every line of `pieces` restored.
-fn restored(n: usize, pieces: &[String]) -> SessionStore {
+fn restored_lines(n: usize, pieces: &[String]) -> SessionStore {
     let mut staging = Staging::default();
     for piece in pieces {
         for line in piece.split('\n') {
@@ -89,25 +115,34 @@ fn restored(n: usize, pieces: &[String]) -> SessionStore {
 fn bench(c: &mut Criterion) {
     for n in sizes() {
         let store = populated(n);
-        let snapshot = pieces(&store);
-        let bytes: usize = snapshot.iter().map(String::len).sum();
-        eprintln!("{n} sessions: {bytes} bytes in {} pieces", snapshot.len());
+        let v3 = pieces(&store);
+        let v2 = lines(&store);
+        let size = |sizes: &mut dyn Iterator<Item = usize>| sizes.sum::<usize>();
+        eprintln!(
+            "{n} sessions: version 3 {} bytes in {} pieces, version 2 {} bytes in {} pieces",
+            size(&mut v3.iter().map(Vec::len)),
+            v3.len(),
+            size(&mut v2.iter().map(String::len)),
+            v2.len()
+        );
         let mut group = c.benchmark_group(format!("snapshot/{n}"));
         group
             .sample_size(10)
             .sampling_mode(SamplingMode::Flat)
             .warm_up_time(Duration::from_millis(1))
             .throughput(Throughput::Elements(n as u64));
-        group.bench_function(BenchmarkId::new("snapshot_records", n), |b| {
-            // The pieces are returned so that dropping them is not timed.
+        // What is written or restored is returned, so that dropping it is not timed.
+        group.bench_function(BenchmarkId::new("snapshot_pieces", n), |b| {
             b.iter(|| pieces(&store))
         });
-        group.bench_function(BenchmarkId::new("restore_staged", n), |b| {
-            b.iter_batched(
-                || (),
-                |()| restored(n, &snapshot),
-                BatchSize::PerIteration,
-            )
+        group.bench_function(BenchmarkId::new("restore_pieces", n), |b| {
+            b.iter_batched(|| (), |()| restored(n, &v3), BatchSize::PerIteration)
+        });
+        group.bench_function(BenchmarkId::new("snapshot_records", n), |b| {
+            b.iter(|| lines(&store))
+        });
+        group.bench_function(BenchmarkId::new("restore_records", n), |b| {
+            b.iter_batched(|| (), |()| restored_lines(n, &v2), BatchSize::PerIteration)
         });
         group.finish();
     }

@@ -447,14 +447,15 @@ fn staged_lines_are_checked_and_a_bad_one_is_named() {
             "{bad}"
         );
     }
-    // A record that parses but is invalid is refused at the restore, whole.
+    // A record that parses but is invalid is refused as it is added, by line and
+    // field.
     let mut staging = Staging::default();
     staging.add(&lines[0], false).unwrap();
     staging
         .add(&lines[1].replace("\"version\":", "\"version\":-"), false)
         .unwrap_err();
     let mut bad_state = Staging::default();
-    bad_state
+    let err = bad_state
         .add(
             &lines[1].replace("\"state\":{", "\"state\":[{").replacen(
                 "},\"version",
@@ -463,12 +464,24 @@ fn staged_lines_are_checked_and_a_bad_one_is_named() {
             ),
             false,
         )
-        .unwrap();
-    let mut target = store(s.config().clone());
+        .unwrap_err();
     assert_eq!(
-        target.restore_staged(bad_state, T0).unwrap_err().code(),
-        "INVALID_SNAPSHOT"
+        invalid_at(err),
+        (Some("line 1".to_owned()), "state".to_owned())
     );
+    // A state over the limit of the store it is restored into is refused there,
+    // whole: nothing is applied.
+    let mut staging = Staging::default();
+    for line in &lines {
+        staging.add(line, false).unwrap();
+    }
+    let mut target = store(Config {
+        max_state_bytes: 10,
+        ..s.config().clone()
+    });
+    let err = target.restore_staged(staging, T0).unwrap_err();
+    assert_eq!(err.code(), "INVALID_SNAPSHOT");
+    assert_eq!(invalid_at(err).1, "state");
     assert_eq!(target.stats(T0).unwrap().live, 0, "nothing was applied");
 }
 
