@@ -177,15 +177,7 @@ fn explain(bytes: &[u8]) -> (String, String) {
     match serde_path_to_error::deserialize::<_, Record<'_>>(&mut reader) {
         Ok(_) => (String::new(), "unreadable record".to_owned()),
         Err(e) => {
-            let field = e
-                .path()
-                .iter()
-                .filter_map(|segment| match segment {
-                    serde_path_to_error::Segment::Map { key } => Some(key.as_str()),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-                .join(".");
+            let field = field_name(e.path());
             let reason = match e.into_inner() {
                 postcard::Error::DeserializeUnexpectedEnd => "the piece ends inside it".to_owned(),
                 other => other.to_string(),
@@ -193,6 +185,59 @@ fn explain(bytes: &[u8]) -> (String, String) {
             (field, reason)
         }
     }
+}
+
+/// The fields of each record, in their order on the wire (postcard writes a
+/// struct as its fields in order, so a path through one is of field numbers).
+const HEADER_FIELDS: &[&str] = &["format", "version", "takenAt"];
+const SESSION_FIELDS: &[&str] = &[
+    "id",
+    "kind",
+    "phase",
+    "principal",
+    "protocolVersion",
+    "clientInfo",
+    "capabilities",
+    "state",
+    "version",
+    "createdAt",
+    "lastActivity",
+    "idleTimeoutMs",
+];
+const ENDED_FIELDS: &[&str] = &["session", "reason", "endedAt", "renewedTo"];
+const REDEEMED_FIELDS: &[&str] = &["expiresAt", "id"];
+
+/// A path through a record as a snapshot error names the field (`session.state`).
+fn field_name(path: &serde_path_to_error::Path) -> String {
+    let mut fields: &[&str] = &[];
+    let mut name = Vec::new();
+    for segment in path {
+        match segment {
+            // postcard names a variant by its number (see `Record`).
+            serde_path_to_error::Segment::Enum { variant } => {
+                fields = match variant.as_str() {
+                    "0" => HEADER_FIELDS,
+                    "2" => SESSION_FIELDS,
+                    "3" => ENDED_FIELDS,
+                    "4" => REDEEMED_FIELDS,
+                    _ => &[],
+                };
+            }
+            serde_path_to_error::Segment::Seq { index } => {
+                let Some(field) = fields.get(*index) else {
+                    break;
+                };
+                name.push(*field);
+                fields = if *field == "session" {
+                    SESSION_FIELDS
+                } else {
+                    &[]
+                };
+            }
+            _ => break,
+        }
+    }
+    name.join(".")
 }
 
 /// Writes one piece.
@@ -339,6 +384,52 @@ pub(crate) fn metadata_value(text: &str) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_field_lists_follow_the_records() {
+        // serde_json writes fields in the order postcard does: declared.
+        let keys = |json: String| -> Vec<String> {
+            let mut keys = Vec::new();
+            let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+            if let Some(map) = value.as_object() {
+                let mut at: Vec<(usize, String)> = map
+                    .keys()
+                    .map(|k| (json.find(&format!("\"{k}\":")).unwrap(), k.clone()))
+                    .collect();
+                at.sort();
+                keys = at.into_iter().map(|(_, k)| k).collect();
+            }
+            keys
+        };
+        let session = Session::sample("s", 1);
+        let mut state = Vec::new();
+        let record = record(&session, 1, None, None, &mut state).unwrap();
+        assert_eq!(
+            keys(serde_json::to_string(&record).unwrap()),
+            SESSION_FIELDS
+        );
+        let header = Header {
+            format: "f",
+            version: 3,
+            taken_at: 0,
+        };
+        assert_eq!(keys(serde_json::to_string(&header).unwrap()), HEADER_FIELDS);
+        let ended = EndedBin {
+            session: record,
+            reason: EndReason::Idle,
+            ended_at: 0,
+            renewed_to: None,
+        };
+        assert_eq!(keys(serde_json::to_string(&ended).unwrap()), ENDED_FIELDS);
+        let redeemed = RedeemedBin {
+            expires_at: 0,
+            id: [0; 16],
+        };
+        assert_eq!(
+            keys(serde_json::to_string(&redeemed).unwrap()),
+            REDEEMED_FIELDS
+        );
+    }
 
     #[test]
     fn a_record_s_bytes_are_pinned() {
