@@ -169,13 +169,6 @@ impl Settings {
         self.supported(requested)
             .unwrap_or_else(|| self.newest_version())
     }
-
-    /// The shared copy of `version`, or a new one for a version no longer configured
-    /// (a restored session keeps the version it negotiated).
-    pub fn intern(&self, version: &str) -> Arc<str> {
-        self.supported(version)
-            .unwrap_or_else(|| Arc::from(version))
-    }
 }
 
 impl Config {
@@ -442,6 +435,5 @@ mod tests {
         let s = Settings::new(Config::default()).unwrap();
         assert_eq!(&*s.negotiate("2025-06-18"), "2025-06-18");
         assert_eq!(&*s.negotiate("1999-01-01"), "2025-11-25");
-        assert_eq!(&*s.intern("2024-11-05"), "2024-11-05");
     }
 }

@@ -9,6 +9,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
+
 use serde_json::Value;
 
 use crate::patch::json_size;
@@ -34,6 +37,11 @@ pub(crate) struct Interner {
     by_text: BTreeMap<String, Arc<Shared>>,
     prune_at: usize,
 }
+
+/// Restored copies already adopted by one restore (see `Interner::adopt`), by
+/// address: the restored copy and this store's.
+#[derive(Default)]
+pub(crate) struct Adopted(HashMap<usize, (Arc<Shared>, Arc<Shared>), FixedState>);
 
 /// The table is pruned when it reaches this size at the least.
 const MIN_PRUNE_AT: usize = 64;
@@ -65,6 +73,22 @@ impl Interner {
         self.prune();
         self.by_text.insert(text, shared.clone());
         shared
+    }
+
+    /// The shared copy of a restored value. A restore shares one copy of each
+    /// distinct value among its records (see `Staging`), so `adopted` maps each
+    /// restored copy to this table's at the first record that holds it, and the
+    /// rest cost a lookup by address instead of writing the value out as text.
+    pub fn adopt(&mut self, restored: Arc<Shared>, adopted: &mut Adopted) -> Arc<Shared> {
+        let address = Arc::as_ptr(&restored) as usize;
+        if let Some((_, ours)) = adopted.0.get(&address) {
+            return ours.clone();
+        }
+        let ours = self.intern(restored.value.clone());
+        // The restored copy is kept with the entry, so its address is not reused
+        // for another value while the map holds it.
+        adopted.0.insert(address, (restored, ours.clone()));
+        ours
     }
 
     /// Drops the values no session holds, each time the table has doubled.

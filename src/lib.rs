@@ -56,5 +56,7 @@ pub use request_state::{
 };
 pub use session::RecordKind;
 pub use session::{EndedView, Phase, SessionView};
-pub use snapshot::{RestoreReport, Staging, RECORDS_VERSION, SNAPSHOT_FORMAT, SNAPSHOT_VERSION};
+pub use snapshot::{
+    RestoreReport, Staging, BINARY_VERSION, RECORDS_VERSION, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
+};
 pub use store::{Expiry, HandleView, Named, SessionStore, Stats, HANDLE_PREFIX};

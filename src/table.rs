@@ -33,6 +33,13 @@ pub(crate) struct IdHasher {
     shared: SharedSeed,
 }
 
+/// Shows no key: they decide where IDs land.
+impl std::fmt::Debug for IdHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdHasher")
+    }
+}
+
 impl IdHasher {
     /// A hasher keyed by `seed` (from [`crate::IdSource::hash_seed`]): the high half
     /// makes foldhash's shared seed, the low half its per-hasher seed.
@@ -44,7 +51,7 @@ impl IdHasher {
         }
     }
 
-    fn hash_id(&self, id: &SessionId) -> u64 {
+    pub fn hash_id(&self, id: &SessionId) -> u64 {
         let mut hasher = FoldHasher::with_seed(self.per_hasher, &self.shared);
         id.hash(&mut hasher);
         hasher.finish()
@@ -128,6 +135,11 @@ impl SessionTable {
     /// How many stored sessions are live (state handles not counted).
     pub fn live(&self) -> usize {
         self.by_id.len() - self.ended - self.live_handles
+    }
+
+    /// True if no session is stored, live or ended.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
     }
 
     /// How many stored state handles are live.
@@ -279,6 +291,15 @@ impl SessionTable {
     /// (its state changed, or it dropped its data when it ended).
     pub fn resized(&mut self, before: usize, after: usize) {
         self.bytes = self.bytes.saturating_sub(before).saturating_add(after);
+    }
+
+    /// Makes room in the ID map for `more` sessions, so that a restore grows it
+    /// once instead of rehashing every entry at each doubling.
+    pub fn reserve(&mut self, more: usize) {
+        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        self.by_id.reserve(more, |&h| {
+            slot(chunks, h).map_or(0, |s| hasher.hash_id(&s.id))
+        });
     }
 
     /// One past the last slot the table has (stored or free).

@@ -14,7 +14,7 @@ mod common;
 use common::*;
 use mcp_session_core::{
     Config, EndReason, Event, InsecureSeededIds, Phase, RequestKind, RestoreReport, SessionError,
-    SessionStore, Staging,
+    SessionStore, SingleUse, Staging,
 };
 use serde_json::{json, Value};
 
@@ -447,14 +447,15 @@ fn staged_lines_are_checked_and_a_bad_one_is_named() {
             "{bad}"
         );
     }
-    // A record that parses but is invalid is refused at the restore, whole.
+    // A record that parses but is invalid is refused as it is added, by line and
+    // field.
     let mut staging = Staging::default();
     staging.add(&lines[0], false).unwrap();
     staging
         .add(&lines[1].replace("\"version\":", "\"version\":-"), false)
         .unwrap_err();
     let mut bad_state = Staging::default();
-    bad_state
+    let err = bad_state
         .add(
             &lines[1].replace("\"state\":{", "\"state\":[{").replacen(
                 "},\"version",
@@ -463,12 +464,24 @@ fn staged_lines_are_checked_and_a_bad_one_is_named() {
             ),
             false,
         )
-        .unwrap();
-    let mut target = store(s.config().clone());
+        .unwrap_err();
     assert_eq!(
-        target.restore_staged(bad_state, T0).unwrap_err().code(),
-        "INVALID_SNAPSHOT"
+        invalid_at(err),
+        (Some("line 1".to_owned()), "state".to_owned())
     );
+    // A state over the limit of the store it is restored into is refused there,
+    // whole: nothing is applied.
+    let mut staging = Staging::default();
+    for line in &lines {
+        staging.add(line, false).unwrap();
+    }
+    let mut target = store(Config {
+        max_state_bytes: 10,
+        ..s.config().clone()
+    });
+    let err = target.restore_staged(staging, T0).unwrap_err();
+    assert_eq!(err.code(), "INVALID_SNAPSHOT");
+    assert_eq!(invalid_at(err).1, "state");
     assert_eq!(target.stats(T0).unwrap().live, 0, "nothing was applied");
 }
 
@@ -488,4 +501,245 @@ fn numbers_in_state_survive_snapshot_and_restore_exactly() {
     copy.restore(&text, T0).unwrap();
     assert_eq!(state_of(&copy, &id, T0), state_of(&s, &id, T0));
     assert_eq!(copy.snapshot(T0).unwrap(), text);
+}
+
+/// The pieces of `s`'s version 3 snapshot, `max_bytes` or so each.
+fn pieces(s: &SessionStore, now: u64, max_bytes: usize) -> Vec<Vec<u8>> {
+    let mut pieces = Vec::new();
+    let mut from = Some(0);
+    while let Some(start) = from {
+        let (piece, next) = s.snapshot_pieces(now, start, max_bytes).unwrap();
+        pieces.push(piece);
+        from = next;
+    }
+    pieces
+}
+
+/// A new store (`s`'s configuration) restored from `pieces`.
+fn from_pieces(s: &SessionStore, pieces: &[Vec<u8>], now: u64) -> SessionStore {
+    let mut staging = Staging::default();
+    for piece in pieces {
+        staging.add_piece(piece).unwrap();
+    }
+    let mut copy = store(s.config().clone());
+    copy.restore_staged(staging, now).unwrap();
+    copy
+}
+
+/// `populated`, with what else a snapshot carries: a busy session, a renewed one,
+/// a live state handle, a destroyed one, and a redeemed token.
+fn everything() -> (SessionStore, Vec<String>) {
+    let (mut s, mut ids) = populated();
+    let busy = s.create(for_user("bob"), T0 + 6).unwrap().id;
+    s.begin_request(&head(Some(&busy), Some("bob"), RequestKind::Other), T0 + 6)
+        .unwrap();
+    let renewed = s.renew(&ids[3], None, T0 + 7).unwrap().id;
+    let handle = s
+        .create_handle(Some("alice"), Some(json!({"h": [1, 2.5]})), T0 + 7)
+        .unwrap()
+        .handle_id;
+    let gone = s.create_handle(None, None, T0 + 7).unwrap().handle_id;
+    s.destroy_handle(&gone, None, T0 + 7).unwrap();
+    s.consume([9; 16], T0 + 60_000, T0 + 7).unwrap();
+    ids.extend([busy, renewed, handle, gone]);
+    (s, ids)
+}
+
+#[test]
+fn version_3_pieces_restore_the_same_store() {
+    let (s, ids) = everything();
+    let whole = s.snapshot(T0 + 8).unwrap();
+    assert!(
+        whole.contains("renewedTo\":\""),
+        "a renewed session is in it"
+    );
+    for max_bytes in [1, 100, 1 << 20] {
+        let written = pieces(&s, T0 + 8, max_bytes);
+        assert!(written.len() > 1 || max_bytes == 1 << 20);
+        let mut copy = from_pieces(&s, &written, T0 + 8);
+        assert_eq!(
+            copy.snapshot(T0 + 8).unwrap(),
+            whole,
+            "pieces of {max_bytes}"
+        );
+        // And again from the copy (its slots in the order it restored them).
+        let again = from_pieces(&copy, &pieces(&copy, T0 + 8, max_bytes), T0 + 8);
+        assert_eq!(again.snapshot(T0 + 8).unwrap(), whole);
+        assert!(copy.redeemed(&[9; 16]), "the redeemed token is remembered");
+        assert_eq!(
+            copy.get_handle(&ids[6], Some("alice"), T0 + 8)
+                .unwrap()
+                .state,
+            json!({"h": [1, 2.5]})
+        );
+        assert_eq!(
+            copy.peek(&ids[3], T0 + 8).unwrap_err().code(),
+            "SESSION_CLOSED"
+        );
+    }
+    // Smaller than version 2's lines.
+    let v3: usize = pieces(&s, T0 + 8, 1 << 20).iter().map(Vec::len).sum();
+    assert!(v3 * 2 < record_lines(&s, T0 + 8, 1 << 20).concat().len());
+}
+
+#[test]
+fn version_3_pieces_under_journal_lines() {
+    let (mut s, ids) = populated();
+    let base = pieces(&s, T0 + 8, 64);
+    s.update_state(&ids[0], &json!({"n": 2}), None, T0 + 10)
+        .unwrap();
+    let change = s.export(&[ids[0].clone()], T0 + 10).unwrap();
+    let mut staging = Staging::default();
+    for piece in &base {
+        staging.add_piece(piece).unwrap();
+    }
+    staging.add(&change, true).unwrap();
+    let mut rebuilt = store(s.config().clone());
+    rebuilt.restore_staged(staging, T0 + 10).unwrap();
+    assert_eq!(
+        rebuilt.snapshot(T0 + 10).unwrap(),
+        s.snapshot(T0 + 10).unwrap()
+    );
+}
+
+/// `bytes` with the first `from` replaced by `to`.
+fn replaced(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .unwrap_or_else(|| panic!("{from:?} is in the piece"));
+    [&bytes[..at], to, &bytes[at + from.len()..]].concat()
+}
+
+/// The error a restore of `pieces` into `target` gives, with `target` unchanged.
+fn refused(target: &mut SessionStore, pieces: &[Vec<u8>]) -> (Option<String>, String) {
+    let before = target.snapshot(T0).unwrap();
+    let mut staging = Staging::default();
+    let err = pieces
+        .iter()
+        .try_for_each(|p| staging.add_piece(p))
+        .and_then(|()| target.restore_staged(staging, T0 + 10).map(|_| ()))
+        .unwrap_err();
+    assert_eq!(err.code(), "INVALID_SNAPSHOT", "{err:?}");
+    assert_eq!(target.snapshot(T0).unwrap(), before, "nothing was applied");
+    invalid_at(err)
+}
+
+#[test]
+fn a_hostile_version_3_piece_is_refused_by_record_and_field() {
+    let (s, _) = populated();
+    let whole = pieces(&s, T0 + 8, 1 << 20).concat();
+    let mut target = store(Config::default());
+    target.create(plain(), T0).unwrap();
+    let one = |bytes: Vec<u8>| vec![bytes];
+    let at = |record: &str| Some(format!("piece 1 record {record}"));
+    let cases: Vec<(Vec<u8>, Option<String>, &str)> = vec![
+        (
+            replaced(&whole, b"snapshot", b"snapshoT"),
+            at("1"),
+            "format",
+        ),
+        (
+            replaced(&whole, b"snapshot\x03", b"snapshot\x04"),
+            at("1"),
+            "version",
+        ),
+        (
+            replaced(&whole, b"2025-06-18", b"2025 06-18"),
+            at("5"),
+            "protocolVersion",
+        ),
+        (
+            replaced(&whole, b"alice", b"al\xffce"),
+            at("2"),
+            "principal",
+        ),
+        (
+            replaced(
+                &whole,
+                br#"{"n":1,"notes":["x"]}"#,
+                br#"["n",1,"notes","x",1]"#,
+            ),
+            at("2"),
+            "state",
+        ),
+        (
+            replaced(
+                &whole,
+                br#"{"n":1,"notes":["x"]}"#,
+                br#"{"n":1,"notes":["x"]"#,
+            ),
+            at("2"),
+            "state",
+        ),
+        (
+            replaced(
+                &whole,
+                br#"{"name":"test-client""#,
+                br#"["name","test-client""#,
+            ),
+            at("5"),
+            "clientInfo",
+        ),
+    ];
+    for (piece, record, field) in cases {
+        assert_eq!(
+            refused(&mut target, &one(piece)),
+            (record, field.to_owned())
+        );
+    }
+    // The header first, once.
+    let records = pieces(&s, T0 + 8, 1);
+    let (record, field) = refused(&mut target, &records[1..]);
+    assert_eq!(
+        (record.as_deref(), field.as_str()),
+        (Some("piece 1 record 1"), "")
+    );
+    let twice = [records.clone(), records.clone()].concat();
+    assert_eq!(
+        refused(&mut target, &twice).0,
+        Some(format!("piece {} record 1", records.len() + 1))
+    );
+    // A session twice.
+    let again = [records.clone(), vec![records[1].clone()]].concat();
+    assert_eq!(refused(&mut target, &again).1, "id");
+    // A metadata number its piece does not hold: the value's record left out.
+    let with_metadata = records.iter().find(|p| p.starts_with(&[1])).unwrap();
+    let text_len = usize::from(with_metadata[1]);
+    let orphan = with_metadata[2 + text_len..].to_vec();
+    let (_, field) = refused(&mut target, &[records[0].clone(), orphan]);
+    assert!(field == "clientInfo" || field == "capabilities", "{field}");
+    // Truncated anywhere: refused, or (cut between records) fewer records.
+    for cut in 0..whole.len() {
+        let mut staging = Staging::default();
+        if let Err(e) = staging.add_piece(&whole[..cut]) {
+            assert_eq!(e.code(), "INVALID_SNAPSHOT");
+        }
+    }
+    let (_, reason) = match Staging::default().add_piece(&whole[..whole.len() - 3]) {
+        Err(SessionError::InvalidSnapshot { field, reason, .. }) => (field, reason),
+        other => panic!("expected INVALID_SNAPSHOT, got {other:?}"),
+    };
+    assert_eq!(reason, "the piece ends inside it");
+    // Not version 3 at all: a JSON line, an empty header.
+    for junk in [&b"{\"format\":1}"[..], &[0][..], &[9, 9, 9][..]] {
+        assert_eq!(
+            Staging::default().add_piece(junk).unwrap_err().code(),
+            "INVALID_SNAPSHOT"
+        );
+    }
+}
+
+#[test]
+fn a_version_3_state_over_the_store_s_limit_is_refused_when_applied() {
+    let (s, _) = populated();
+    let mut target = store(Config {
+        max_state_bytes: 10,
+        ..Config::default()
+    });
+    let (record, field) = refused(&mut target, &pieces(&s, T0 + 8, 1 << 20));
+    assert_eq!(
+        (record.as_deref(), field.as_str()),
+        (Some("piece 1 record 2"), "state")
+    );
 }

@@ -1,27 +1,39 @@
 //! Restore from arbitrary bytes: a snapshot that does not validate is refused with
 //! a typed error and changes nothing; one that does leaves a store whose invariants
-//! hold.
+//! hold. Input starting with byte 0 is read as version 3 pieces (the next byte is
+//! the first piece's length, the rest the second piece); any other as text.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcp_session_core::CreateParams;
+use mcp_session_core::{CreateParams, RestoreReport, SessionError, SessionStore, Staging};
 use mcp_session_core_fuzz::{check_invariants, config, ids_in, store, Model, T0};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
     let mut s = store(config());
     let mut model = Model::new();
     s.create(CreateParams::default(), T0)
         .expect("a first session");
     model.observe(&mut s);
-    // Ended records come back without events: the model learns their IDs from the
-    // input and classifies them by looking each up.
-    model.candidates(ids_in(text));
     let before = s.snapshot(T0).expect("snapshot");
-    match s.restore(text, T0) {
-        Ok(_) => check_invariants(&mut s, &mut model),
+    let result = match data.split_first() {
+        Some((0, rest)) => restore_pieces(&mut s, rest),
+        _ => {
+            let Ok(text) = std::str::from_utf8(data) else {
+                return;
+            };
+            // Ended records come back without events: the model learns their IDs
+            // from the input and classifies them by looking each up.
+            model.candidates(ids_in(text));
+            s.restore(text, T0)
+        }
+    };
+    match result {
+        Ok(_) => {
+            // A binary input's IDs are bytes: the model learns them from what
+            // the store now holds.
+            model.candidates(ids_in(&s.snapshot(T0).expect("snapshot")));
+            check_invariants(&mut s, &mut model)
+        }
         Err(e) => {
             assert!(!e.code().is_empty());
             assert!(
@@ -36,3 +48,18 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+/// Restores `bytes` as two version 3 pieces.
+fn restore_pieces(
+    s: &mut SessionStore,
+    bytes: &[u8],
+) -> Result<RestoreReport, SessionError> {
+    let (first, rest) = match bytes.split_first() {
+        Some((&n, rest)) => rest.split_at(usize::from(n).min(rest.len())),
+        None => (bytes, &[][..]),
+    };
+    let mut staging = Staging::default();
+    staging.add_piece(first)?;
+    staging.add_piece(rest)?;
+    s.restore_staged(staging, T0)
+}

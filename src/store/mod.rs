@@ -154,7 +154,10 @@ impl SessionStore {
         let max_sessions = config.max_sessions;
         let redeemed = Ledger::new(config.max_redeemed_tokens);
         let settings = Settings::new(config)?;
-        let hasher = IdHasher::new(ids.hash_seed()?);
+        let seed = ids.hash_seed()?;
+        let hasher = IdHasher::new(seed);
+        // The principal maps take their key from the same draw, mixed otherwise.
+        let principal_seed = seed.rotate_left(32) as u64;
         Ok(SessionStore {
             settings,
             ids,
@@ -162,8 +165,8 @@ impl SessionStore {
             index: DeadlineIndex::default(),
             ended: EndedOrder::default(),
             taken: 0,
-            per_principal: PrincipalCounts::default(),
-            handle_principals: PrincipalHandles::default(),
+            per_principal: PrincipalCounts::keyed(principal_seed),
+            handle_principals: PrincipalHandles::keyed(principal_seed),
             client_infos: Interner::default(),
             capabilities: Interner::default(),
             client_names: Interner::default(),

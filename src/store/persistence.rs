@@ -1,17 +1,22 @@
 //! Snapshots in and out: `snapshot` (one document), `snapshot_records` (the same as
-//! pieces of lines, for a large store), `export` (chosen sessions: a journal
-//! record), and `restore`/`restore_staged` (validated as a whole first).
+//! pieces of lines, for a large store), `snapshot_pieces` (the same records in
+//! binary, the file store's), `export` (chosen sessions: a journal record), and
+//! `restore`/`restore_staged` (validated as a whole first).
+
+use std::cmp::Reverse;
 
 use crate::config::Config;
 use crate::error::SessionError;
-use crate::events::Event;
+use crate::events::{Event, EventKind};
 use crate::expiry::{lifetime_deadline, phase_deadline};
 use crate::ids::check_session_id;
+use crate::intern::Adopted;
 use crate::request_state::TokenId;
 use crate::session::{Ending, RecordKind, Session};
+use crate::session_id::SessionId;
 use crate::snapshot::{
-    self, document, EndedRecord, RedeemedRecord, RestoreReport, SessionRecord, Staging,
-    ValidSnapshot,
+    self, activity_at, document, EndedRecord, PieceWriter, RedeemedRecord, RestoreReport,
+    SessionRecord, Staging, ValidSnapshot,
 };
 use crate::table::{footprint_of, Handle};
 
@@ -145,48 +150,66 @@ impl SessionStore {
         from: usize,
         max_bytes: usize,
     ) -> Result<(String, Option<usize>), SessionError> {
+        let mut lines = Lines(String::new());
+        let next = self.write_records(&mut lines, now, from, max_bytes)?;
+        Ok((lines.0, next))
+    }
+
+    /// `snapshot_records` in version 3 (see [`crate::BINARY_VERSION`]): the same
+    /// records in binary, each piece readable on its own by
+    /// [`Staging::add_piece`]. Several times faster to write and to read back
+    /// than lines of JSON, and what the file store writes.
+    pub fn snapshot_pieces(
+        &self,
+        now: u64,
+        from: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<u8>, Option<usize>), SessionError> {
+        // Room for a piece of the usual size (1 MiB) and its last record.
+        let mut piece = PieceWriter::new(max_bytes.saturating_add(4096).min(2 << 20));
+        let next = self.write_records(&mut piece, now, from, max_bytes)?;
+        Ok((piece.finish(), next))
+    }
+
+    /// Writes records to `out` from the cursor `from` until it holds `max_bytes` or
+    /// so (see `snapshot_records`); answers where the next piece starts.
+    fn write_records(
+        &self,
+        out: &mut impl RecordSink,
+        now: u64,
+        from: usize,
+        max_bytes: usize,
+    ) -> Result<Option<usize>, SessionError> {
         check_now(now)?;
         let now = now.max(self.clock);
         let config = &self.settings.config;
-        let mut out = if from == 0 {
-            snapshot::records_header(now)?
-        } else {
-            String::new()
-        };
-        // Each piece holds at least one session, so the pieces always move on.
+        if from == 0 {
+            out.header(now)?;
+        }
+        // Each piece holds at least one record, so the pieces always move on.
         let mut added = false;
-        let push = |out: &mut String, line: String| {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(&line);
-        };
         for (slot, session) in self.sessions.iter_from(from) {
             if added && out.len() >= max_bytes {
-                return Ok((out, Some(slot)));
+                return Ok(Some(slot));
             }
-            let line = match &session.end {
-                None if !session.is_due(config, now) => snapshot::session_line(
-                    SessionRecord::from_session(session, &self.settings, now),
-                )?,
-                Some(end) if self.remembered(end, now) => {
-                    snapshot::ended_line(ended_record(session, end))?
-                }
+            match &session.end {
+                None if !session.is_due(config, now) => out.session(self, session, now)?,
+                Some(end) if self.remembered(end, now) => out.ended(session, end)?,
                 _ => continue,
-            };
-            push(&mut out, line);
+            }
             added = true;
         }
         let end = self.sessions.slot_end();
         let skip = from.saturating_sub(end);
-        for (i, record) in self.redeemed_at(now).enumerate().skip(skip) {
+        let redeemed = self.redeemed.entries().filter(|(at, _)| *at > now);
+        for (i, (at, id)) in redeemed.enumerate().skip(skip) {
             if added && out.len() >= max_bytes {
-                return Ok((out, Some(end.saturating_add(i))));
+                return Ok(Some(end.saturating_add(i)));
             }
-            push(&mut out, snapshot::redeemed_line(record)?);
+            out.redeemed(at, id)?;
             added = true;
         }
-        Ok((out, None))
+        Ok(None)
     }
 
     /// Applies a validated snapshot (see `restore`; `Adopt`: see `adopt`).
@@ -208,12 +231,24 @@ impl SessionStore {
         for session in sessions.iter_mut() {
             session.clamp_times(now);
         }
-        sessions.sort_by(|a, b| (b.last_activity, &a.id).cmp(&(a.last_activity, &b.id)));
-        let mut taken = Vec::new();
+        // The most recently active first, then by ID: when the store fills, they
+        // are the ones restored. The keys are copied out: sorting by them moves
+        // each session once.
+        sessions.sort_by_cached_key(|s| (Reverse(s.last_activity), s.id.clone()));
+        self.sessions
+            .reserve(sessions.len().saturating_add(valid.ended.len()));
+        let announce = !adopt && self.wants(EventKind::Restored);
+        // One map per table: a value may be both a client's info and capabilities.
+        let (mut infos, mut capabilities) = (Adopted::default(), Adopted::default());
+        let mut taken = Vec::with_capacity(sessions.len());
+        // The records' IDs are distinct (see `Staging`): in a store that held
+        // nothing (a restart) none can be here already.
+        let fresh = self.sessions.is_empty();
+        let stored = |store: &Self, id: &SessionId| !fresh && store.sessions.find(id).is_some();
         for mut session in sessions {
             if session.is_due(&self.settings.config, now) && !adopt {
                 report.skipped_expired += 1;
-            } else if self.sessions.find(&session.id).is_some() {
+            } else if stored(self, &session.id) {
                 report.refused_existing += 1;
             } else if !adopt
                 && match session.kind {
@@ -223,21 +258,22 @@ impl SessionStore {
             {
                 report.refused_capacity += 1;
             } else {
-                let id = session.id.to_string();
+                // The ID is written out only for an event someone listens to.
+                let id = (announce && session.kind == RecordKind::Session)
+                    .then(|| session.id.to_string());
                 let data = &mut session.data;
                 data.client_info = data
                     .client_info
                     .take()
-                    .map(|m| self.client_infos.intern(m.value.clone()));
+                    .map(|m| self.client_infos.adopt(m, &mut infos));
                 data.capabilities = data
                     .capabilities
                     .take()
-                    .map(|m| self.capabilities.intern(m.value.clone()));
-                let kind = session.kind;
+                    .map(|m| self.capabilities.adopt(m, &mut capabilities));
                 taken.push(self.insert_unfiled(session));
-                if kind == RecordKind::Session && !adopt {
+                if let Some(session_id) = id {
                     self.emit(Event::Restored {
-                        session_id: id,
+                        session_id,
                         at: now,
                     });
                 }
@@ -246,15 +282,24 @@ impl SessionStore {
         }
         self.file_restored(&taken);
         let mut ended = valid.ended;
-        ended.sort_by(|a, b| a.id.cmp(&b.id));
+        ended.sort_by_cached_key(|s| s.id.clone());
         for mut session in ended {
             session.clamp_times(now);
+            let data = &mut session.data;
+            data.client_info = data
+                .client_info
+                .take()
+                .map(|m| self.client_infos.adopt(m, &mut infos));
+            data.capabilities = data
+                .capabilities
+                .take()
+                .map(|m| self.capabilities.adopt(m, &mut capabilities));
             let remembered = session
                 .end
                 .as_ref()
                 .is_some_and(|e| self.remembered(e, now));
             let at = session.end.as_ref().map_or(now, |e| e.at);
-            if remembered && self.sessions.find(&session.id).is_none() {
+            if remembered && !stored(self, &session.id) {
                 // A sequence number of its own, as every stored session has: a
                 // reference to it never reads a later session in its slot.
                 session.order = self.taken;
@@ -325,6 +370,83 @@ pub(super) enum Applying {
     /// due or not (the call that follows ends it), whatever the local counts (the
     /// shared store keeps the caps), and nothing is announced.
     Adopt,
+}
+
+/// Where `write_records` writes: lines of JSON (version 2) or a binary piece
+/// (version 3).
+trait RecordSink {
+    /// What is written so far, in bytes.
+    fn len(&self) -> usize;
+    fn header(&mut self, taken_at: u64) -> Result<(), SessionError>;
+    fn session(
+        &mut self,
+        store: &SessionStore,
+        session: &Session,
+        taken_at: u64,
+    ) -> Result<(), SessionError>;
+    fn ended(&mut self, session: &Session, end: &Ending) -> Result<(), SessionError>;
+    fn redeemed(&mut self, expires_at: u64, id: TokenId) -> Result<(), SessionError>;
+}
+
+/// Version 2 lines, joined by newlines.
+struct Lines(String);
+
+impl Lines {
+    fn push(&mut self, line: Result<String, SessionError>) -> Result<(), SessionError> {
+        let line = line?;
+        if !self.0.is_empty() {
+            self.0.push('\n');
+        }
+        self.0.push_str(&line);
+        Ok(())
+    }
+}
+
+impl RecordSink for Lines {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn header(&mut self, taken_at: u64) -> Result<(), SessionError> {
+        self.push(snapshot::records_header(taken_at))
+    }
+    fn session(
+        &mut self,
+        store: &SessionStore,
+        session: &Session,
+        taken_at: u64,
+    ) -> Result<(), SessionError> {
+        let record = SessionRecord::from_session(session, &store.settings, taken_at);
+        self.push(snapshot::session_line(record))
+    }
+    fn ended(&mut self, session: &Session, end: &Ending) -> Result<(), SessionError> {
+        self.push(snapshot::ended_line(ended_record(session, end)))
+    }
+    fn redeemed(&mut self, expires_at: u64, id: TokenId) -> Result<(), SessionError> {
+        self.push(snapshot::redeemed_line(RedeemedRecord::of(expires_at, &id)))
+    }
+}
+
+impl RecordSink for PieceWriter {
+    fn len(&self) -> usize {
+        PieceWriter::len(self)
+    }
+    fn header(&mut self, taken_at: u64) -> Result<(), SessionError> {
+        PieceWriter::header(self, taken_at)
+    }
+    fn session(
+        &mut self,
+        _: &SessionStore,
+        session: &Session,
+        taken_at: u64,
+    ) -> Result<(), SessionError> {
+        PieceWriter::session(self, session, activity_at(session, taken_at))
+    }
+    fn ended(&mut self, session: &Session, end: &Ending) -> Result<(), SessionError> {
+        PieceWriter::ended(self, session, end)
+    }
+    fn redeemed(&mut self, expires_at: u64, id: TokenId) -> Result<(), SessionError> {
+        PieceWriter::redeemed(self, expires_at, id)
+    }
 }
 
 pub(super) fn ended_record(session: &Session, end: &Ending) -> EndedRecord {

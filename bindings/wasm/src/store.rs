@@ -706,6 +706,18 @@ impl WasmSessionStore {
         }
     }
 
+    /// Adds one piece of a version 3 snapshot (as `snapshotPieces` gave it) to the
+    /// restore begun.
+    #[wasm_bindgen(js_name = restoreAddPiece)]
+    pub fn restore_add_piece(&mut self, piece: &[u8]) -> JsResult<()> {
+        match self.staging.as_mut() {
+            Some(staging) => Ok(staging.add_piece(piece)?),
+            None => {
+                Err(SessionError::invalid_argument("restore", "restoreBegin was not called").into())
+            }
+        }
+    }
+
     /// Validates and applies the lines added (all or nothing), as `restore` does.
     #[wasm_bindgen(js_name = restoreCommit, unchecked_return_type = "RestoreReport")]
     pub fn restore_commit(&mut self, now: f64) -> JsResult<JsValue> {
@@ -738,7 +750,22 @@ impl WasmSessionStore {
         Ok(piece)
     }
 
-    /// Where the next `snapshotRecords` piece starts, or -1 after the last.
+    /// A piece of the snapshot in version 3, binary (see
+    /// `SessionStore::snapshot_pieces`), as `snapshotRecords` gives lines; where the
+    /// next starts is then `snapshotNext()`.
+    #[wasm_bindgen(js_name = snapshotPieces)]
+    pub fn snapshot_pieces(&mut self, now: f64, from: f64, max_bytes: f64) -> JsResult<Vec<u8>> {
+        let now = time(now)?;
+        let from = usize::try_from(whole(from, "from", f64::from(u32::MAX))?).unwrap_or(usize::MAX);
+        let max_bytes = usize::try_from(whole(max_bytes, "maxBytes", f64::from(u32::MAX))?)
+            .unwrap_or(usize::MAX);
+        let (piece, next) = self.store.snapshot_pieces(now, from, max_bytes)?;
+        self.snapshot_next = next;
+        Ok(piece)
+    }
+
+    /// Where the next `snapshotRecords` or `snapshotPieces` piece starts, or -1
+    /// after the last.
     #[wasm_bindgen(js_name = snapshotNext)]
     pub fn snapshot_next(&self) -> f64 {
         self.snapshot_next.map_or(-1.0, |n| n as f64)

@@ -318,6 +318,29 @@ fn snapshot_round_trips_inside_wasm() {
     assert_eq!(restored.snapshot(T0 + 2.0).unwrap(), bytes);
 }
 
+#[wasm_bindgen_test]
+fn version_3_pieces_cross_as_bytes_and_restore_inside_wasm() {
+    let mut s = WasmSessionStore::with_insecure_seed(JsValue::UNDEFINED, 1.0).unwrap();
+    for _ in 0..3 {
+        let meta = r#"{"clientInfo": {"name": "c", "version": "1"}, "state": {"k": 1}}"#;
+        s.create(obj(meta), T0).unwrap();
+    }
+    let mut restored = WasmSessionStore::new(JsValue::UNDEFINED).unwrap();
+    restored.restore_begin();
+    let mut from = 0.0;
+    while from >= 0.0 {
+        let piece = s.snapshot_pieces(T0, from, 1.0).unwrap();
+        restored.restore_add_piece(&piece).unwrap();
+        from = s.snapshot_next();
+    }
+    let report = restored.restore_commit(T0).unwrap();
+    assert_eq!(get(&report, "restored").as_f64(), Some(3.0));
+    assert_eq!(restored.snapshot(T0).unwrap(), s.snapshot(T0).unwrap());
+    restored.restore_begin();
+    let err = thrown(restored.restore_add_piece(&[0, 1, 2]));
+    assert_eq!(code_of(err), "INVALID_SNAPSHOT");
+}
+
 /// The sealed requestState codec inside wasm: nonces and token IDs from
 /// `crypto.getRandomValues`, refusals thrown with the reason as the message.
 #[wasm_bindgen_test]

@@ -27,25 +27,30 @@
 //! line `{"session": {…}}` or `{"endedSession": {…}}` per session, in slot order,
 //! then a line `{"redeemedToken": {…}}` per ledger entry, read back one line at a
 //! time through [`Staging`].
+//!
+//! The file store writes version 3 ([`BINARY_VERSION`], see `binary`): the same
+//! records in a compact binary form, in pieces, several times faster to write and
+//! to read back. Every version is read back through [`Staging`], with the same
+//! checks (see `validate`).
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+mod binary;
+mod staging;
+mod validate;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::{check_protocol_version, Settings, MAX_TIME_MS};
+use crate::config::Settings;
 use crate::error::EndReason;
 use crate::error::SessionError;
-use crate::ids::check_session_id;
-use crate::intern::Shared;
-use crate::patch::{check_metadata, check_state, MAX_METADATA_BYTES};
-use crate::request::check_principal;
 use crate::request_state::codec::{TokenId, TOKEN_ID_BYTES};
-use crate::session::{copy_of, session_copy, Ending, Phase, RecordKind, Session, SessionData};
-use crate::session_id::SessionId;
+use crate::session::{copy_of, session_copy, Phase, RecordKind, Session};
+
+pub(crate) use binary::PieceWriter;
+pub use staging::Staging;
+use validate::{invalid, Origin};
 
 /// The `format` field of every snapshot.
 pub const SNAPSHOT_FORMAT: &str = "mcp-session-core/snapshot";
@@ -55,6 +60,9 @@ pub const SNAPSHOT_VERSION: u32 = 1;
 /// a header, then one line per session, so that neither writing nor reading a
 /// store ever holds its whole snapshot as one string.
 pub const RECORDS_VERSION: u32 = 2;
+/// The version of a snapshot written as binary records in pieces (see `binary`):
+/// what the file store writes.
+pub const BINARY_VERSION: u32 = 3;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -86,19 +94,18 @@ impl RedeemedRecord {
     }
 
     /// The entry, or what is wrong with it.
-    fn entry(&self, record: Option<&str>) -> Result<(u64, TokenId), SessionError> {
+    fn entry(&self, origin: Origin) -> Result<(u64, TokenId), SessionError> {
         let id = URL_SAFE_NO_PAD
             .decode(&self.id)
             .ok()
             .and_then(|bytes| TokenId::try_from(bytes.as_slice()).ok())
             .ok_or_else(|| {
-                invalid(
-                    record,
+                origin.invalid(
                     "id",
                     format!("expected {TOKEN_ID_BYTES} bytes in base64url"),
                 )
             })?;
-        time(record, "expiresAt", self.expires_at)?;
+        origin.time("expiresAt", self.expires_at)?;
         Ok((self.expires_at, id))
     }
 }
@@ -153,11 +160,7 @@ pub struct RestoreReport {
 
 impl SessionRecord {
     pub fn from_session(session: &Session, settings: &Settings, taken_at: u64) -> Self {
-        let last_activity = if session.in_flight > 0 {
-            taken_at.max(session.last_activity)
-        } else {
-            session.last_activity
-        };
+        let last_activity = activity_at(session, taken_at);
         let expires_at = session
             .deadline_given(&settings.config, last_activity, 0)
             .map(|(at, _)| at);
@@ -182,13 +185,23 @@ impl SessionRecord {
     }
 }
 
+/// When a live session was last active, as a snapshot taken at `taken_at` writes
+/// it: a busy session restores idle from that moment.
+pub(crate) fn activity_at(session: &Session, taken_at: u64) -> u64 {
+    if session.in_flight > 0 {
+        taken_at.max(session.last_activity)
+    } else {
+        session.last_activity
+    }
+}
+
 /// One line of a snapshot written as records: its header (`format`, `version` 2,
 /// `takenAt`), a live session (`session`) or an ended one (`endedSession`). A whole
 /// version 1 document (`sessions` and `ended` arrays, as `snapshot` and `export`
 /// write) reads as one line too.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RecordLine {
+pub(crate) struct RecordLine {
     #[serde(skip_serializing_if = "Option::is_none")]
     format: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -249,140 +262,6 @@ fn line(record: RecordLine) -> Result<String, SessionError> {
     })
 }
 
-/// A restore read one line at a time: a snapshot's records, then (newest winning)
-/// the journal records written since, without ever holding them as one string.
-/// Nothing is validated against a store or applied until
-/// [`crate::SessionStore::restore_staged`], which refuses the whole if one record is
-/// invalid, as `restore` does.
-#[derive(Debug, Default)]
-pub struct Staging {
-    taken_at: u64,
-    sessions: BTreeMap<String, SessionRecord>,
-    ended: BTreeMap<String, EndedRecord>,
-    /// Redeemed token ID -> its latest expiry.
-    redeemed: BTreeMap<String, u64>,
-    lines: usize,
-}
-
-impl Staging {
-    /// Adds one line (see `RecordLine`). With `newest_wins` (journal records replayed
-    /// over a snapshot) a later image of a session replaces an earlier one, live or
-    /// ended; without it, a session that appears twice is refused.
-    pub fn add(&mut self, text: &str, newest_wins: bool) -> Result<(), SessionError> {
-        self.lines += 1;
-        let name = format!("line {}", self.lines);
-        let record = Some(name.as_str());
-        let line: RecordLine =
-            serde_json::from_str(text).map_err(|e| invalid(record, "", e.to_string()))?;
-        if let Some(format) = &line.format {
-            if format != SNAPSHOT_FORMAT {
-                return Err(invalid(
-                    record,
-                    "format",
-                    format!("expected {SNAPSHOT_FORMAT:?}"),
-                ));
-            }
-            let taken_at = line.taken_at.unwrap_or(0);
-            time(record, "takenAt", taken_at)?;
-            self.taken_at = self.taken_at.max(taken_at);
-            return match (line.version, line.sessions, line.ended) {
-                (Some(RECORDS_VERSION), None, None) if line.redeemed.is_none() => Ok(()),
-                (Some(SNAPSHOT_VERSION), Some(sessions), Some(ended)) => {
-                    for s in sessions {
-                        self.put_session(s, newest_wins, record)?;
-                    }
-                    for e in ended {
-                        self.put_ended(e, newest_wins, record)?;
-                    }
-                    for r in line.redeemed.unwrap_or_default() {
-                        self.put_redeemed(r);
-                    }
-                    Ok(())
-                }
-                (version, _, _) => Err(invalid(
-                    record,
-                    "version",
-                    format!("{version:?} is not a snapshot version this build reads (1 or 2)"),
-                )),
-            };
-        }
-        match (line.session, line.ended_session, line.redeemed_token) {
-            (Some(s), None, None) if line.redeemed.is_none() => {
-                self.put_session(s, newest_wins, record)
-            }
-            (None, Some(e), None) if line.redeemed.is_none() => {
-                self.put_ended(e, newest_wins, record)
-            }
-            (None, None, Some(r)) if line.redeemed.is_none() => {
-                self.put_redeemed(r);
-                Ok(())
-            }
-            _ => Err(invalid(
-                record,
-                "",
-                "expected a header, a session, an ended session or a redeemed token",
-            )),
-        }
-    }
-
-    /// A redeemed token: the same ID twice (a journal record and a snapshot)
-    /// keeps the later expiry (they are one token, so they are equal).
-    fn put_redeemed(&mut self, r: RedeemedRecord) {
-        let at = self.redeemed.entry(r.id).or_insert(r.expires_at);
-        *at = (*at).max(r.expires_at);
-    }
-
-    fn put_session(
-        &mut self,
-        s: SessionRecord,
-        newest_wins: bool,
-        record: Option<&str>,
-    ) -> Result<(), SessionError> {
-        let seen = self.ended.remove(&s.id).is_some() | self.sessions.contains_key(&s.id);
-        if seen && !newest_wins {
-            return Err(invalid(record, "id", "appears twice in the snapshot"));
-        }
-        self.sessions.insert(s.id.clone(), s);
-        Ok(())
-    }
-
-    fn put_ended(
-        &mut self,
-        e: EndedRecord,
-        newest_wins: bool,
-        record: Option<&str>,
-    ) -> Result<(), SessionError> {
-        let id = e.session.id.clone();
-        let seen = self.sessions.remove(&id).is_some() | self.ended.contains_key(&id);
-        if seen && !newest_wins {
-            return Err(invalid(
-                record,
-                "session.id",
-                "appears twice in the snapshot",
-            ));
-        }
-        self.ended.insert(id, e);
-        Ok(())
-    }
-
-    /// Validates every staged record against `settings`.
-    pub(crate) fn validate(self, settings: &Settings) -> Result<ValidSnapshot, SessionError> {
-        let doc = SnapshotDoc {
-            format: SNAPSHOT_FORMAT.to_owned(),
-            version: SNAPSHOT_VERSION,
-            taken_at: self.taken_at,
-            sessions: self.sessions.into_values().collect(),
-            ended: self.ended.into_values().collect(),
-            redeemed: self
-                .redeemed
-                .into_iter()
-                .map(|(id, expires_at)| RedeemedRecord { id, expires_at })
-                .collect(),
-        };
-        validate(doc, settings)
-    }
-}
-
 /// A snapshot that passed validation, ready to apply.
 pub(crate) struct ValidSnapshot {
     pub sessions: Vec<Session>,
@@ -416,17 +295,12 @@ pub(crate) fn document(
     })
 }
 
-fn invalid(record: Option<&str>, field: &str, reason: impl Into<String>) -> SessionError {
-    SessionError::InvalidSnapshot {
-        record: record.map(str::to_owned),
-        field: field.to_owned(),
-        reason: reason.into(),
-    }
-}
-
 /// Parses and validates a snapshot against the store's settings. Nothing is applied.
 pub(crate) fn parse(text: &str, settings: &Settings) -> Result<ValidSnapshot, SessionError> {
-    validate(parse_doc(text)?, settings)
+    let doc = parse_doc(text)?;
+    let mut staging = Staging::default();
+    staging.add_document(None, doc.sessions, doc.ended, doc.redeemed, false)?;
+    staging.validate(settings)
 }
 
 /// Parses a snapshot document (format version 1) without validating its records.
@@ -459,146 +333,8 @@ fn parse_doc(text: &str) -> Result<SnapshotDoc, SessionError> {
             ),
         ));
     }
-    time(None, "takenAt", doc.taken_at)?;
+    if doc.taken_at > crate::config::MAX_TIME_MS {
+        return Err(invalid(None, "takenAt", "is over the largest time"));
+    }
     Ok(doc)
-}
-
-/// Validates every record of a parsed snapshot: nothing invalid reaches a store.
-fn validate(doc: SnapshotDoc, settings: &Settings) -> Result<ValidSnapshot, SessionError> {
-    let mut seen: HashSet<&str> = HashSet::new();
-    let mut sessions = Vec::with_capacity(doc.sessions.len());
-    for (i, record) in doc.sessions.iter().enumerate() {
-        let name = format!("sessions[{i}]");
-        if !seen.insert(record.id.as_str()) {
-            return Err(invalid(Some(&name), "id", "appears twice in the snapshot"));
-        }
-        sessions.push(session(&name, record, settings)?);
-    }
-    let mut ended = Vec::with_capacity(doc.ended.len());
-    for (i, record) in doc.ended.iter().enumerate() {
-        let name = format!("ended[{i}]");
-        if !seen.insert(record.session.id.as_str()) {
-            return Err(invalid(
-                Some(&name),
-                "session.id",
-                "appears twice in the snapshot",
-            ));
-        }
-        let s =
-            session(&name, &record.session, settings).map_err(|e| prefix_field(e, "session."))?;
-        time(Some(&name), "endedAt", record.ended_at)?;
-        let renewed_to = match &record.renewed_to {
-            Some(to) => {
-                check_session_id(to)
-                    .map_err(|e| invalid(Some(&name), "renewedTo", e.to_string()))?;
-                Some(Box::new(SessionId::new(to)))
-            }
-            None => None,
-        };
-        ended.push(Session {
-            end: Some(Ending {
-                reason: record.reason,
-                at: record.ended_at,
-                renewed_to,
-            }),
-            ..s
-        });
-    }
-    let redeemed = doc
-        .redeemed
-        .iter()
-        .enumerate()
-        .map(|(i, r)| r.entry(Some(&format!("redeemed[{i}]"))))
-        .collect::<Result<_, _>>()?;
-    Ok(ValidSnapshot {
-        sessions,
-        ended,
-        redeemed,
-    })
-}
-
-fn prefix_field(error: SessionError, prefix: &str) -> SessionError {
-    match error {
-        SessionError::InvalidSnapshot {
-            record,
-            field,
-            reason,
-        } => SessionError::InvalidSnapshot {
-            record,
-            field: format!("{prefix}{field}"),
-            reason,
-        },
-        other => other,
-    }
-}
-
-fn time(record: Option<&str>, field: &str, value: u64) -> Result<(), SessionError> {
-    if value > MAX_TIME_MS {
-        return Err(invalid(
-            record,
-            field,
-            format!("{value} is over {MAX_TIME_MS}"),
-        ));
-    }
-    Ok(())
-}
-
-fn session(name: &str, r: &SessionRecord, settings: &Settings) -> Result<Session, SessionError> {
-    let record = Some(name);
-    check_session_id(&r.id).map_err(|e| invalid(record, "id", e.to_string()))?;
-    if let Some(p) = &r.principal {
-        check_principal(p).map_err(|e| invalid(record, "principal", e.to_string()))?;
-    }
-    check_protocol_version(&r.protocol_version)
-        .map_err(|why| invalid(record, "protocolVersion", why))?;
-    let limit = settings.config.max_state_bytes;
-    for (field, value) in [
-        ("clientInfo", &r.client_info),
-        ("capabilities", &r.capabilities),
-    ] {
-        if let Some(v) = value {
-            check_metadata(field, v, MAX_METADATA_BYTES)
-                .map_err(|e| invalid(record, field, e.to_string()))?;
-        }
-    }
-    let state_bytes =
-        check_state(&r.state, limit).map_err(|e| invalid(record, "state", e.to_string()))?;
-    time(record, "createdAt", r.created_at)?;
-    time(record, "lastActivity", r.last_activity)?;
-    if r.last_activity < r.created_at {
-        return Err(invalid(record, "lastActivity", "is before createdAt"));
-    }
-    if let Some(idle) = r.idle_timeout_ms {
-        if idle == 0 || idle > MAX_TIME_MS {
-            return Err(invalid(
-                record,
-                "idleTimeoutMs",
-                format!("must be 1 to {MAX_TIME_MS}"),
-            ));
-        }
-    }
-    let data = SessionData {
-        principal: r.principal.as_deref().map(Arc::from),
-        protocol_version: settings.intern(&r.protocol_version),
-        client_info: r.client_info.clone().map(Shared::new),
-        capabilities: r.capabilities.clone().map(Shared::new),
-        state: r.state.clone(),
-        state_bytes,
-        version: r.version,
-    };
-    let id = SessionId::new(&r.id);
-    let kind = r.kind.unwrap_or_default();
-    if kind == RecordKind::Handle && (r.phase != Phase::Active || r.idle_timeout_ms.is_some()) {
-        return Err(invalid(
-            record,
-            "kind",
-            "a handle is always active, with the store's handle timeouts",
-        ));
-    }
-    Ok(Session {
-        // Restored idle: requests in flight did not survive.
-        last_activity: r.last_activity,
-        kind,
-        ..Session::new(id, data, r.phase, r.created_at, r.idle_timeout_ms)
-    })
 }
