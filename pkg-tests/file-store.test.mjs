@@ -355,3 +355,23 @@ test('a background compaction that keeps failing is retried after a pause, not o
   assert.deepEqual(b.sessions.getSession(id).state, { i: 19 });
   b.store.close();
 });
+
+test('a turn full of saves cannot outrun a background compaction: it writes twice their bytes that turn', async () => {
+  const path = dir();
+  // (Activity batches, which would rewrite every session touched, wait.)
+  const a = open(path, { compactMinBytes: 0, compactPercentage: 50, activityFlushMs: 600_000 });
+  const ids = Array.from({ length: 3_000 }, (_, i) => a.sessions.createSession({ state: { i, pad: 'p'.repeat(300) } }));
+  await a.store.compactInBackground();
+  let most = 0;
+  for (let round = 0; round < 30; round++) {
+    for (let k = 0; k < 200; k++) a.sessions.updateSessionState(ids[(round * 200 + k) % ids.length], { round });
+    most = Math.max(most, a.store.status.journalBytes);
+    await turn();
+  }
+  const { snapshotBytes, compactions } = a.store.status;
+  assert.ok(compactions >= 2, `${compactions} compactions`);
+  // The threshold (half the snapshot), plus what is saved while one compaction runs:
+  // a few turns' worth, where a piece a turn would take some thirty.
+  assert.ok(most < 1.6 * snapshotBytes, `the journal reached ${most} bytes, the snapshot is ${snapshotBytes}`);
+  a.store.close();
+});

@@ -289,6 +289,8 @@ export class FileSessionStore implements SessionStore {
   /** The next save starts a new segment first (the current one may end in torn bytes). */
   #mustRotate = false;
   #seq = 0;
+  /** Bytes of records saved since the store was made (paces background compaction). */
+  #saved = 0;
   /** The snapshot on disk: up to which record, its size, and whether this store
    * wrote it (then it holds every session the manager had at `seq`). */
   #snapshot: { seq: number; bytes: number; own: boolean } | undefined;
@@ -391,6 +393,7 @@ export class FileSessionStore implements SessionStore {
       throw SessionError.storageFailed(cause);
     }
     this.#seq += 1;
+    this.#saved += record.length;
     segment.length += record.length;
     segment.bytes += record.length;
     segment.records += 1;
@@ -611,14 +614,15 @@ export class FileSessionStore implements SessionStore {
   }
 
   /**
-   * Writes the next piece of the snapshot (the header line first, then framed
-   * pieces of session lines, which JSON keeps free of raw control characters, so
-   * they are separated by RS, U+001E). Once the `requestState` ledger begins, the
-   * rest is taken at once: its entries are ordered by expiry, and one that
-   * expired between two pieces would move the others past the cursor. Returns
-   * true when every piece is written.
+   * Writes the next pieces of the snapshot, at least `budget` bytes of them (the
+   * header line first, then framed pieces of session lines, which JSON keeps free of
+   * raw control characters, so they are separated by RS, U+001E). Once the
+   * `requestState` ledger begins, the rest is taken at once: its entries are
+   * ordered by expiry, and one that expired between two pieces would move the
+   * others past the cursor. Returns true when every piece is written.
    */
-  #step(compaction: Compaction): boolean {
+  #step(compaction: Compaction, budget = 0): boolean {
+    const until = compaction.bytes + budget;
     let ledger = false;
     do {
       const next = compaction.pieces.next();
@@ -634,7 +638,7 @@ export class FileSessionStore implements SessionStore {
       if (!ledger && holdsLedger(records)) ledger = true;
       this.#put(compaction, frame(compaction.seq, records.replaceAll('\n', RS)));
       compaction.count += 1;
-    } while (ledger);
+    } while (ledger || compaction.bytes < until);
     return false;
   }
 
@@ -709,8 +713,14 @@ export class FileSessionStore implements SessionStore {
       await nextTurn(); // never in the turn of the save that asked for it
       if (compaction.cancelled) return false;
       this.#begin(compaction, context, this.#bytesPerTurn);
+      let saved = this.#saved;
       for (;;) {
-        if (this.#step(compaction)) break;
+        // A piece a turn; and twice what was saved since the last turn, so that a
+        // turn full of saves cannot outrun the compaction (its own work stays in
+        // proportion to theirs).
+        const budget = Math.max(this.#bytesPerTurn, 2 * (this.#saved - saved));
+        saved = this.#saved;
+        if (this.#step(compaction, budget)) break;
         if (compaction.unflushed >= FLUSH_BYTES) {
           compaction.unflushed = 0;
           await this.#fsyncAsync(compaction.fd as number);
