@@ -410,11 +410,8 @@ export class SessionCore {
   *snapshotRecords(now: number, maxBytes: number): Generator<string> {
     let from = 0;
     do {
-      const piece = this.#wasm.snapshotRecords(num(now, 'now'), from, num(maxBytes, 'maxBytes'));
-      // Read before yielding: whoever takes the pieces may let other calls (even
-      // another walk) run between two of them.
+      yield this.#wasm.snapshotRecords(num(now, 'now'), from, num(maxBytes, 'maxBytes'));
       from = this.#wasm.snapshotNext();
-      yield piece;
     } while (from >= 0);
   }
   restore(snapshot: string, now: number): RestoreReport {
