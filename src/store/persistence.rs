@@ -12,7 +12,7 @@ use crate::expiry::{lifetime_deadline, phase_deadline};
 use crate::ids::check_session_id;
 use crate::intern::Adopted;
 use crate::request_state::TokenId;
-use crate::session::{Ending, RecordKind, Session};
+use crate::session::{Ending, RecordKind, Session, SessionData};
 use crate::session_id::SessionId;
 use crate::snapshot::{
     self, activity_at, document, EndedRecord, PieceWriter, RedeemedRecord, RestoreReport,
@@ -261,15 +261,7 @@ impl SessionStore {
                 // The ID is written out only for an event someone listens to.
                 let id = (announce && session.kind == RecordKind::Session)
                     .then(|| session.id.to_string());
-                let data = &mut session.data;
-                data.client_info = data
-                    .client_info
-                    .take()
-                    .map(|m| self.client_infos.adopt(m, &mut infos));
-                data.capabilities = data
-                    .capabilities
-                    .take()
-                    .map(|m| self.capabilities.adopt(m, &mut capabilities));
+                self.adopt_metadata(&mut session.data, &mut infos, &mut capabilities);
                 taken.push(self.insert_unfiled(session));
                 if let Some(session_id) = id {
                     self.emit(Event::Restored {
@@ -285,15 +277,7 @@ impl SessionStore {
         ended.sort_by_cached_key(|s| s.id.clone());
         for mut session in ended {
             session.clamp_times(now);
-            let data = &mut session.data;
-            data.client_info = data
-                .client_info
-                .take()
-                .map(|m| self.client_infos.adopt(m, &mut infos));
-            data.capabilities = data
-                .capabilities
-                .take()
-                .map(|m| self.capabilities.adopt(m, &mut capabilities));
+            self.adopt_metadata(&mut session.data, &mut infos, &mut capabilities);
             let remembered = session
                 .end
                 .as_ref()
@@ -358,6 +342,26 @@ impl SessionStore {
             .iter()
             .map(|(_, s)| footprint_of(&s.data))
             .sum()
+    }
+}
+
+impl SessionStore {
+    /// A restored session's client info and capabilities, in place of its own
+    /// copies: the store's shared ones (each distinct value adopted once).
+    fn adopt_metadata(
+        &mut self,
+        data: &mut SessionData,
+        infos: &mut Adopted,
+        capabilities: &mut Adopted,
+    ) {
+        data.client_info = data
+            .client_info
+            .take()
+            .map(|m| self.client_infos.adopt(m, infos));
+        data.capabilities = data
+            .capabilities
+            .take()
+            .map(|m| self.capabilities.adopt(m, capabilities));
     }
 }
 
