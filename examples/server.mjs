@@ -120,6 +120,7 @@ const sessionConfig = {
   initTimeoutMs: number('INIT_TIMEOUT_MS', 60_000),
   maxSessions: number('MAX_SESSIONS', 10_000),
   maxSessionsPerPrincipal: process.env.MAX_SESSIONS_PER_PRINCIPAL ? number('MAX_SESSIONS_PER_PRINCIPAL') : null,
+  ...(process.env.MAX_TOTAL_BYTES ? { maxTotalBytes: number('MAX_TOTAL_BYTES') } : {}),
   ...(process.env.HANDLE_IDLE_TIMEOUT_MS ? { handleIdleTimeoutMs: number('HANDLE_IDLE_TIMEOUT_MS') } : {}),
   ...(process.env.MAX_HANDLES_PER_PRINCIPAL ? { maxHandlesPerPrincipal: number('MAX_HANDLES_PER_PRINCIPAL') } : {}),
 };
@@ -164,7 +165,10 @@ const mcp = new McpSessionHandler({
         store: new FileSessionStore({
           dir: dataDir,
           activityFlushMs: number('ACTIVITY_FLUSH_MS', 1_000),
-          compactAfter: number('COMPACT_AFTER', 1_000),
+          // Compacts in the background once the journal outgrows the snapshot.
+          compactPercentage: number('COMPACT_PERCENTAGE', 100),
+          compactMinBytes: number('COMPACT_MIN_BYTES', 1 << 20),
+          ...(process.env.COMPACT_AFTER ? { compactAfter: number('COMPACT_AFTER') } : {}),
         }),
         sessions: sessionConfig,
       }),

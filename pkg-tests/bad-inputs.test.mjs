@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SessionManager, SessionCore, SessionError, FileSessionStore, createSealedRequestStateCodec } from 'mcp-session-core';
@@ -313,7 +314,7 @@ function faultyStore(options = {}) {
   const m = new SessionManager({ clock, onError: options.onError });
   const store = new FileSessionStore({ dir, io, ...options });
   store.attach(m);
-  return { dir, clock, faults, m, store };
+  return { dir, clock, faults, m, store, io };
 }
 
 function reopen(dir, clock) {
@@ -323,13 +324,58 @@ function reopen(dir, clock) {
   return { m, store, report };
 }
 
+const startOf = (name) => Number(/^journal\.(\d+)\.log$/.exec(name)?.[1]);
+/** The journal segments, oldest first. */
+const segments = (dir) =>
+  fs
+    .readdirSync(dir)
+    .filter((name) => /^journal\.\d+\.log$/.test(name))
+    .sort((a, b) => startOf(a) - startOf(b))
+    .map((name) => join(dir, name));
+/** A line framed as the file store frames it: `<seq> <sha256 prefix> <json>`. */
+const framed = (seq, json) => `${seq} ${createHash('sha256').update(json).digest('hex').slice(0, 16)} ${json}\n`;
+/** Every file of the directory and its bytes. */
+const files = (dir) => new Map(fs.readdirSync(dir).sort().map((name) => [name, fs.readFileSync(join(dir, name))]));
+
+/**
+ * Three starts on one directory, none compacted (each "crash" leaves the next start
+ * to find everything): journal.1.log holds records 1 (a session made) and 2 (n: 1),
+ * journal.3.log record 3 (n: 2), journal.4.log record 4 (n: 3).
+ */
+function segmented() {
+  const dir = dataDir();
+  const clock = manualClock();
+  const a = reopen(dir, clock);
+  const id = a.m.createSession();
+  a.m.updateSessionState(id, { n: 1 });
+  reopen(dir, clock).m.updateSessionState(id, { n: 2 });
+  reopen(dir, clock).m.updateSessionState(id, { n: 3 });
+  assert.deepEqual(segments(dir).map((path) => path.slice(dir.length + 1)), ['journal.1.log', 'journal.3.log', 'journal.4.log']);
+  return { dir, clock, id };
+}
+
+/** Attaching `dir` is refused with STORAGE_FAILED matching `why`; nothing on disk
+ * or in the manager changes. */
+function refusedStart(dir, why, code = 'STORAGE_FAILED') {
+  const before = files(dir);
+  const m = new SessionManager({ clock: manualClock() });
+  const own = m.createSession();
+  assert.throws(() => new FileSessionStore({ dir }).attach(m), (error) => {
+    assert.equal(error.code, code, error.message);
+    assert.match(error.message, why);
+    return true;
+  });
+  assert.deepEqual(files(dir), before, 'nothing on disk changed');
+  assert.deepEqual(m.getAllSessions().map((s) => s.id), [own], 'the manager is untouched');
+}
+
 test('journal torn mid-record: replay stops at the tear, every whole record before it is kept', () => {
   const dir = dataDir();
   const clock = manualClock();
   const a = reopen(dir, clock);
   const id = a.m.createSession();
   a.m.updateSessionState(id, { n: 1 });
-  fs.appendFileSync(join(dir, 'journal.log'), '3 0123456789abcdef {"format":"mcp-sess');
+  fs.appendFileSync(segments(dir).at(-1), '3 0123456789abcdef {"format":"mcp-sess');
   const b = reopen(dir, clock);
   assert.equal(b.report.tornRecord, true);
   assert.deepEqual(b.m.getSession(id).state, { n: 1 });
@@ -342,24 +388,125 @@ test('journal corrupted (checksum mismatch, garbage): replay stops there; the re
   const id = a.m.createSession();
   a.m.updateSessionState(id, { n: 1 });
   a.m.updateSessionState(id, { n: 2 });
-  const journal = join(dir, 'journal.log');
+  const journal = segments(dir).at(-1);
   const lines = fs.readFileSync(journal, 'utf8').split('\n');
-  lines[2] = lines[2].replace('"n":2', '"n":7');
+  lines[3] = lines[3].replace('"n":2', '"n":7'); // after the header and two records
   fs.writeFileSync(journal, `${lines.join('\n')}\u0000\u0000garbage\n`);
   const b = reopen(dir, clock);
   assert.equal(b.report.tornRecord, true);
   assert.deepEqual(b.m.getSession(id).state, { n: 1 });
 });
 
-test('snapshot file corrupt: attach throws STORAGE_FAILED (503), overwrites nothing, the manager is untouched', () => {
+test('a segment torn at its end, followed by the segment the next start wrote: both are read', () => {
   const dir = dataDir();
-  fs.writeFileSync(join(dir, 'snapshot.json'), '0 deadbeefdeadbeef {"format":"mcp-session-core/snapshot","vers');
-  const before = fs.readFileSync(join(dir, 'snapshot.json'));
-  const m = new SessionManager({ clock: manualClock() });
-  const own = m.createSession();
-  assert.throws(() => new FileSessionStore({ dir }).attach(m), { code: 'STORAGE_FAILED', httpStatus: 503 });
-  assert.deepEqual(fs.readFileSync(join(dir, 'snapshot.json')), before);
-  assert.deepEqual(m.getAllSessions().map((s) => s.id), [own]);
+  const clock = manualClock();
+  const a = reopen(dir, clock);
+  const id = a.m.createSession();
+  a.m.updateSessionState(id, { n: 1 });
+  fs.appendFileSync(segments(dir).at(-1), '3 0123456789abcdef {"format":"mcp-sess'); // the crash
+  const b = reopen(dir, clock); // goes on from record 3, in a new segment
+  assert.equal(b.report.tornRecord, true);
+  b.m.updateSessionState(id, { n: 2 });
+  const c = reopen(dir, clock);
+  assert.equal(c.report.replayed, 3);
+  assert.deepEqual(c.m.getSession(id).state, { n: 2 });
+});
+
+test('a journal segment missing, or cut short before the next one begins: attach throws STORAGE_FAILED naming the missing records; nothing changes', () => {
+  const middle = segmented();
+  const removed = fs.readFileSync(join(middle.dir, 'journal.3.log'));
+  fs.unlinkSync(join(middle.dir, 'journal.3.log'));
+  refusedStart(middle.dir, /records 3 to 3 are missing.*journal\.4\.log begins at record 4/);
+  const first = segmented();
+  fs.unlinkSync(join(first.dir, 'journal.1.log'));
+  refusedStart(first.dir, /records 1 to 2 are missing/);
+  // A record damaged in a segment that another follows: not a crash's doing.
+  const damaged = segmented();
+  const path = join(damaged.dir, 'journal.1.log');
+  fs.writeFileSync(path, fs.readFileSync(path, 'utf8').replace('"n":1', '"n":5'));
+  refusedStart(damaged.dir, /records 2 to 2 are missing/);
+  // Nothing was removed: with the segment back, every record is there.
+  fs.writeFileSync(join(middle.dir, 'journal.3.log'), removed, { mode: 0o600 });
+  const again = reopen(middle.dir, middle.clock);
+  assert.equal(again.report.replayed, 4);
+  assert.deepEqual(again.m.getSession(middle.id).state, { n: 3 });
+});
+
+test('the snapshot missing while the segments after it remain: attach throws STORAGE_FAILED; nothing changes', async () => {
+  const dir = dataDir();
+  const clock = manualClock();
+  const a = reopen(dir, clock);
+  const id = a.m.createSession();
+  a.store.compact();
+  a.m.updateSessionState(id, { n: 1 });
+  const [snapshot] = fs.readdirSync(dir).filter((name) => name.startsWith('snapshot.'));
+  fs.unlinkSync(join(dir, snapshot));
+  refusedStart(dir, /records 1 to 1 are missing/);
+});
+
+test('journal segments renamed or reordered: attach throws STORAGE_FAILED; nothing changes', () => {
+  const { dir } = segmented();
+  const [three, four] = [join(dir, 'journal.3.log'), join(dir, 'journal.4.log')];
+  const swap = join(dir, 'swap');
+  fs.renameSync(three, swap);
+  fs.renameSync(four, three);
+  fs.renameSync(swap, four);
+  refusedStart(dir, /journal\.3\.log holds the segment that begins at record 4: renamed or out of order/);
+});
+
+test('a segment or a snapshot written by a newer version of the file store: attach throws STORAGE_FAILED; nothing changes', () => {
+  const { dir } = segmented();
+  const path = join(dir, 'journal.4.log');
+  const [header, ...rest] = fs.readFileSync(path, 'utf8').split('\n');
+  const json = header.slice(header.indexOf(' ', header.indexOf(' ') + 1) + 1).replace('"version":1', '"version":2');
+  fs.writeFileSync(path, framed(4, json) + rest.join('\n'));
+  refusedStart(dir, /journal\.4\.log was written by a newer version of the file store \(format version 2/);
+
+  const other = dataDir();
+  const a = reopen(other, manualClock());
+  a.m.createSession();
+  a.store.compact();
+  const [name] = fs.readdirSync(other).filter((n) => n.startsWith('snapshot.'));
+  const lines = fs.readFileSync(join(other, name), 'utf8').split('\n');
+  const seq = Number(lines[0].split(' ')[0]);
+  const newer = lines.map((line, i) => (i === 0 ? framed(seq, JSON.stringify({ format: 'mcp-session-core/checkpoint', version: 2, seq })).trimEnd() : line));
+  fs.writeFileSync(join(other, name), newer.join('\n'));
+  refusedStart(other, new RegExp(`${name.replaceAll('.', '\\.')} was written by a newer version`));
+});
+
+test('snapshot lines or journal records of a newer snapshot format: attach throws INVALID_SNAPSHOT (400); nothing changes', () => {
+  const dir = dataDir();
+  const a = reopen(dir, manualClock());
+  a.m.createSession();
+  a.store.compact();
+  const [name] = fs.readdirSync(dir).filter((n) => n.startsWith('snapshot.'));
+  const path = join(dir, name);
+  const lines = fs.readFileSync(path, 'utf8').split('\n');
+  const seq = Number(lines[1].split(' ')[0]);
+  const core = lines[1].slice(lines[1].indexOf(' ', lines[1].indexOf(' ') + 1) + 1).replace('"version":2', '"version":3');
+  lines[1] = framed(seq, core).trimEnd();
+  fs.writeFileSync(path, lines.join('\n'));
+  refusedStart(dir, /version/, 'INVALID_SNAPSHOT');
+
+  const { dir: other } = segmented();
+  const last = join(other, 'journal.4.log');
+  const [header, record] = fs.readFileSync(last, 'utf8').split('\n');
+  const json = record.slice(record.indexOf(' ', record.indexOf(' ') + 1) + 1).replace('"version":1', '"version":9');
+  fs.writeFileSync(last, `${header}\n${framed(4, json)}`);
+  refusedStart(other, /version/, 'INVALID_SNAPSHOT');
+});
+
+test('snapshot file corrupt: attach throws STORAGE_FAILED (503), overwrites nothing, the manager is untouched', () => {
+  for (const name of ['snapshot.0.json', 'snapshot.json']) {
+    const dir = dataDir();
+    fs.writeFileSync(join(dir, name), '0 deadbeefdeadbeef {"format":"mcp-session-core/snapshot","vers');
+    const before = fs.readFileSync(join(dir, name));
+    const m = new SessionManager({ clock: manualClock() });
+    const own = m.createSession();
+    assert.throws(() => new FileSessionStore({ dir }).attach(m), { code: 'STORAGE_FAILED', httpStatus: 503 });
+    assert.deepEqual(fs.readFileSync(join(dir, name)), before);
+    assert.deepEqual(m.getAllSessions().map((s) => s.id), [own]);
+  }
 });
 
 test('disk full (ENOSPC, torn write): the call throws STORAGE_FAILED (503) and is undone; acknowledged changes survive', () => {
@@ -372,8 +519,8 @@ test('disk full (ENOSPC, torn write): the call throws STORAGE_FAILED (503) and i
     assert.throws(() => m.createSession(), { code: 'STORAGE_FAILED' });
     assert.throws(() => m.closeSession(id), { code: 'STORAGE_FAILED' });
     assert.equal(m.snapshot(), before, `${mode}: memory is what the disk holds`);
-    const journal = fs.readFileSync(join(dir, 'journal.log'), 'utf8');
-    assert.ok(journal === '' || journal.endsWith('\n'), `${mode}: no torn bytes left in the journal`);
+    const journal = fs.readFileSync(segments(dir).at(-1), 'utf8');
+    assert.ok(journal.endsWith('\n'), `${mode}: no torn bytes left in the journal`);
   }
   faults.write = null;
   assert.equal(m.updateSessionState(id, { n: 3 }), 1, 'writes work again once there is space');
@@ -381,7 +528,7 @@ test('disk full (ENOSPC, torn write): the call throws STORAGE_FAILED (503) and i
   assert.deepEqual(after.m.getAllSessions().map((s) => [s.id, s.state, s.version]), [[id, { n: 3 }, 1]]);
 });
 
-test('disk full and the torn bytes cannot be cut: the next change is written as a full compaction', () => {
+test('disk full and the torn bytes cannot be cut: the next change starts a new segment (no record follows torn bytes)', () => {
   const { dir, clock, faults, m } = faultyStore();
   const id = m.createSession({ state: { n: 1 } });
   faults.write = 'partial';
@@ -391,9 +538,30 @@ test('disk full and the torn bytes cannot be cut: the next change is written as 
   faults.truncate = false;
   m.updateSessionState(id, { n: 3 });
   m.updateSessionState(id, { n: 4 });
+  assert.equal(segments(dir).length, 2);
+  assert.ok(!fs.readFileSync(segments(dir)[0], 'utf8').endsWith('\n'), 'the torn bytes stay where they were');
   const after = reopen(dir, clock);
-  assert.equal(after.report.tornRecord, false);
+  assert.equal(after.report.tornRecord, true);
+  assert.equal(after.report.replayed, 3);
   assert.deepEqual(after.m.getSession(id).state, { n: 4 });
+});
+
+test('a record written whole but never acknowledged (its fsync failed and it could not be cut) is ignored: the next segment begins with that number', () => {
+  const { dir, clock, faults, m, io } = faultyStore();
+  const id = m.createSession({ state: { n: 1 } });
+  const fsyncSync = io.fsyncSync;
+  io.fsyncSync = () => {
+    throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+  };
+  faults.truncate = true;
+  assert.throws(() => m.updateSessionState(id, { n: 2 }), { code: 'STORAGE_FAILED', reason: 'EIO' });
+  io.fsyncSync = fsyncSync;
+  faults.truncate = false;
+  m.updateSessionState(id, { n: 3 });
+  assert.match(fs.readFileSync(segments(dir)[0], 'utf8'), /"n":2/, 'the record is whole in the first segment');
+  const after = reopen(dir, clock);
+  assert.deepEqual(after.m.getSession(id).state, { n: 3 });
+  assert.equal(after.m.getSession(id).version, 1, 'n: 2 never happened');
 });
 
 test('disk full during compaction or an activity flush: no call fails, onError hears of it, nothing is lost', async () => {
@@ -408,19 +576,24 @@ test('disk full during compaction or an activity flush: no call fails, onError h
       if (error.code === 'STORAGE_FAILED' && faults.write === 'full') heard();
     },
   });
+  await store.compactInBackground(); // the one every start makes
   const id = m.createSession();
   faults.rename = true;
-  m.updateSessionState(id, { n: 1 }); // the second record: compaction fails, the record is durable
+  m.updateSessionState(id, { n: 1 }); // the second record: a compaction starts, and fails; the record is durable
+  assert.equal(await store.compactInBackground(), false);
   assert.equal(errors.length, 1);
   assert.equal(errors[0].code, 'STORAGE_FAILED');
   faults.rename = false;
   faults.write = 'full';
   m.getSession(id); // activity, saved by the next batch
+  const alive = setInterval(() => {}, 1_000); // the manager's timers never keep a process up
   await flushed; // the flush timer failed and reported instead of crashing the process
+  clearInterval(alive);
   faults.write = null;
   m.updateSessionState(id, { n: 2 });
   store.close();
   assert.deepEqual(reopen(dir, clock).m.getSession(id).state, { n: 2 });
+  assert.ok(!fs.readdirSync(dir).some((name) => name.endsWith('.tmp')), 'no temporary file is left');
 });
 
 test('data directory unwritable or not a directory: attach throws STORAGE_FAILED (503); the manager is untouched', () => {
@@ -431,7 +604,7 @@ test('data directory unwritable or not a directory: attach throws STORAGE_FAILED
   assert.throws(() => new FileSessionStore({ dir: join(parent, 'file', 'data') }).attach(m), { code: 'STORAGE_FAILED', reason: 'ENOTDIR' });
   // Root ignores permission bits, so EACCES is injected rather than made with chmod.
   const { io, faults } = faultyIo();
-  faults.open = 'journal.log';
+  faults.open = 'journal.';
   assert.throws(() => new FileSessionStore({ dir: dataDir(), io }).attach(m), { code: 'STORAGE_FAILED', reason: 'EACCES' });
   assert.deepEqual(m.getAllSessions().map((s) => s.id), [own]);
   assert.equal(m.stats().live, 1);

@@ -122,14 +122,17 @@ test('the file store refuses a data directory that is a symbolic link or writabl
   fs.chmodSync(open, 0o777);
   refused(open, /writable by others/);
 
-  // A link planted where the journal goes (to a file the attacker wants written).
+  // A link planted where a snapshot or a journal segment is read from (to a file
+  // the attacker wants read, or written).
   const victim = join(parent, 'victim.txt');
   fs.writeFileSync(victim, 'precious');
-  const dir = join(parent, 'data');
-  fs.mkdirSync(dir, { mode: 0o700 });
-  fs.symlinkSync(victim, join(dir, 'journal.log'));
-  refused(dir, /ELOOP|symbolic|link/i);
-  assert.equal(fs.readFileSync(victim, 'utf8'), 'precious', 'the link was not followed');
+  for (const name of ['journal.log', 'journal.1.log', 'snapshot.3.json']) {
+    const dir = join(parent, `data-${name}`);
+    fs.mkdirSync(dir, { mode: 0o700 });
+    fs.symlinkSync(victim, join(dir, name));
+    refused(dir, /ELOOP|symbolic|link/i);
+    assert.equal(fs.readFileSync(victim, 'utf8'), 'precious', `the link at ${name} was not followed`);
+  }
 
   // A link planted at the old fixed temporary name is removed, not written through.
   const dir2 = join(parent, 'data2');
@@ -193,7 +196,8 @@ test('a store past the 512 MB a JS string can hold is written and restarted line
   store.attach(m); // compacts: the whole store goes to disk as it is read out
   store.close();
   m.dispose();
-  assert.ok(fs.statSync(join(dir, 'snapshot.json')).size > 0x1fffffe8, 'the snapshot is that large too');
+  const [snapshot] = fs.readdirSync(dir).filter((name) => /^snapshot\.\d+\.json$/.test(name));
+  assert.ok(fs.statSync(join(dir, snapshot)).size > 0x1fffffe8, 'the snapshot is that large too');
   const again = new SessionManager(limits);
   const reopened = new FileSessionStore({ dir });
   const report = reopened.attach(again);

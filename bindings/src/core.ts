@@ -410,8 +410,11 @@ export class SessionCore {
   *snapshotRecords(now: number, maxBytes: number): Generator<string> {
     let from = 0;
     do {
-      yield this.#wasm.snapshotRecords(num(now, 'now'), from, num(maxBytes, 'maxBytes'));
+      const piece = this.#wasm.snapshotRecords(num(now, 'now'), from, num(maxBytes, 'maxBytes'));
+      // Read before yielding: whoever takes the pieces may let other calls (even
+      // another walk) run between two of them.
       from = this.#wasm.snapshotNext();
+      yield piece;
     } while (from >= 0);
   }
   restore(snapshot: string, now: number): RestoreReport {

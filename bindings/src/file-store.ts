@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 import { SessionError } from './errors';
 import type { SessionManager } from './manager';
@@ -10,14 +10,33 @@ import type { LoadReport, SessionChanges, SessionStore, StoreContext, StoreOpene
 export interface FileSessionStoreOptions {
   /** The data directory; created if missing. */
   dir: string;
-  /** Compact into a new snapshot after this many journal records (default 1,000). */
+  /**
+   * Compact (in the background) once the journal written since the last snapshot
+   * is larger than this percentage of the snapshot (default 100, as Redis's
+   * `auto-aof-rewrite-percentage`), and at least `compactMinBytes`. So the cost of
+   * compacting is O(1) per change, amortised, whatever the store's size.
+   */
+  compactPercentage?: number;
+  /** The journal compacts only once it holds at least this many bytes (default 1 MiB). */
+  compactMinBytes?: number;
+  /**
+   * @deprecated Compaction follows the journal's size (`compactPercentage`,
+   * `compactMinBytes`). If set, a background compaction also starts after this
+   * many journal records (for tests that want compactions often).
+   */
   compactAfter?: number;
+  /**
+   * How much of the snapshot a background compaction serialises and writes per
+   * turn of the event loop (default 64 KiB): what bounds the pause a compaction
+   * can add to a request.
+   */
+  compactBytesPerTurn?: number;
   /** How often touched sessions' activity is written (default 1,000 ms). */
   activityFlushMs?: number;
   /**
    * Failures that fail no call: a compaction that could not be written (the
-   * journal keeps every record meanwhile; tried again after another `compactAfter`
-   * records, or at the next checkpoint), a close that failed. Default: the
+   * journal keeps every record meanwhile; tried again after the journal grows
+   * further, or at the next checkpoint), a close that failed. Default: the
    * manager's `onError`.
    */
   onError?: (error: SessionError) => void;
@@ -26,8 +45,12 @@ export interface FileSessionStoreOptions {
 }
 
 /**
- * The synchronous file operations the store uses: `node:fs` by default. Declared
- * here rather than taken from `node:fs`, so the package's types need no Node types.
+ * The file operations the store uses: `node:fs` by default. Declared here rather
+ * than taken from `node:fs`, so the package's types need no Node types. The
+ * journal is written with the synchronous ones (a change is durable before the
+ * call returns); a background compaction flushes its snapshot and removes old
+ * files with `fsync` and `unlink` (asynchronous, off the event loop) when they
+ * are there, and with the synchronous ones otherwise.
  */
 export interface FileStoreIo {
   openSync(path: string, flags: string | number, mode?: number): number;
@@ -43,7 +66,27 @@ export interface FileStoreIo {
   readSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null): number;
   existsSync(path: string): boolean;
   mkdirSync(path: string, options: { recursive: true; mode?: number }): unknown;
+  fsync?(fd: number, callback: (error: Error | null) => void): void;
+  unlink?(path: string, callback: (error: Error | null) => void): void;
 }
+
+/** What the store is doing, for operators and tests (`store.status`). */
+export interface FileStoreStatus {
+  /** A background compaction is under way. */
+  compacting: boolean;
+  /** Compactions finished since the store was opened (background or not). */
+  compactions: number;
+  /** The size of the snapshot the directory holds, in bytes. */
+  snapshotBytes: number;
+  /** Journal records written since that snapshot began, in bytes: what a restart
+   * replays, and what the next compaction waits for. */
+  journalBytes: number;
+  /** Journal segment files on disk. */
+  segments: number;
+  /** The sequence number of the last record written. */
+  seq: number;
+}
+
 /** Files only their owner can read or write; a directory only its owner can enter. */
 const PRIVATE_FILE = 0o600;
 const PRIVATE_DIR = 0o700;
@@ -52,19 +95,38 @@ const PRIVATE_DIR = 0o700;
  * who plants one cannot make the store read or write another file. */
 const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 const READ = O_RDONLY | O_NOFOLLOW;
-const APPEND = O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW;
-/** A temporary snapshot: a fresh file with a random name, never an existing one. */
+/** A fresh file, never an existing one: temporary snapshots and new segments. */
 const CREATE_NEW = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
-const TEMPORARY = /^(snapshot\.json|probe)(\.[0-9a-f]+)?\.tmp$/;
-/** How much of the snapshot is written, and read, at a time. */
+const CREATE_SEGMENT = CREATE_NEW | O_APPEND;
+const TEMPORARY = /^(snapshot(\.\d+)?\.json|probe)(\.[0-9a-f]+)?\.tmp$/;
+/** `snapshot.<seq>.json`: a snapshot holding every record up to `seq`. */
+const SNAPSHOT = /^snapshot\.(\d{1,15})\.json$/;
+/** `journal.<start>.log`: a journal segment whose first record is `start`. */
+const SEGMENT = /^journal\.(\d{1,15})\.log$/;
+/** The files of the layout before segments (still read, then replaced). */
+const LEGACY_SNAPSHOT = 'snapshot.json';
+const LEGACY_JOURNAL = 'journal.log';
+/** The first line of every segment and snapshot file this version writes. */
+const JOURNAL_FORMAT = 'mcp-session-core/journal';
+const CHECKPOINT_FORMAT = 'mcp-session-core/checkpoint';
+const FILE_VERSION = 1;
+/** How much of the snapshot is written, and read, at a time in one go. */
 const PIECE_BYTES = 1 << 20;
 const READ_BYTES = 1 << 20;
+/** A background compaction flushes its snapshot every this many bytes, so that
+ * the journal's fsyncs never wait behind a large flush of the snapshot. */
+const FLUSH_BYTES = 4 << 20;
 /** Separates session lines inside one framed line of the snapshot file. */
 const RS = '\u001e';
 
 /** A refusal to use the data directory, as `STORAGE_FAILED` carries it. */
 function unsafe(message: string): Error {
   return Object.assign(new Error(message), { code: 'EUNSAFE' });
+}
+
+/** A file the store cannot read as it is: `STORAGE_FAILED`, nothing overwritten. */
+function damaged(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ECORRUPT' });
 }
 
 interface Frame {
@@ -89,53 +151,166 @@ function unframe(line: string): Frame | null {
   return { seq, json };
 }
 
+/** The header of a file this version writes, or what is wrong with it. */
+function fileHeader(json: string, format: string, name: string): Record<string, unknown> {
+  let header: unknown;
+  try {
+    header = JSON.parse(json);
+  } catch {
+    header = null;
+  }
+  const fields = header as Record<string, unknown> | null;
+  if (typeof fields !== 'object' || fields === null || fields.format !== format || typeof fields.version !== 'number') {
+    throw damaged(`${name} is corrupt: its first line is not a ${format} header`);
+  }
+  if (fields.version > FILE_VERSION) {
+    throw damaged(
+      `${name} was written by a newer version of the file store (format version ${fields.version}; ` +
+        `this version reads ${FILE_VERSION}): nothing was changed`,
+    );
+  }
+  if (fields.version !== FILE_VERSION) throw damaged(`${name} is corrupt: format version ${String(fields.version)}`);
+  return fields;
+}
+
+/** True if a piece of snapshot lines holds a line of the `requestState` ledger
+ * (which comes after every session). */
+function holdsLedger(piece: string): boolean {
+  return piece.startsWith('{"redeemedToken"') || piece.includes('\n{"redeemedToken"');
+}
+
+/**
+ * The store open on each directory in this process. A directory is one store's
+ * at a time: opening another store on it fences the first (its saves fail, its
+ * compaction stops), as if its process had died, so that it never removes files
+ * the new one needs.
+ */
+const openStores = new Map<string, WeakRef<FileSessionStore>>();
+
+/** A compaction not begun yet. */
+function blank(): Compaction {
+  return {
+    seq: -1,
+    temp: '',
+    fd: undefined,
+    pieces: [][Symbol.iterator](),
+    first: true,
+    count: 0,
+    bytes: 0,
+    unflushed: 0,
+    installed: false,
+    cancelled: false,
+  };
+}
+
+/** The next turn of the event loop, after the I/O that waits. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** A journal segment on disk. */
+interface Segment {
+  /** The sequence number of its first record (-1 for the legacy `journal.log`). */
+  start: number;
+  path: string;
+  /** Bytes and records in it not covered by the snapshot: what a restart replays. */
+  bytes: number;
+  records: number;
+}
+
+/** The segment being written. */
+interface OpenSegment extends Segment {
+  fd: number;
+  /** The file's length after the last whole write: torn bytes are cut back to it. */
+  length: number;
+}
+
+/** A compaction under way: a snapshot of every record up to `seq`. */
+interface Compaction {
+  seq: number;
+  temp: string;
+  fd: number | undefined;
+  pieces: Iterator<string>;
+  first: boolean;
+  count: number;
+  bytes: number;
+  unflushed: number;
+  installed: boolean;
+  /** Set when a synchronous compaction (or `close`) took over: this one stops. */
+  cancelled: boolean;
+  done?: Promise<boolean>;
+}
+
 /**
  * Sessions that survive restarts, in a data directory, with no server to run:
- * `snapshot.json` (a full core snapshot) plus `journal.log` (one record per save).
- * It is a `SessionStore`: the manager calls it (see `persistence.ts`).
+ * the newest snapshot (`snapshot.<seq>.json`) plus the journal, in segments
+ * (`journal.<first seq>.log`), one record per save. It is a `SessionStore`: the
+ * manager calls it (see `persistence.ts`).
  *
- * Every change the manager saves is appended to the journal and fsynced before the
- * call that made it returns, so a change a server has acknowledged survives
- * SIGKILL. Request activity (which only moves idle deadlines) comes in batches
- * every `activityFlushMs`: after a crash a session may look idle since up to that
- * long before it was last used.
+ * Every change the manager saves is appended to the current segment and fsynced
+ * before the call that made it returns, so a change a server has acknowledged
+ * survives SIGKILL. Request activity (which only moves idle deadlines) comes in
+ * batches every `activityFlushMs`: after a crash a session may look idle since up
+ * to that long before it was last used.
  *
- * Each record is one line `<seq> <sha256 prefix> <core export JSON>`. On start the
- * snapshot is loaded, journal records newer than it are replayed in order, a torn
- * or corrupt record ends the replay (a crash can only tear the last one), and the
- * result is compacted into a new snapshot (written to a temporary file, fsynced,
- * renamed) before the journal is emptied. Records carry sequence numbers, so a
- * crash between the rename and the truncation replays nothing twice.
+ * Compaction runs in the background, a bounded piece per turn of the event loop:
+ * it starts a new segment, then writes every session as it finds it, piece by
+ * piece, while changes go on into the new segment. Records are whole session
+ * images and the newest wins, so the snapshot (taken while sessions changed) plus
+ * every record of the new segment is the store. Once the snapshot is fsynced and
+ * renamed into place, the older segments and snapshot are removed. It starts when
+ * the journal has grown past `compactPercentage` of the snapshot.
+ *
+ * On start the newest snapshot is loaded, then the segments' records after it, in
+ * order: a torn or corrupt record ends its segment (a crash can only tear the last
+ * record written), and the next segment must go on from the last record read, or
+ * the start fails (`STORAGE_FAILED`: records are missing) and nothing is changed.
+ * Each start writes to a new segment, and compacts in the background.
  *
  * Durability when writes fail (a full disk, an unwritable directory): a change is
  * acknowledged only once its record is fsynced. If the write fails, the torn bytes
- * are cut off the journal and `save` throws `STORAGE_FAILED`: the manager undoes
+ * are cut off the segment and `save` throws `STORAGE_FAILED`: the manager undoes
  * the change and the call that made it fails (503). If the torn bytes cannot be
- * cut, the next save is written as a full compaction instead, so no record ever
- * follows a torn one.
+ * cut, the next save starts a new segment first, so no record ever follows torn
+ * bytes in a segment.
  */
 export class FileSessionStore implements SessionStore {
   readonly dir: string;
   readonly activityFlushMs: number;
-  readonly #snapshotPath: string;
-  readonly #journalPath: string;
-  readonly #compactAfter: number;
+  readonly #percentage: number;
+  readonly #minBytes: number;
+  readonly #compactAfter: number | undefined;
+  readonly #bytesPerTurn: number;
   readonly #onError: ((error: SessionError) => void) | undefined;
   readonly #io: FileStoreIo;
-  #journal: number | undefined;
-  /** The journal's length after the last record that was written whole. */
-  #journalBytes = 0;
-  /** The journal may end in torn bytes: the next save compacts instead. */
-  #mustCompact = false;
+  /** The segment written to; undefined before `open` and after `close`, or when a
+   * new one could not be started. */
+  #segment: OpenSegment | undefined;
+  /** Older segments still on disk, oldest first. */
+  #older: Segment[] = [];
+  /** The next save starts a new segment first (the current one may end in torn bytes). */
+  #mustRotate = false;
   #seq = 0;
-  #records = 0;
+  /** Bytes of records saved since the store was made (paces background compaction). */
+  #saved = 0;
+  /** The snapshot on disk: up to which record, its size, and whether this store
+   * wrote it (then it holds every session the manager had at `seq`). */
+  #snapshot: { seq: number; bytes: number; own: boolean } | undefined;
+  #compaction: Compaction | undefined;
+  #compactions = 0;
   #context: StoreContext | undefined;
+  #open = false;
+  #fenced = false;
+  /** After a background compaction failed, the next waits this long (1 s, doubling
+   * up to a minute while they keep failing), so a full disk is not retried on
+   * every save. */
+  #retryMs = 0;
+  #retryAt = 0;
 
   constructor(options: FileSessionStoreOptions) {
     this.dir = options.dir;
-    this.#snapshotPath = join(this.dir, 'snapshot.json');
-    this.#journalPath = join(this.dir, 'journal.log');
-    this.#compactAfter = options.compactAfter ?? 1_000;
+    this.#percentage = options.compactPercentage ?? 100;
+    this.#minBytes = options.compactMinBytes ?? 1 << 20;
+    this.#compactAfter = options.compactAfter;
+    this.#bytesPerTurn = Math.max(1, options.compactBytesPerTurn ?? 64 << 10);
     this.activityFlushMs = options.activityFlushMs ?? 1_000;
     this.#onError = options.onError;
     this.#io = options.io ?? fs;
@@ -143,12 +318,25 @@ export class FileSessionStore implements SessionStore {
 
   /**
    * Attaches this store to `manager` (`manager.attachStore(this)`): restores what
-   * the directory holds, compacts it, and from then on the manager saves every
-   * change here. If the directory cannot be read or written (unwritable, a corrupt
-   * snapshot), this throws `STORAGE_FAILED` and changes nothing.
+   * the directory holds, and from then on the manager saves every change here (a
+   * compaction starts in the background). If the directory cannot be read or
+   * written (unwritable, a corrupt snapshot, records missing), this throws
+   * `STORAGE_FAILED` and changes nothing.
    */
   attach(manager: SessionManager): LoadReport {
     return manager.attachStore(this);
+  }
+
+  /** What the store is doing: see `FileStoreStatus`. */
+  get status(): FileStoreStatus {
+    return {
+      compacting: this.#compaction !== undefined,
+      compactions: this.#compactions,
+      snapshotBytes: this.#snapshot?.bytes ?? 0,
+      journalBytes: this.#journal().bytes,
+      segments: this.#older.length + (this.#segment === undefined ? 0 : 1),
+      seq: this.#seq,
+    };
   }
 
   /** Part of `SessionStore`: opens the directory and hands its records to `add`. */
@@ -158,78 +346,142 @@ export class FileSessionStore implements SessionStore {
       // Session state can hold user data: the directory and files are the owner's
       // alone. Files made before with wider modes are narrowed.
       this.#prepareDirectory();
-      this.#journal = this.#io.openSync(this.#journalPath, APPEND, PRIVATE_FILE);
-      this.#io.fchmodSync(this.#journal, PRIVATE_FILE);
       this.#probeWritable();
-      const found = this.#io.existsSync(this.#snapshotPath) || this.#io.existsSync(this.#journalPath);
-      return { found, ...(found ? this.#feed(add) : { replayed: 0, tornRecord: false }) };
+      this.#older = [];
+      this.#snapshot = undefined;
+      this.#segment = undefined;
+      this.#mustRotate = false;
+      const loaded = this.#load(add);
+      this.#rotate();
+      return loaded;
     });
+    const key = resolve(this.dir);
+    const previous = openStores.get(key)?.deref();
+    if (previous !== undefined && previous !== this) previous.#fence();
+    openStores.set(key, new WeakRef(this));
     this.#context = context;
+    this.#open = true;
+    this.#fenced = false;
     return opened;
+  }
+
+  /** Stops this store for good: another store took its directory. */
+  #fence(): void {
+    this.#cancel();
+    if (this.#segment !== undefined) this.#closeQuietly(this.#segment.fd);
+    this.#segment = undefined;
+    this.#open = false;
+    this.#fenced = true;
   }
 
   /** Part of `SessionStore`: appends the records and fsyncs, or throws. */
   save(changes: SessionChanges): void {
-    const journal = this.#journal;
-    if (journal === undefined) throw SessionError.storageFailed(new Error('FileSessionStore is closed'));
-    if (this.#mustCompact) {
-      // The snapshot holds these changes too, and the compaction empties the journal.
-      this.compact();
-      return;
+    if (!this.#open) {
+      // A fenced store's manager (its process as good as dead) batches activity on
+      // its timer: nothing to write, and nobody to tell.
+      if (this.#fenced && changes.cause === 'activity') return;
+      throw SessionError.storageFailed(new Error('FileSessionStore is closed'));
     }
+    if (this.#mustRotate || this.#segment === undefined) this.#storage(() => this.#rotate());
+    const segment = this.#segment as OpenSegment;
     const record = Buffer.from(frame(this.#seq + 1, changes.records));
     try {
-      this.#writeAll(journal, record);
-      this.#io.fsyncSync(journal);
+      this.#writeAll(segment.fd, record);
+      this.#io.fsyncSync(segment.fd);
     } catch (cause) {
-      this.#cutTorn(journal);
+      this.#cutTorn(segment);
       throw SessionError.storageFailed(cause);
     }
     this.#seq += 1;
-    this.#journalBytes += record.length;
-    this.#records += 1;
-    if (this.#records >= this.#compactAfter) {
-      try {
-        this.compact();
-      } catch (error) {
-        // The record is durable; the journal just grows until a compaction succeeds.
-        this.#records = 0;
-        this.#report(error as SessionError);
-      }
-    }
+    this.#saved += record.length;
+    segment.length += record.length;
+    segment.bytes += record.length;
+    segment.records += 1;
+    if (this.#compaction === undefined && this.#due()) void this.compactInBackground();
   }
 
-  /** Part of `SessionStore`: `compact`, a failure reported rather than thrown. */
-  checkpoint(): void {
+  /**
+   * Part of `SessionStore`. At attach, starts a compaction in the background (the
+   * directory then holds one snapshot of what was restored, and the sessions the
+   * manager held before). At detach (or with no reason), compacts now:
+   * `compact`, a failure reported rather than thrown.
+   */
+  checkpoint(reason?: 'attach' | 'detach'): void {
+    if (!this.#open) return; // fenced: another store has the directory
+    if (reason === 'attach') {
+      void this.compactInBackground();
+      return;
+    }
     try {
-      this.compact();
+      if (!this.#upToDate()) this.compact();
     } catch (error) {
       this.#report(error instanceof SessionError ? error : SessionError.storageFailed(error));
     }
   }
 
-  /** Writes a full snapshot and empties the journal; throws `STORAGE_FAILED`. */
+  /**
+   * Writes a full snapshot now, in one go (O(n) on the event loop: for shutdown
+   * and tests; the store compacts in the background on its own), and removes the
+   * segments and snapshot it replaces. A background compaction under way is
+   * abandoned. Throws `STORAGE_FAILED`.
+   */
   compact(): void {
     const context = this.#context;
-    if (context === undefined) throw new Error('FileSessionStore is not open');
-    this.#storage(() => this.#writeSnapshot(context));
+    if (context === undefined || !this.#open) throw new Error('FileSessionStore is not open');
+    this.#cancel();
+    this.#storage(() => {
+      const compaction = blank();
+      try {
+        this.#begin(compaction, context, PIECE_BYTES);
+        while (!this.#step(compaction)) {
+          // every piece at once
+        }
+        this.#end(compaction);
+        this.#io.fsyncSync(compaction.fd as number);
+        this.#install(compaction);
+      } finally {
+        this.#abandon(compaction);
+      }
+      for (const path of this.#covered(compaction.seq)) this.#unlinkQuietly(path);
+    });
   }
 
   /**
-   * Saves the activity not yet saved, compacts, and closes the journal. Never
-   * throws: a shutdown must finish whatever the disk does. What cannot be written
-   * goes to `onError`; every acknowledged change is already in the journal, which
-   * the next start reads.
+   * Starts a compaction in the background, unless one is under way, and resolves
+   * when it ends: true if it wrote a snapshot, false if it failed (the failure
+   * went to `onError`; the journal keeps every record) or was abandoned. Each
+   * turn of the event loop it serialises and writes about `compactBytesPerTurn`
+   * of the snapshot; the `requestState` ledger (at most `maxRedeemedTokens`
+   * entries) is taken in one turn, so that no entry moves while it is read.
+   */
+  compactInBackground(): Promise<boolean> {
+    if (this.#compaction !== undefined) return this.#compaction.done as Promise<boolean>;
+    const context = this.#context;
+    if (context === undefined || !this.#open) return Promise.resolve(false);
+    const compaction = blank();
+    this.#compaction = compaction;
+    compaction.done = this.#background(compaction, context);
+    return compaction.done;
+  }
+
+  /**
+   * Saves the activity not yet saved, compacts (finishing the journal into one
+   * snapshot), and closes the journal. Never throws: a shutdown must finish
+   * whatever the disk does. What cannot be written goes to `onError`; every
+   * acknowledged change is already in the journal, which the next start reads.
    */
   close(): void {
     this.#context?.detach();
+    this.#cancel();
     try {
-      if (this.#journal !== undefined) this.#io.closeSync(this.#journal);
+      if (this.#segment !== undefined) this.#io.closeSync(this.#segment.fd);
     } catch (error) {
       this.#report(SessionError.storageFailed(error));
     }
-    this.#journal = undefined;
+    this.#segment = undefined;
+    this.#open = false;
     this.#context = undefined;
+    if (openStores.get(resolve(this.dir))?.deref() === this) openStores.delete(resolve(this.dir));
   }
 
   #report(error: SessionError): void {
@@ -237,14 +489,42 @@ export class FileSessionStore implements SessionStore {
     else this.#context?.onError(error);
   }
 
-  /** Cuts torn bytes off the journal after a failed write; if that fails too, the
-   * next save compacts instead. */
-  #cutTorn(journal: number): void {
+  /** Journal not covered by the snapshot: bytes and records. */
+  #journal(): { bytes: number; records: number } {
+    let bytes = 0;
+    let records = 0;
+    for (const segment of this.#older) {
+      bytes += segment.bytes;
+      records += segment.records;
+    }
+    bytes += this.#segment?.bytes ?? 0;
+    records += this.#segment?.records ?? 0;
+    return { bytes, records };
+  }
+
+  /** Whether the journal has grown enough to compact. */
+  #due(): boolean {
+    if (this.#retryAt !== 0 && Date.now() < this.#retryAt) return false;
+    const journal = this.#journal();
+    if (this.#compactAfter !== undefined && journal.records >= this.#compactAfter) return true;
+    const threshold = Math.max(((this.#snapshot?.bytes ?? 0) * this.#percentage) / 100, this.#minBytes);
+    return journal.bytes > threshold;
+  }
+
+  /** The snapshot this store wrote holds everything: nothing was saved since,
+   * and no older file is left to replace. */
+  #upToDate(): boolean {
+    return this.#snapshot?.own === true && this.#snapshot.seq === this.#seq && this.#older.length === 0;
+  }
+
+  /** Cuts torn bytes off the segment after a failed write; if that fails too, the
+   * next save starts a new segment. */
+  #cutTorn(segment: OpenSegment): void {
     try {
-      this.#io.ftruncateSync(journal, this.#journalBytes);
-      this.#io.fsyncSync(journal);
+      this.#io.ftruncateSync(segment.fd, segment.length);
+      this.#io.fsyncSync(segment.fd);
     } catch {
-      this.#mustCompact = true;
+      this.#mustRotate = true;
     }
   }
 
@@ -257,46 +537,254 @@ export class FileSessionStore implements SessionStore {
     }
   }
 
-  /**
-   * Writes `manager`'s snapshot to a temporary file as it comes (a header line, then
-   * framed pieces of session lines, then a line that counts them), fsyncs, renames
-   * it over the snapshot, then empties the journal. No string ever holds the whole.
-   */
-  #writeSnapshot(context: StoreContext): void {
-    const io = this.#io;
-    const temporary = `${this.#snapshotPath}.${randomBytes(8).toString('hex')}.tmp`;
-    const fd = io.openSync(temporary, CREATE_NEW, PRIVATE_FILE);
+  #segmentPath(start: number): string {
+    return join(this.dir, `journal.${start}.log`);
+  }
+
+  #snapshotPath(seq: number): string {
+    return join(this.dir, `snapshot.${seq}.json`);
+  }
+
+  /** Whether `path` exists, as itself (a symbolic link counts, and is not followed). */
+  #present(path: string): boolean {
     try {
-      let pieces = 0;
-      let first = true;
-      for (const piece of context.snapshotRecords(PIECE_BYTES)) {
-        let records = piece;
-        if (first) {
-          first = false;
-          const end = piece.indexOf('\n');
-          this.#writeAll(fd, Buffer.from(frame(this.#seq, end === -1 ? piece : piece.slice(0, end))));
-          records = end === -1 ? '' : piece.slice(end + 1);
-        }
-        if (records === '') continue;
-        // Session lines are JSON, which never holds a raw control character: a
-        // piece is one framed line with its sessions separated by RS (U+001E).
-        this.#writeAll(fd, Buffer.from(frame(this.#seq, records.replaceAll('\n', RS))));
-        pieces += 1;
-      }
-      this.#writeAll(fd, Buffer.from(frame(this.#seq, JSON.stringify({ end: pieces }))));
-      io.fsyncSync(fd);
-    } finally {
-      io.closeSync(fd);
+      this.#io.lstatSync(path);
+      return true;
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'ENOENT') return false;
+      throw error;
     }
-    io.renameSync(temporary, this.#snapshotPath);
+  }
+
+  /**
+   * Starts a new segment, `journal.<seq + 1>.log`: created, its header written and
+   * fsynced, the directory fsynced, and only then written to. A segment that
+   * already begins there and holds nothing is kept. A file of that name that is
+   * not the current segment holds no acknowledged record (every record up to
+   * `seq` is elsewhere), so it is replaced.
+   */
+  #rotate(): void {
+    const io = this.#io;
+    const start = this.#seq + 1;
+    const current = this.#segment;
+    if (current !== undefined && current.start === start && !this.#mustRotate) return;
+    const path = this.#segmentPath(start);
+    if (current !== undefined && current.path === path) {
+      // It holds only torn bytes after its header: nothing acknowledged.
+      this.#segment = undefined;
+      this.#closeQuietly(current.fd);
+    }
+    if (this.#present(path)) {
+      io.unlinkSync(path);
+      this.#older = this.#older.filter((segment) => segment.path !== path);
+    }
+    const fd = io.openSync(path, CREATE_SEGMENT, PRIVATE_FILE);
+    const header = Buffer.from(frame(start, JSON.stringify({ format: JOURNAL_FORMAT, version: FILE_VERSION, start })));
+    try {
+      this.#writeAll(fd, header);
+      io.fsyncSync(fd);
+      this.#syncDir();
+    } catch (error) {
+      this.#closeQuietly(fd);
+      this.#unlinkQuietly(path);
+      throw error;
+    }
+    if (this.#segment !== undefined) {
+      const { fd: old, ...closed } = this.#segment;
+      this.#older.push(closed);
+      this.#closeQuietly(old);
+    }
+    this.#segment = { start, path, bytes: 0, records: 0, fd, length: header.length };
+    this.#mustRotate = false;
+  }
+
+  /**
+   * The first steps of a compaction, in one turn: a new segment (records from now
+   * on go there), then a temporary file for the snapshot of every record up to
+   * the last one written, and the manager's snapshot pieces to fill it with.
+   */
+  #begin(compaction: Compaction, context: StoreContext, pieceBytes: number): void {
+    this.#rotate();
+    const seq = this.#seq;
+    compaction.seq = seq;
+    compaction.temp = `${this.#snapshotPath(seq)}.${randomBytes(8).toString('hex')}.tmp`;
+    compaction.fd = this.#io.openSync(compaction.temp, CREATE_NEW, PRIVATE_FILE);
+    this.#put(compaction, frame(seq, JSON.stringify({ format: CHECKPOINT_FORMAT, version: FILE_VERSION, seq })));
+    compaction.pieces = context.snapshotRecords(pieceBytes)[Symbol.iterator]();
+  }
+
+  /**
+   * Writes the next pieces of the snapshot, at least `budget` bytes of them (the
+   * header line first, then framed pieces of session lines, which JSON keeps free of
+   * raw control characters, so they are separated by RS, U+001E). Once the
+   * `requestState` ledger begins, the rest is taken at once: its entries are
+   * ordered by expiry, and one that expired between two pieces would move the
+   * others past the cursor. Returns true when every piece is written.
+   */
+  #step(compaction: Compaction, budget = 0): boolean {
+    const until = compaction.bytes + budget;
+    let ledger = false;
+    do {
+      const next = compaction.pieces.next();
+      if (next.done === true) return true;
+      let records = next.value;
+      if (compaction.first) {
+        compaction.first = false;
+        const end = records.indexOf('\n');
+        this.#put(compaction, frame(compaction.seq, end === -1 ? records : records.slice(0, end)));
+        records = end === -1 ? '' : records.slice(end + 1);
+      }
+      if (records === '') continue;
+      if (!ledger && holdsLedger(records)) ledger = true;
+      this.#put(compaction, frame(compaction.seq, records.replaceAll('\n', RS)));
+      compaction.count += 1;
+    } while (ledger || compaction.bytes < until);
+    return false;
+  }
+
+  /** The snapshot's last line: how many pieces it holds. */
+  #end(compaction: Compaction): void {
+    this.#put(compaction, frame(compaction.seq, JSON.stringify({ end: compaction.count })));
+  }
+
+  #put(compaction: Compaction, line: string): void {
+    const bytes = Buffer.from(line);
+    this.#writeAll(compaction.fd as number, bytes);
+    compaction.bytes += bytes.length;
+    compaction.unflushed += bytes.length;
+  }
+
+  /**
+   * Puts a written and fsynced snapshot in place: closed, renamed to
+   * `snapshot.<seq>.json`, the directory fsynced. From then on the snapshot and
+   * the segments after `seq` are the store; older files are garbage.
+   */
+  #install(compaction: Compaction): void {
+    const io = this.#io;
+    const fd = compaction.fd as number;
+    compaction.fd = undefined;
+    io.closeSync(fd);
+    io.renameSync(compaction.temp, this.#snapshotPath(compaction.seq));
+    compaction.installed = true;
     this.#syncDir();
-    this.#mustCompact = false;
-    this.#records = 0;
-    if (this.#journal !== undefined) {
-      // Records left here (if this fails) are older than the snapshot: replay skips them.
-      io.ftruncateSync(this.#journal, 0);
-      io.fsyncSync(this.#journal);
-      this.#journalBytes = 0;
+    this.#snapshot = { seq: compaction.seq, bytes: compaction.bytes, own: true };
+    this.#older = this.#older.filter((segment) => segment.start > compaction.seq);
+    this.#compactions += 1;
+  }
+
+  /** Closes and removes the temporary file of a compaction not installed. */
+  #abandon(compaction: Compaction): void {
+    if (compaction.fd !== undefined) {
+      this.#closeQuietly(compaction.fd);
+      compaction.fd = undefined;
+    }
+    if (!compaction.installed && compaction.temp !== '') this.#unlinkQuietly(compaction.temp);
+  }
+
+  /** Stops the background compaction under way, if any (it removes its file). */
+  #cancel(): void {
+    if (this.#compaction === undefined) return;
+    this.#compaction.cancelled = true;
+    this.#compaction = undefined;
+  }
+
+  /** Files that a snapshot up to `seq` replaces: older snapshots, and segments
+   * whose records are all in it. */
+  #covered(seq: number): string[] {
+    const paths: string[] = [];
+    for (const name of this.#io.readdirSync(this.dir)) {
+      const snapshot = SNAPSHOT.exec(name);
+      const segment = SEGMENT.exec(name);
+      if (
+        name === LEGACY_SNAPSHOT ||
+        name === LEGACY_JOURNAL ||
+        (snapshot !== null && Number(snapshot[1]) < seq) ||
+        (segment !== null && Number(segment[1]) <= seq)
+      ) {
+        paths.push(join(this.dir, name));
+      }
+    }
+    return paths;
+  }
+
+  /** A compaction spread over turns of the event loop (see `compactInBackground`). */
+  async #background(compaction: Compaction, context: StoreContext): Promise<boolean> {
+    try {
+      await nextTurn(); // never in the turn of the save that asked for it
+      if (compaction.cancelled) return false;
+      this.#begin(compaction, context, this.#bytesPerTurn);
+      let saved = this.#saved;
+      for (;;) {
+        // A piece a turn; and twice what was saved since the last turn, so that a
+        // turn full of saves cannot outrun the compaction (its own work stays in
+        // proportion to theirs).
+        const budget = Math.max(this.#bytesPerTurn, 2 * (this.#saved - saved));
+        saved = this.#saved;
+        if (this.#step(compaction, budget)) break;
+        if (compaction.unflushed >= FLUSH_BYTES) {
+          compaction.unflushed = 0;
+          await this.#fsyncAsync(compaction.fd as number);
+        } else {
+          await nextTurn();
+        }
+        if (compaction.cancelled) return false;
+      }
+      this.#end(compaction);
+      await this.#fsyncAsync(compaction.fd as number);
+      if (compaction.cancelled) return false;
+      this.#install(compaction);
+      this.#retryMs = 0;
+      this.#retryAt = 0;
+      await Promise.all(this.#covered(compaction.seq).map((path) => this.#unlinkAsync(path)));
+      return true;
+    } catch (error) {
+      if (!compaction.cancelled) {
+        this.#retryMs = Math.min(Math.max(this.#retryMs * 2, 1_000), 60_000);
+        this.#retryAt = Date.now() + this.#retryMs;
+        this.#report(error instanceof SessionError ? error : SessionError.storageFailed(error));
+      }
+      return false;
+    } finally {
+      this.#abandon(compaction);
+      if (this.#compaction === compaction) this.#compaction = undefined;
+    }
+  }
+
+  #fsyncAsync(fd: number): Promise<void> {
+    const io = this.#io;
+    if (io.fsync === undefined) {
+      io.fsyncSync(fd);
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      io.fsync?.(fd, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  /** Removes a file the snapshot replaced; one that cannot be removed now is left
+   * for the next compaction (it is garbage either way). */
+  #unlinkAsync(path: string): Promise<void> {
+    const io = this.#io;
+    if (io.unlink === undefined) {
+      this.#unlinkQuietly(path);
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => io.unlink?.(path, () => resolve()));
+  }
+
+  #unlinkQuietly(path: string): void {
+    try {
+      this.#io.unlinkSync(path);
+    } catch {
+      // Garbage left behind is removed by a later compaction or start.
+    }
+  }
+
+  #closeQuietly(fd: number): void {
+    try {
+      this.#io.closeSync(fd);
+    } catch {
+      // Nothing was written through it that is not durable already.
     }
   }
 
@@ -325,6 +813,16 @@ export class FileSessionStore implements SessionStore {
     }
     for (const name of io.readdirSync(this.dir)) {
       if (TEMPORARY.test(name)) io.unlinkSync(join(this.dir, name));
+      else if (SNAPSHOT.test(name) || SEGMENT.test(name) || name === LEGACY_SNAPSHOT || name === LEGACY_JOURNAL) {
+        // Made by an older version with a wider mode, perhaps: narrowed (never
+        // through a link: the open refuses one).
+        const fd = io.openSync(join(this.dir, name), READ);
+        try {
+          io.fchmodSync(fd, PRIVATE_FILE);
+        } finally {
+          io.closeSync(fd);
+        }
+      }
     }
   }
 
@@ -338,44 +836,122 @@ export class FileSessionStore implements SessionStore {
   }
 
   /**
-   * Hands what the directory holds to `add`, one line at a time: the snapshot's
-   * lines (or, from an older version, its one document), then the journal records
-   * newer than it (newest winning). A torn or corrupt journal record ends the
-   * replay (a crash can only tear the last one); a corrupt snapshot throws.
+   * Hands what the directory holds to `add`, one line at a time: the newest
+   * snapshot's lines, then the records of the segments after it, in order (newest
+   * winning). See the class comment for what ends a segment and what stops the
+   * start; a corrupt snapshot throws.
    */
-  #feed(add: (line: string, newestWins: boolean) => void): { replayed: number; tornRecord: boolean } {
-    this.#seq = 0;
-    if (this.#io.existsSync(this.#snapshotPath)) this.#feedSnapshot(add);
+  #load(add: (line: string, newestWins: boolean) => void): StoreOpened {
+    const names = this.#io.readdirSync(this.dir);
+    let newest: number | undefined;
+    const segments: Segment[] = [];
+    for (const name of names) {
+      const snapshot = SNAPSHOT.exec(name);
+      if (snapshot !== null) newest = Math.max(newest ?? -1, Number(snapshot[1]));
+      const segment = SEGMENT.exec(name);
+      if (segment !== null) segments.push({ start: Number(segment[1]), path: join(this.dir, name), bytes: 0, records: 0 });
+    }
+    segments.sort((a, b) => a.start - b.start);
+    // The layout before segments: read first (it is older than any segment).
+    const legacyJournal = join(this.dir, LEGACY_JOURNAL);
+    if (names.includes(LEGACY_JOURNAL) || this.#present(legacyJournal)) {
+      segments.unshift({ start: -1, path: legacyJournal, bytes: 0, records: 0 });
+    }
+    const legacySnapshot = join(this.dir, LEGACY_SNAPSHOT);
+    let seq = 0;
+    let found = segments.length > 0;
+    if (newest !== undefined) {
+      seq = this.#feedSnapshot(this.#snapshotPath(newest), newest, add);
+      found = true;
+    } else if (names.includes(LEGACY_SNAPSHOT) || this.#present(legacySnapshot)) {
+      seq = this.#feedSnapshot(legacySnapshot, undefined, add);
+      found = true;
+    }
+    let expected = seq + 1;
     let replayed = 0;
     let tornRecord = false;
-    if (this.#io.existsSync(this.#journalPath)) {
-      for (const { text, complete } of this.#lines(this.#journalPath)) {
+    for (const [i, segment] of segments.entries()) {
+      // Records from the next segment's start on were written but never
+      // acknowledged (their write failed, and a new segment took over).
+      const limit = segments[i + 1]?.start ?? Infinity;
+      if (limit <= seq + 1) continue; // every record in it is in the snapshot
+      if (segment.start > expected) throw this.#missing(expected, segment);
+      const name = segment.path.slice(this.dir.length + 1);
+      let header = segment.start >= 0;
+      for (const { text, complete, bytes } of this.#lines(segment.path)) {
         const record = complete ? unframe(text) : null;
-        if (record === null) {
-          tornRecord = true;
+        if (header) {
+          header = false;
+          // A torn header: the crash came as the segment was made; it holds nothing.
+          if (record === null) break;
+          const fields = fileHeader(record.json, JOURNAL_FORMAT, name);
+          if (fields.start !== segment.start || record.seq !== segment.start) {
+            throw damaged(`${name} holds the segment that begins at record ${String(fields.start)}: renamed or out of order`);
+          }
+          continue;
+        }
+        if (record !== null && record.seq < expected && expected === seq + 1) continue; // in the snapshot
+        if (record === null || record.seq !== expected || record.seq >= limit) {
+          // Torn, corrupt, or not the next record: the segment ends here.
+          tornRecord ||= record === null || record.seq < limit;
           break;
         }
-        if (record.seq <= this.#seq) continue; // already in the snapshot
         add(record.json, true);
-        this.#seq = record.seq;
+        expected += 1;
         replayed += 1;
+        segment.bytes += bytes;
+        segment.records += 1;
       }
+      this.#older.push(segment);
     }
-    return { replayed, tornRecord };
+    this.#seq = expected - 1;
+    return { found, replayed, tornRecord };
   }
 
-  #feedSnapshot(add: (line: string, newestWins: boolean) => void): void {
-    const corrupt = (why: string) => new Error(`${this.#snapshotPath} is corrupt: ${why}`);
+  #missing(expected: number, segment: Segment): Error {
+    const name = segment.path.slice(this.dir.length + 1);
+    return damaged(
+      `records ${expected} to ${segment.start - 1} are missing (a journal segment, or the snapshot, ` +
+        `was removed or damaged): ${name} begins at record ${segment.start}; nothing was changed`,
+    );
+  }
+
+  /**
+   * Hands a snapshot's lines to `add`: this version's (`seq` known from its name:
+   * its header, then the core's lines) or the layout before (one line holding a
+   * whole snapshot, or framed pieces). Returns the sequence number it holds.
+   * Throws if it is torn or corrupt: a crash cannot do that (a snapshot is fsynced
+   * before it is renamed into place), so something else did.
+   */
+  #feedSnapshot(path: string, named: number | undefined, add: (line: string, newestWins: boolean) => void): number {
+    const name = path.slice(this.dir.length + 1);
+    const corrupt = (why: string) => damaged(`${name} is corrupt: ${why}`);
+    // A snapshot written across turns may hold a session twice (moved while it was
+    // written): the later line is the later image.
+    const newestWins = named !== undefined;
     let seq: number | undefined;
+    let header = named !== undefined;
+    let first = true;
     let pieces = 0;
     let ended = false;
-    for (const { text, complete } of this.#lines(this.#snapshotPath)) {
+    let bytes = 0;
+    for (const { text, complete, bytes: size } of this.#lines(path)) {
+      bytes += size;
       const line = complete ? unframe(text) : null;
       if (line === null) throw corrupt('a torn or altered line');
       if (ended) throw corrupt('lines after its end');
-      if (seq === undefined) {
-        seq = line.seq;
-        add(line.json, false); // the header, or a whole snapshot of an older version
+      if (header) {
+        header = false;
+        const fields = fileHeader(line.json, CHECKPOINT_FORMAT, name);
+        if (fields.seq !== named || line.seq !== named) throw corrupt(`it holds records up to ${String(fields.seq)}`);
+        seq = named;
+        continue;
+      }
+      if (first) {
+        first = false;
+        seq ??= line.seq;
+        if (line.seq !== seq) throw corrupt('lines of two snapshots');
+        add(line.json, newestWins); // the header, or a whole snapshot of an older version
         continue;
       }
       if (line.seq !== seq) throw corrupt('lines of two snapshots');
@@ -384,35 +960,42 @@ export class FileSessionStore implements SessionStore {
         ended = true;
         continue;
       }
-      for (const record of line.json.split(RS)) add(record, false);
+      for (const record of line.json.split(RS)) add(record, newestWins);
       pieces += 1;
     }
-    if (seq === undefined) throw corrupt('it is empty');
-    // An older version's snapshot is one line; this version's ends with its count.
-    if (!ended && pieces > 0) throw corrupt('it ends early');
-    this.#seq = seq;
+    if (seq === undefined || first) throw corrupt('it is empty');
+    // An older version's snapshot may be one line; this layout's ends with its count.
+    if (!ended && (pieces > 0 || named !== undefined)) throw corrupt('it ends early');
+    this.#snapshot = { seq, bytes, own: false };
+    return seq;
   }
 
   /** The lines of a file, read a block at a time (never as one string); the last
    * one is incomplete if the file does not end with a newline. */
-  *#lines(path: string): Generator<{ text: string; complete: boolean }> {
+  *#lines(path: string): Generator<{ text: string; complete: boolean; bytes: number }> {
     const fd = this.#io.openSync(path, READ);
     try {
       const block = Buffer.alloc(READ_BYTES);
       let partial: Buffer[] = [];
+      let size = 0;
       for (;;) {
         const n = this.#io.readSync(fd, block, 0, block.length, null);
         if (n === 0) break;
         let start = 0;
         for (let end = block.indexOf(0x0a, start); end !== -1 && end < n; end = block.indexOf(0x0a, start)) {
-          partial.push(block.subarray(start, end));
-          yield { text: Buffer.concat(partial).toString('utf8'), complete: true };
+          const tail = block.subarray(start, end);
+          const text = partial.length === 0 ? tail.toString('utf8') : Buffer.concat([...partial, tail]).toString('utf8');
+          yield { text, complete: true, bytes: size + tail.length + 1 };
           partial = [];
+          size = 0;
           start = end + 1;
         }
-        if (start < n) partial.push(Buffer.from(block.subarray(start, n)));
+        if (start < n) {
+          partial.push(Buffer.from(block.subarray(start, n)));
+          size += n - start;
+        }
       }
-      if (partial.length > 0) yield { text: Buffer.concat(partial).toString('utf8'), complete: false };
+      if (partial.length > 0) yield { text: Buffer.concat(partial).toString('utf8'), complete: false, bytes: size };
     } finally {
       this.#io.closeSync(fd);
     }

@@ -23,7 +23,7 @@ export { HandleStore } from './handles';
 export type { CreateHandleOptions, HandleOwner, HandleUpdateOptions } from './handles';
 export type { SessionErrorBase, SessionErrorConstructor, SessionErrorDetailsOf, SessionErrorOf } from './errors';
 export { FileSessionStore } from './file-store';
-export type { FileSessionStoreOptions, FileStoreIo } from './file-store';
+export type { FileSessionStoreOptions, FileStoreIo, FileStoreStatus } from './file-store';
 export type {
   ChangeCause,
   LoadReport,

@@ -399,8 +399,14 @@ export class SessionManager {
   /**
    * The snapshot as pieces of lines (one line per session, about `maxBytes` a
    * piece, the first starting with a header), for a store that writes it as it
-   * comes: no string ever holds the whole of a large store. Nothing may change the
-   * manager while the pieces are taken.
+   * comes: no string ever holds the whole of a large store. Taken with no change
+   * between the pieces, they make one snapshot. Taken across turns while sessions
+   * change, they walk the sessions in slot order and make a fuzzy snapshot: each
+   * line is a whole image of its session when its piece was taken, a session
+   * made or moved meanwhile may be missed or written twice (the later line is the
+   * later image), and the `requestState` ledger's lines, which come last, are
+   * only whole if taken in one go. A store that walks while it journals (the file
+   * store) replays every record saved since the walk began over such a snapshot.
    */
   *snapshotRecords(maxBytes = 1 << 20): Generator<string> {
     const core = this.#live();
@@ -495,7 +501,7 @@ export class SessionManager {
     });
     this.#store = store;
     core.setJournaling(true);
-    this.#compactStore();
+    this.#compactStore('attach');
     this.#activityTimer = setInterval(() => this.#saveActivity(), store.activityFlushMs ?? 1_000);
     this.#activityTimer.unref();
     return { replayed: opened.replayed, tornRecord: opened.tornRecord, restore: opened.found ? restore : null };
@@ -528,7 +534,7 @@ export class SessionManager {
   detachStore(): void {
     if (this.#store === undefined || this.#core === undefined) return;
     this.#saveActivity();
-    this.#compactStore();
+    this.#compactStore('detach');
     clearInterval(this.#activityTimer);
     this.#activityTimer = undefined;
     this.#store = undefined;
@@ -675,9 +681,9 @@ export class SessionManager {
     }
   }
 
-  #compactStore(): void {
+  #compactStore(reason: 'attach' | 'detach'): void {
     try {
-      this.#store?.checkpoint?.();
+      this.#store?.checkpoint?.(reason);
     } catch (error) {
       this.#report(error instanceof SessionError ? error : SessionError.storageFailed(error));
     }

@@ -38,11 +38,14 @@ export interface SessionStore {
   save(changes: SessionChanges): void;
   /**
    * Writes everything the manager holds as one snapshot (from
-   * `context.snapshotRecords`), when the manager asks: after `open`, and when the
-   * store is detached. Fails no call: a failure goes to `context.onError` (or the
-   * store's own handler), and the store tries again later.
+   * `context.snapshotRecords`), when the manager asks: after `open` (`'attach'`:
+   * the store may do it in the background, a piece per turn of the event loop,
+   * as the file store does) and when the store is detached (`'detach'`: before
+   * returning, for the manager stops saving here after it). Fails no call: a
+   * failure goes to `context.onError` (or the store's own handler), and the store
+   * tries again later.
    */
-  checkpoint?(): void;
+  checkpoint?(reason?: 'attach' | 'detach'): void;
   /** How often the manager saves request activity, in ms (default 1,000). */
   readonly activityFlushMs?: number;
   /**
@@ -55,7 +58,10 @@ export interface SessionStore {
 /** What the manager gives its store. */
 export interface StoreContext {
   /** The manager's sessions as snapshot lines, in pieces of about `maxBytes`
-   * (the first with the header line): a compaction writes them as they come. */
+   * (the first with the header line): a compaction writes them as they come.
+   * Taken across turns while sessions change, the pieces make a fuzzy snapshot
+   * (see `SessionManager.snapshotRecords`): the records saved since the first
+   * piece was taken must be replayed over it. */
   snapshotRecords(maxBytes?: number): Iterable<string>;
   /** Where the store reports what fails on its own initiative (a compaction
    * after a successful write): the manager's `onError`. */

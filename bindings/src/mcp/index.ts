@@ -12,5 +12,5 @@ export type { RequestGuardOptions } from './request-guard';
 export { SessionEventStore } from './event-store';
 export type { SessionEventStoreOptions } from './event-store';
 export { FileSessionStore } from '../file-store';
-export type { FileSessionStoreOptions, FileStoreIo } from '../file-store';
+export type { FileSessionStoreOptions, FileStoreIo, FileStoreStatus } from '../file-store';
 export type { LoadReport, SessionStore } from '../persistence';
