@@ -247,12 +247,15 @@ test('a background compaction while sessions are made, changed, closed, forgotte
   store.close();
 });
 
-test('a background compaction that fails (EIO on its flush) reports it, leaves no file behind, and loses nothing', async () => {
+test('a background compaction that fails (EIO on an fsync) reports it, leaves no file behind, and loses nothing', async () => {
   const path = dir();
   let failFsync = false;
   const io = {
     ...fs,
-    fsync: (fd, callback) => (failFsync ? callback(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' })) : fs.fsync(fd, callback)),
+    fsyncSync: (fd) => {
+      if (failFsync) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+      return fs.fsyncSync(fd);
+    },
   };
   const errors = [];
   const a = open(path, { io, onError: (error) => errors.push(error) });
