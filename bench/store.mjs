@@ -53,19 +53,32 @@ function summary(samples) {
  * scheduled (setImmediate) to its return, what a request arriving then would wait;
  * `call` is the call alone.
  */
-async function timed(count, op) {
-  const seen = new Float64Array(count);
-  const call = new Float64Array(count);
-  for (let i = 0; i < count; i++) {
+async function timed(count, op, { more = () => false, cap = count } = {}) {
+  const seen = [];
+  const call = [];
+  const at = [];
+  for (let i = 0; i < count || (more() && i < cap); i++) {
     const scheduled = now();
     await immediate();
     const start = now();
     op(i);
     const end = now();
-    seen[i] = end - scheduled;
-    call[i] = end - start;
+    seen.push(end - scheduled);
+    call.push(end - start);
+    at.push(scheduled);
   }
-  return { seen, call };
+  return { seen, call, at };
+}
+
+/** What overlapped the slowest `n` changes: garbage collections, activity batches. */
+function causes({ seen, at }, events, n = 10) {
+  const order = seen.map((_, i) => i).sort((a, b) => seen[b] - seen[a]).slice(0, n);
+  return order.map((i) => {
+    const from = at[i];
+    const to = from + seen[i];
+    const during = events.filter((e) => e.start <= to && e.start + e.ms >= from).map((e) => `${e.what} ${e.ms.toFixed(1)} ms`);
+    return { ms: seen[i], during };
+  });
 }
 
 /** The floor: append + fsync of `bytes`-byte records to a file in `dir`. */
@@ -110,20 +123,42 @@ async function turnsDuring(promise) {
 
 async function latencyChild(size, changes) {
   const { SessionManager, FileSessionStore } = await import('mcp-session-core');
+  const { PerformanceObserver } = await import('node:perf_hooks');
+  const events = [];
+  const GC_KINDS = { 1: 'minor GC', 2: 'major GC', 4: 'incremental marking', 8: 'weak callbacks' };
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) events.push({ start: e.startTime, ms: e.duration, what: GC_KINDS[e.detail?.kind] ?? 'GC' });
+  }).observe({ entryTypes: ['gc'] });
   const dir = scratch('latency');
   const m = new SessionManager({ maxSessions: size + 1_000, maxTotalBytes: MAX_TOTAL_BYTES, idleTimeoutMs: DAY });
-  const ids = new Array(size);
+  // The IDs as bytes, each made a string when used (as a server reads one from a
+  // header): a million strings kept in the JS heap would make the benchmark's own
+  // garbage collections part of the measure.
+  const ids = Buffer.alloc(size * 32);
   let t = now();
   for (let i = 0; i < size; i++) {
-    ids[i] = m.createSession({
+    const id = m.createSession({
       clientId: 'bench-client',
       capabilities: ['tools'],
       principal: `user-${i % 1_000}`,
       state: { counter: 0, lastTool: 'list_nodes' },
     });
+    ids.write(id, i * 32, 'latin1');
   }
   const populateMs = now() - t;
-  const store = new FileSessionStore({ dir });
+  const options = JSON.parse(process.env.BENCH_STORE_OPTIONS ?? '{}');
+  const store = new FileSessionStore({ dir, ...options });
+  // Activity batches (every activityFlushMs, each session touched since the last)
+  // are timed, to tell them apart in the slowest changes.
+  const save = store.save.bind(store);
+  store.save = (changes) => {
+    const start = now();
+    try {
+      save(changes);
+    } finally {
+      if (changes.cause !== 'call') events.push({ start, ms: now() - start, what: `${changes.cause} batch of ${changes.records.length} B` });
+    }
+  };
   t = now();
   store.attach(m); // restores nothing; a compaction starts in the background
   const attachMs = now() - t;
@@ -136,15 +171,20 @@ async function latencyChild(size, changes) {
     random ^= random << 13;
     random ^= random >>> 17;
     random ^= random << 5;
-    return ids[(random >>> 0) % size];
+    const at = ((random >>> 0) % size) * 32;
+    return ids.toString('latin1', at, at + 32);
   };
   let counter = 0;
   const change = () => m.updateSessionState(pick(), { counter: ++counter, lastTool: 'update_node' });
-  // Warm-up (compiled code, the record's size), not measured.
-  const before = store.status;
-  await timed(1_000, change);
-  const after = store.status;
-  const recordBytes = Math.round((after.journalBytes - before.journalBytes) / 1_000);
+  // Warm-up (compiled code, the record's size: the median of what one change adds
+  // to the journal, activity batches aside), not measured.
+  const sizes = [];
+  await timed(1_000, (i) => {
+    const before = store.status.journalBytes;
+    change(i);
+    sizes.push(store.status.journalBytes - before);
+  });
+  const recordBytes = sizes.sort((a, b) => a - b)[sizes.length >> 1];
 
   const floorBefore = await floor(dir, recordBytes, changes);
   const quietStart = store.status;
@@ -161,26 +201,21 @@ async function latencyChild(size, changes) {
     }
   })();
   let duringCompaction = 0;
+  // At least `changes`, and until a compaction has run from its start to its end
+  // within the phase (at a million sessions, one takes some 85,000 turns).
   const compacting = await timed(changes, (i) => {
     if (store.status.compacting) duringCompaction += 1;
     change(i);
-  });
+  }, { more: () => compactionsDone < 1, cap: changes * 30 });
   running = false;
   await compactions;
   const floorAfter = await floor(dir, recordBytes, changes);
   store.close();
   m.dispose();
   fs.rmSync(dir, { recursive: true, force: true });
-  const both = (a, b) => {
-    const seen = new Float64Array(a.seen.length + b.seen.length);
-    seen.set(a.seen);
-    seen.set(b.seen, a.seen.length);
-    const call = new Float64Array(a.call.length + b.call.length);
-    call.set(a.call);
-    call.set(b.call, a.call.length);
-    return { seen, call };
-  };
+  const both = (a, b) => ({ seen: [...a.seen, ...b.seen], call: [...a.call, ...b.call] });
   const stats = ({ seen, call }) => ({ seen: summary(seen), call: summary(call) });
+  const slowest = (phase) => causes(phase, events);
   return {
     size,
     changes,
@@ -189,8 +224,8 @@ async function latencyChild(size, changes) {
     initialCompaction: { ms: initialMs, turns: initial.turns, longestTurnMs: initial.longestTurnMs, snapshotBytes },
     recordBytes,
     floor: { before: stats(floorBefore), after: stats(floorAfter), all: stats(both(floorBefore, floorAfter)) },
-    quiet: { ...stats(quiet), compactions: quietCompactions },
-    compacting: { ...stats(compacting), compactionsStarted, compactionsDone, changesDuringCompaction: duringCompaction },
+    quiet: { ...stats(quiet), compactions: quietCompactions, slowest: slowest(quiet) },
+    compacting: { ...stats(compacting), compactionsStarted, compactionsDone, changesDuringCompaction: duringCompaction, slowest: slowest(compacting) },
   };
 }
 
@@ -205,7 +240,8 @@ const INITIALIZE = {
 /**
  * A data directory for the example server: `size` sessions made as its handler makes
  * them (admitInitialize, initialize with the principal, initialized), each with a
- * little state, compacted into one snapshot; with `journal`, then as many changes as
+ * little state, compacted into one snapshot (in the background, as the server does);
+ * with `journal`, then as many changes as
  * make the journal as large as the snapshot (written without fsync: only the files'
  * contents matter here), left as a crash leaves them.
  */
@@ -223,7 +259,8 @@ async function buildChild(size, dir, journal) {
   const quick = { ...fs, fsyncSync: () => {}, fsync: (fd, callback) => callback(null) };
   const store = new FileSessionStore({ dir, io: quick, compactPercentage: 1e9 });
   store.attach(m);
-  store.compact();
+  // Written as the server writes its snapshots: by a background compaction.
+  await store.compactInBackground();
   const snapshotBytes = store.status.snapshotBytes;
   let updates = 0;
   if (journal) {
@@ -337,7 +374,7 @@ function markdown(report) {
       lines.push(`| ${r.size.toLocaleString('en')} | ${what} | ${ms(s.p50)} | ${ms(s.p99)} | ${ms(s.max)} | ${(s.p99 / f.p99).toFixed(2)}x | ${(s.max / f.p99).toFixed(1)}x | ${extra} |`);
     row(`floor (${r.recordBytes} B records)`, f, '');
     row('quiet (default settings)', r.quiet.seen, String(r.quiet.compactions));
-    row('compacting all along', r.compacting.seen, `${r.compacting.compactionsDone} finished (${r.compacting.changesDuringCompaction} of ${r.changes} changes during one)`);
+    row(`compacting all along (${r.compacting.seen.n.toLocaleString('en')} changes)`, r.compacting.seen, `${r.compacting.compactionsDone} finished (${r.compacting.changesDuringCompaction.toLocaleString('en')} changes during one)`);
     row('compacting, call alone', r.compacting.call, '');
   }
   lines.push('');
@@ -346,6 +383,15 @@ function markdown(report) {
   for (const r of report.latency) {
     const c = r.initialCompaction;
     lines.push(`| ${r.size.toLocaleString('en')} | ${mb(c.snapshotBytes)} | ${ms(c.ms)} ms | ${ms(c.longestTurnMs)} ms |`);
+  }
+  lines.push('');
+  lines.push('The five slowest changes of each phase, and what overlapped them (garbage collections; activity batches, which rewrite every session touched since the last; otherwise the disk, or a compaction turn):');
+  lines.push('');
+  for (const r of report.latency) {
+    for (const phase of ['quiet', 'compacting']) {
+      const list = r[phase].slowest.slice(0, 5).map((x) => `${ms(x.ms)} ms${x.during.length ? ` (${x.during.join(', ')})` : ''}`);
+      lines.push(`- ${r.size.toLocaleString('en')}, ${phase}: ${list.join('; ')}`);
+    }
   }
   lines.push('');
   lines.push('Restart: examples/server.mjs, from process start to the first successful tools/call on a restored session (median of runs; each run listed).');
