@@ -361,8 +361,7 @@ test('a background compaction that keeps failing is retried after a pause, not o
 
 test('a turn full of saves cannot outrun a background compaction: it writes twice their bytes that turn', async () => {
   const path = dir();
-  // (Activity batches, which would rewrite every session touched, wait.)
-  const a = open(path, { compactMinBytes: 0, compactPercentage: 50, activityFlushMs: 600_000 });
+  const a = open(path, { compactMinBytes: 0, compactPercentage: 50 });
   const ids = Array.from({ length: 3_000 }, (_, i) => a.sessions.createSession({ state: { i, pad: 'p'.repeat(300) } }));
   await a.store.compactInBackground();
   let most = 0;
@@ -373,8 +372,9 @@ test('a turn full of saves cannot outrun a background compaction: it writes twic
   }
   const { snapshotBytes, compactions } = a.store.status;
   assert.ok(compactions >= 2, `${compactions} compactions`);
-  // The threshold (half the snapshot), plus what is saved while one compaction runs:
-  // a few turns' worth, where a piece a turn would take some thirty.
-  assert.ok(most < 1.6 * snapshotBytes, `the journal reached ${most} bytes, the snapshot is ${snapshotBytes}`);
+  // The threshold (half the snapshot), plus what is saved while one compaction runs
+  // (about half the snapshot again, and a few turns: a piece a turn would take some
+  // thirty). Every 256 calls an activity batch rewrites the sessions they touched.
+  assert.ok(most < 2.5 * snapshotBytes, `the journal reached ${most} bytes, the snapshot is ${snapshotBytes}`);
   a.store.close();
 });

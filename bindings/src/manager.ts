@@ -25,6 +25,14 @@ import { StoredSession, clientIdOf } from './stored-session';
 
 /** The longest a Node timer can wait (2^31 - 1 ms); longer deadlines re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * With a store attached, once this many calls have run since the last activity
+ * batch, the next batch is saved on the next turn rather than at the timer: a
+ * batch holds every session touched since the last and is exported and written in
+ * one turn, so under load it would grow with the traffic of a whole
+ * `activityFlushMs` (some 25 ms of export for 4,000 sessions, in one turn).
+ */
+const ACTIVITY_BATCH_CALLS = 256;
 
 /** The number the core's gate takes for each request kind (numbers, on the hot
  * path), in the order the core gives. */
@@ -225,6 +233,11 @@ export class SessionManager {
   /** The attached store, if any, and its activity timer. */
   #store: SessionStore | undefined;
   #activityTimer: NodeJS.Timeout | undefined;
+  /** Calls since the last activity batch (counted with a store attached), and the
+   * batch scheduled for the next turn once there were `ACTIVITY_BATCH_CALLS`. */
+  #calls = 0;
+  #activitySoon: NodeJS.Immediate | undefined;
+  #activityFailing = false;
   /** The pause before the timer tries again after the store failed to save an
    * expiry: doubles from a second up to a minute, back to none once one succeeds. */
   #retryMs = 0;
@@ -516,6 +529,7 @@ export class SessionManager {
     const core = this.#live();
     const store = this.#store;
     if (store === undefined) return;
+    this.#calls = 0;
     const records = core.activityExport(this.#now());
     if (records === undefined) return;
     try {
@@ -537,6 +551,8 @@ export class SessionManager {
     this.#compactStore('detach');
     clearInterval(this.#activityTimer);
     this.#activityTimer = undefined;
+    if (this.#activitySoon !== undefined) clearImmediate(this.#activitySoon);
+    this.#activitySoon = undefined;
     this.#store = undefined;
     this.#core.setJournaling(false);
   }
@@ -644,7 +660,12 @@ export class SessionManager {
    * this throws `STORAGE_FAILED`, for the call to fail with.
    */
   #emitPending(core: SessionCore, cause: ChangeCause = 'call'): void {
-    if (this.#store !== undefined && core.journalPending()) this.#save(core, cause);
+    if (this.#store !== undefined) {
+      if (core.journalPending()) this.#save(core, cause);
+      if (++this.#calls >= ACTIVITY_BATCH_CALLS && this.#activitySoon === undefined && !this.#activityFailing) {
+        this.#activityNextTurn();
+      }
+    }
     if (this.#listening && core.pendingEvents() > 0) {
       for (const event of core.drainEvents()) {
         const listeners = this.#listeners.get(event.type);
@@ -672,11 +693,24 @@ export class SessionManager {
     this.#retryMs = 0;
   }
 
-  /** The activity timer's `saveActivity`: a failure goes to `onError`. */
+  /** Saves the activity batch on the next turn (see `ACTIVITY_BATCH_CALLS`). */
+  #activityNextTurn(): void {
+    const soon = setImmediate(() => {
+      this.#activitySoon = undefined;
+      if (this.#core !== undefined) this.#saveActivity();
+    });
+    soon.unref();
+    this.#activitySoon = soon;
+  }
+
+  /** The activity timer's `saveActivity`: a failure goes to `onError`. While
+   * batches fail, only the timer tries again (not every `ACTIVITY_BATCH_CALLS`). */
   #saveActivity(): void {
     try {
       this.saveActivity();
+      this.#activityFailing = false;
     } catch (error) {
+      this.#activityFailing = true;
       this.#report(error);
     }
   }

@@ -18,7 +18,9 @@ import type { SessionError } from './errors';
  *   undone and retried with a growing pause, activity is kept and retried at the
  *   next batch.
  * - Request activity (which only moves idle deadlines) is saved in batches every
- *   `activityFlushMs`, not on every request.
+ *   `activityFlushMs`, not on every request; under load, also on the next turn once
+ *   256 calls have run since the last batch (a batch is exported and written in one
+ *   turn: it must not grow with the traffic of a whole `activityFlushMs`).
  *
  * The store holds records; it decides nothing about sessions. A store whose
  * writes are asynchronous (Redis) keeps the same records and the same undo: the
