@@ -110,7 +110,7 @@ test('activity is saved in batches on the activity timer; a failed batch reaches
   m.dispose();
 });
 
-test('under load, activity is saved every 256 calls, on the next turn: no batch holds more than that many sessions', async () => {
+test('under load, activity is saved every 512 calls, on the next turn: no batch holds more than that many sessions', async () => {
   const { m, store, errors } = setUp();
   const ids = Array.from({ length: 1_000 }, () => m.createSession());
   const turn = () => new Promise((resolve) => setImmediate(resolve));
@@ -119,15 +119,15 @@ test('under load, activity is saved every 256 calls, on the next turn: no batch 
   for (const id of ids) m.getSession(id); // reads: activity only
   await turn();
   const batches = store.saved.filter((c) => c.cause === 'activity');
-  assert.equal(batches.length, 1, 'one batch, the turn after the 256th call');
+  assert.equal(batches.length, 1, 'one batch, the turn after the 512th call');
   assert.equal(JSON.parse(batches[0].records).sessions.length, 1_000, 'it holds every session touched so far');
   store.saved.length = 0;
   for (let round = 0; round < 4; round++) {
-    for (let i = 0; i < 256; i++) m.getSession(ids[(round * 256 + i) % ids.length]);
+    for (let i = 0; i < 512; i++) m.getSession(ids[(round * 512 + i) % ids.length]);
     await turn();
   }
   const sizes = store.saved.map((c) => JSON.parse(c.records).sessions.length);
-  assert.deepEqual(sizes, [256, 256, 256, 256]);
+  assert.deepEqual(sizes, [512, 512, 512, 512]);
   // While batches fail, only the timer tries again.
   store.failing = true;
   for (let i = 0; i < 2_000; i++) m.getSession(ids[i % ids.length]);

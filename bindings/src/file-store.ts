@@ -28,7 +28,7 @@ export interface FileSessionStoreOptions {
   /**
    * How much of the snapshot a background compaction serialises and writes per
    * turn of the event loop (default 4 KiB, about a dozen sessions): what bounds the
-   * pause a compaction can add to a request. It fsyncs what it wrote every 1 MiB,
+   * pause a compaction can add to a request. It fsyncs what it wrote every 4 MiB,
    * in a turn of its own.
    */
   compactBytesPerTurn?: number;
@@ -49,8 +49,8 @@ export interface FileSessionStoreOptions {
  * The file operations the store uses: `node:fs` by default. Declared here rather
  * than taken from `node:fs`, so the package's types need no Node types. The
  * journal is written with the synchronous ones (a change is durable before the
- * call returns); a background compaction cuts the files it replaced down a few
- * MiB a turn (`ftruncateSync`), then removes them with `unlink` (asynchronous)
+ * call returns); a background compaction cuts the files it replaced down 8 MiB a
+ * turn (`ftruncateSync`), then removes them with `unlink` (asynchronous)
  * when it is there, and with `unlinkSync` otherwise.
  */
 export interface FileStoreIo {
@@ -116,9 +116,9 @@ const READ_BYTES = 1 << 20;
 /** A background compaction fsyncs its snapshot every this many bytes, in a turn of
  * its own: so a flush is short, and the journal's fsyncs never queue behind a
  * large one. */
-const FLUSH_BYTES = 1 << 20;
+const FLUSH_BYTES = 4 << 20;
 /** How much of a replaced file is cut off per turn before it is removed. */
-const REMOVE_STEP = 4 << 20;
+const REMOVE_STEP = 8 << 20;
 /** Separates session lines inside one framed line of the snapshot file. */
 const RS = '\u001e';
 
@@ -736,8 +736,8 @@ export class FileSessionStore implements SessionStore {
   /**
    * A compaction spread over turns of the event loop (see `compactInBackground`).
    * Each turn does one bounded thing: write the next pieces to the page cache, or
-   * fsync what was written (at most `FLUSH_BYTES`, a fraction of a millisecond on
-   * a fast disk). The flush is synchronous on purpose: done in the threadpool, it
+   * fsync what was written (at most `FLUSH_BYTES`, a couple of milliseconds on a
+   * fast disk, once every thousand turns). The flush is synchronous on purpose: done in the threadpool, it
    * would overlap the journal's fsyncs, which would then wait for the snapshot's
    * data (the flush allocates its blocks in the file system's running
    * transaction); done here, it is over before the next save begins.
@@ -792,7 +792,8 @@ export class FileSessionStore implements SessionStore {
    * Removes a file the snapshot replaced, cut down `REMOVE_STEP` bytes a turn first:
    * freeing a large file's blocks at once (an unlink of 330 MB takes some 60 ms)
    * holds the file system's journal, and the journal's fsyncs meanwhile wait for
-   * it (26 ms measured); 4 MiB at a time, they wait 2 ms at most. A file that
+   * it (26 ms measured); cut down on the event loop 8 MiB at a time (2 ms a
+   * turn), it delays none of them. A file that
    * cannot be removed now is left for the next compaction (it is garbage either
    * way: a crash meanwhile leaves it shortened, and never read).
    */

@@ -32,7 +32,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * one turn, so under load it would grow with the traffic of a whole
  * `activityFlushMs` (some 25 ms of export for 4,000 sessions, in one turn).
  */
-const ACTIVITY_BATCH_CALLS = 256;
+const ACTIVITY_BATCH_CALLS = 512;
 
 /** The number the core's gate takes for each request kind (numbers, on the hot
  * path), in the order the core gives. */

@@ -19,7 +19,7 @@ import type { SessionError } from './errors';
  *   next batch.
  * - Request activity (which only moves idle deadlines) is saved in batches every
  *   `activityFlushMs`, not on every request; under load, also on the next turn once
- *   256 calls have run since the last batch (a batch is exported and written in one
+ *   512 calls have run since the last batch (a batch is exported and written in one
  *   turn: it must not grow with the traffic of a whole `activityFlushMs`).
  *
  * The store holds records; it decides nothing about sessions. A store whose
