@@ -78,7 +78,7 @@ fn pieces(store: &SessionStore) -> Vec<Vec<u8>> {
 fn restored(n: usize, pieces: &[Vec<u8>]) -> SessionStore {
     let mut staging = Staging::default();
     for piece in pieces {
-        staging.add_piece(piece).unwrap();
+        staging.add_piece(piece, false).unwrap();
     }
     let mut store = SessionStore::new(config(n)).unwrap();
     let report = store.restore_staged(staging, T0).unwrap();

@@ -302,11 +302,6 @@ impl SessionTable {
         });
     }
 
-    /// One past the last slot the table has (stored or free).
-    pub fn slot_end(&self) -> usize {
-        self.chunks.len() << CHUNK_BITS
-    }
-
     /// Every stored session in slot `from` or after, with its slot, in slot order.
     pub fn iter_from(&self, from: usize) -> impl Iterator<Item = (usize, &Session)> {
         let (first, skip) = (from >> CHUNK_BITS, from & (CHUNK - 1));

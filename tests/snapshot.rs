@@ -519,7 +519,7 @@ fn pieces(s: &SessionStore, now: u64, max_bytes: usize) -> Vec<Vec<u8>> {
 fn from_pieces(s: &SessionStore, pieces: &[Vec<u8>], now: u64) -> SessionStore {
     let mut staging = Staging::default();
     for piece in pieces {
-        staging.add_piece(piece).unwrap();
+        staging.add_piece(piece, false).unwrap();
     }
     let mut copy = store(s.config().clone());
     copy.restore_staged(staging, now).unwrap();
@@ -591,7 +591,7 @@ fn version_3_pieces_under_journal_lines() {
     let change = s.export(&[ids[0].clone()], T0 + 10).unwrap();
     let mut staging = Staging::default();
     for piece in &base {
-        staging.add_piece(piece).unwrap();
+        staging.add_piece(piece, false).unwrap();
     }
     staging.add(&change, true).unwrap();
     let mut rebuilt = store(s.config().clone());
@@ -600,6 +600,45 @@ fn version_3_pieces_under_journal_lines() {
         rebuilt.snapshot(T0 + 10).unwrap(),
         s.snapshot(T0 + 10).unwrap()
     );
+}
+
+#[test]
+fn version_3_pieces_taken_across_changes_keep_the_later_image_with_newest_wins() {
+    // A snapshot taken a piece at a time while sessions change meets a session
+    // twice if it moved: the later piece holds the later image.
+    let (mut s, ids) = populated();
+    let early = pieces(&s, T0 + 8, 1);
+    // A live session whose record is not in the first piece (with the header)
+    // changes.
+    let bytes = |id: &str| -> Vec<u8> {
+        (0..16)
+            .map(|i| u8::from_str_radix(&id[2 * i..2 * i + 2], 16).unwrap())
+            .collect()
+    };
+    let changed = ids
+        .iter()
+        .filter(|id| !early[0].windows(16).any(|w| w == bytes(id.as_str())))
+        .find(|id| s.update_state(id, &json!({"n": 3}), None, T0 + 9).is_ok());
+    assert!(changed.is_some());
+    let later = pieces(&s, T0 + 9, 1);
+    let mut staging = Staging::default();
+    for piece in early.iter().chain(later.iter().skip(1)) {
+        staging.add_piece(piece, true).unwrap();
+    }
+    let mut rebuilt = store(s.config().clone());
+    rebuilt.restore_staged(staging, T0 + 9).unwrap();
+    assert_eq!(
+        rebuilt.snapshot(T0 + 9).unwrap(),
+        s.snapshot(T0 + 9).unwrap()
+    );
+    // Without it, the second image is refused.
+    let mut strict = Staging::default();
+    let err = early
+        .iter()
+        .chain(later.iter().skip(1))
+        .try_for_each(|p| strict.add_piece(p, false))
+        .unwrap_err();
+    assert_eq!(err.code(), "INVALID_SNAPSHOT", "{err:?}");
 }
 
 /// `bytes` with the first `from` replaced by `to`.
@@ -617,7 +656,7 @@ fn refused(target: &mut SessionStore, pieces: &[Vec<u8>]) -> (Option<String>, St
     let mut staging = Staging::default();
     let err = pieces
         .iter()
-        .try_for_each(|p| staging.add_piece(p))
+        .try_for_each(|p| staging.add_piece(p, false))
         .and_then(|()| target.restore_staged(staging, T0 + 10).map(|_| ()))
         .unwrap_err();
     assert_eq!(err.code(), "INVALID_SNAPSHOT", "{err:?}");
@@ -712,11 +751,11 @@ fn a_hostile_version_3_piece_is_refused_by_record_and_field() {
     // Truncated anywhere: refused, or (cut between records) fewer records.
     for cut in 0..whole.len() {
         let mut staging = Staging::default();
-        if let Err(e) = staging.add_piece(&whole[..cut]) {
+        if let Err(e) = staging.add_piece(&whole[..cut], false) {
             assert_eq!(e.code(), "INVALID_SNAPSHOT");
         }
     }
-    let (_, reason) = match Staging::default().add_piece(&whole[..whole.len() - 3]) {
+    let (_, reason) = match Staging::default().add_piece(&whole[..whole.len() - 3], false) {
         Err(SessionError::InvalidSnapshot { field, reason, .. }) => (field, reason),
         other => panic!("expected INVALID_SNAPSHOT, got {other:?}"),
     };
@@ -724,7 +763,10 @@ fn a_hostile_version_3_piece_is_refused_by_record_and_field() {
     // Not version 3 at all: a JSON line, an empty header.
     for junk in [&b"{\"format\":1}"[..], &[0][..], &[9, 9, 9][..]] {
         assert_eq!(
-            Staging::default().add_piece(junk).unwrap_err().code(),
+            Staging::default()
+                .add_piece(junk, false)
+                .unwrap_err()
+                .code(),
             "INVALID_SNAPSHOT"
         );
     }

@@ -134,8 +134,11 @@ impl Staging {
 
     /// Adds one piece of a version 3 snapshot (see `binary`), as
     /// [`crate::SessionStore::snapshot_pieces`] wrote it; the first holds the
-    /// header. A session that appears twice is refused.
-    pub fn add_piece(&mut self, bytes: &[u8]) -> Result<(), SessionError> {
+    /// header. With `newest_wins` (the pieces of a snapshot taken across turns
+    /// while sessions changed, where one that moved in the table is met twice) a
+    /// later image of a session replaces an earlier one; without it, a session
+    /// that appears twice is refused.
+    pub fn add_piece(&mut self, bytes: &[u8], newest_wins: bool) -> Result<(), SessionError> {
         self.pieces += 1;
         let piece = self.pieces;
         // This piece's metadata values, by number.
@@ -175,12 +178,12 @@ impl Staging {
                 Record::Metadata(text) => metadata.push(self.metadata_text(text)),
                 Record::Session(s) => {
                     let session = validate::live(origin, s.fields(&metadata), &mut self.strings)?;
-                    self.put(origin, session, false)?;
+                    self.put(origin, session, newest_wins)?;
                 }
                 Record::Ended(e) => {
                     let (fields, end) = e.fields(&metadata);
                     let session = validate::ended(origin, fields, end, &mut self.strings)?;
-                    self.put(origin, session, false)?;
+                    self.put(origin, session, newest_wins)?;
                 }
                 Record::Redeemed(r) => {
                     origin.time("expiresAt", r.expires_at)?;

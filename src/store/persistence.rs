@@ -139,8 +139,8 @@ impl SessionStore {
     }
 
     /// A snapshot as lines, `max_bytes` or so at a time, starting at the session in
-    /// slot `from` (0 starts with the header line; past the table's last slot, the
-    /// redeemed tokens): the lines joined by newlines, and where the next call
+    /// slot `from` (0 starts with the header line; the last piece ends with the
+    /// whole `requestState` ledger): the lines joined by newlines, and where the next call
     /// starts (`None`: done). The host writes each piece as it
     /// comes, so a store of any size is written without one string holding it all.
     /// Called again and again with no change between, the pieces make one snapshot.
@@ -199,15 +199,11 @@ impl SessionStore {
             }
             added = true;
         }
-        let end = self.sessions.slot_end();
-        let skip = from.saturating_sub(end);
-        let redeemed = self.redeemed.entries().filter(|(at, _)| *at > now);
-        for (i, (at, id)) in redeemed.enumerate().skip(skip) {
-            if added && out.len() >= max_bytes {
-                return Ok(Some(end.saturating_add(i)));
-            }
+        // The ledger comes whole, in the last piece: its entries are ordered by
+        // expiry, so one that expired between two pieces taken across turns would
+        // move the others past the cursor. It is bounded (`max_redeemed_tokens`).
+        for (at, id) in self.redeemed.entries().filter(|(at, _)| *at > now) {
             out.redeemed(at, id)?;
-            added = true;
         }
         Ok(None)
     }

@@ -707,11 +707,12 @@ impl WasmSessionStore {
     }
 
     /// Adds one piece of a version 3 snapshot (as `snapshotPieces` gave it) to the
-    /// restore begun.
+    /// restore begun; with `newestWins` (a snapshot taken across turns) a later
+    /// image of a session replaces an earlier one.
     #[wasm_bindgen(js_name = restoreAddPiece)]
-    pub fn restore_add_piece(&mut self, piece: &[u8]) -> JsResult<()> {
+    pub fn restore_add_piece(&mut self, piece: &[u8], newest_wins: bool) -> JsResult<()> {
         match self.staging.as_mut() {
-            Some(staging) => Ok(staging.add_piece(piece)?),
+            Some(staging) => Ok(staging.add_piece(piece, newest_wins)?),
             None => {
                 Err(SessionError::invalid_argument("restore", "restoreBegin was not called").into())
             }

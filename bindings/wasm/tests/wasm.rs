@@ -330,14 +330,14 @@ fn version_3_pieces_cross_as_bytes_and_restore_inside_wasm() {
     let mut from = 0.0;
     while from >= 0.0 {
         let piece = s.snapshot_pieces(T0, from, 1.0).unwrap();
-        restored.restore_add_piece(&piece).unwrap();
+        restored.restore_add_piece(&piece, false).unwrap();
         from = s.snapshot_next();
     }
     let report = restored.restore_commit(T0).unwrap();
     assert_eq!(get(&report, "restored").as_f64(), Some(3.0));
     assert_eq!(restored.snapshot(T0).unwrap(), s.snapshot(T0).unwrap());
     restored.restore_begin();
-    let err = thrown(restored.restore_add_piece(&[0, 1, 2]));
+    let err = thrown(restored.restore_add_piece(&[0, 1, 2], false));
     assert_eq!(code_of(err), "INVALID_SNAPSHOT");
 }
 
