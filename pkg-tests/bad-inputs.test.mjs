@@ -454,7 +454,7 @@ test('journal segments renamed or reordered: attach throws STORAGE_FAILED; nothi
   refusedStart(dir, /journal\.3\.log holds the segment that begins at record 4: renamed or out of order/);
 });
 
-test('a segment or a snapshot written by a newer version of the file store: attach throws STORAGE_FAILED; nothing changes', () => {
+test('a segment or a snapshot written by a newer version of the file store: attach throws STORAGE_FAILED; nothing changes', async () => {
   const { dir } = segmented();
   const path = join(dir, 'journal.4.log');
   const [header, ...rest] = fs.readFileSync(path, 'utf8').split('\n');
@@ -463,41 +463,130 @@ test('a segment or a snapshot written by a newer version of the file store: atta
   refusedStart(dir, /journal\.4\.log was written by a newer version of the file store \(format version 2/);
 
   const other = dataDir();
-  const a = reopen(other, manualClock());
-  a.m.createSession();
-  a.store.compact();
-  const [name] = fs.readdirSync(other).filter((n) => n.startsWith('snapshot.'));
-  const lines = fs.readFileSync(join(other, name), 'utf8').split('\n');
-  const seq = Number(lines[0].split(' ')[0]);
-  const newer = lines.map((line, i) => (i === 0 ? framed(seq, JSON.stringify({ format: 'mcp-session-core/checkpoint', version: 2, seq })).trimEnd() : line));
-  fs.writeFileSync(join(other, name), newer.join('\n'));
-  refusedStart(other, new RegExp(`${name.replaceAll('.', '\\.')} was written by a newer version`));
+  const { name, seq, frames } = await binarySnapshot(other);
+  writeBinarySnapshot(other, name, framed(seq, JSON.stringify({ format: 'mcp-session-core/checkpoint', version: 3, seq })), frames);
+  refusedStart(other, new RegExp(`${name.replaceAll('.', '\\.')} was written by a newer version of the file store \\(format version 3; this version reads up to 2`));
 });
 
-test('snapshot lines or journal records of a newer snapshot format: attach throws INVALID_SNAPSHOT (400); nothing changes', () => {
+test('snapshot pieces or journal records of a newer snapshot format: attach throws INVALID_SNAPSHOT (400); nothing changes', async () => {
   const dir = dataDir();
-  const a = reopen(dir, manualClock());
-  a.m.createSession();
-  a.store.compact();
-  const [name] = fs.readdirSync(dir).filter((n) => n.startsWith('snapshot.'));
-  const path = join(dir, name);
-  const lines = fs.readFileSync(path, 'utf8').split('\n');
-  const seq = Number(lines[1].split(' ')[0]);
-  const core = lines[1].slice(lines[1].indexOf(' ', lines[1].indexOf(' ') + 1) + 1).replace('"version":2', '"version":3');
-  lines[1] = framed(seq, core).trimEnd();
-  fs.writeFileSync(path, lines.join('\n'));
-  refusedStart(dir, /version/, 'INVALID_SNAPSHOT');
+  const { name, header, frames } = await binarySnapshot(dir);
+  // The core's header record: the format's name, then its version (3) as one byte.
+  const format = Buffer.from('mcp-session-core/snapshot');
+  const at = frames[0].indexOf(format) + format.length;
+  assert.equal(frames[0][at], 3);
+  frames[0][at] = 4;
+  writeBinarySnapshot(dir, name, header, frames);
+  refusedStart(dir, /version.*4 is not a snapshot version this build reads in pieces/, 'INVALID_SNAPSHOT');
 
   const { dir: other } = segmented();
   const last = join(other, 'journal.4.log');
-  const [header, record] = fs.readFileSync(last, 'utf8').split('\n');
+  const [head, record] = fs.readFileSync(last, 'utf8').split('\n');
   const json = record.slice(record.indexOf(' ', record.indexOf(' ') + 1) + 1).replace('"version":1', '"version":9');
-  fs.writeFileSync(last, `${header}\n${framed(4, json)}`);
+  fs.writeFileSync(last, `${head}\n${framed(4, json)}`);
   refusedStart(other, /version/, 'INVALID_SNAPSHOT');
 });
 
+test('a snapshot file torn, altered, short of pieces, with bytes after its end, or with its pieces reordered: attach throws; nothing changes', async () => {
+  const cases = [
+    // Torn: the file stops inside a piece, or before its end frame.
+    ['torn inside a piece', ({ header, frames }) => [header, frames, { cut: 7 }], 'STORAGE_FAILED', /is corrupt: it ends early/],
+    ['torn before its end', ({ header, frames }) => [header, frames, { noEnd: true }], 'STORAGE_FAILED', /is corrupt: it ends early/],
+    // Altered: one byte of a piece changed; its digest no longer matches.
+    ['altered', ({ header, frames }) => [header, frames, { alter: 1 }], 'STORAGE_FAILED', /is corrupt: piece 2 is torn or altered/],
+    // Missing: a whole frame left out; the end frame's count says so.
+    ['a piece missing', ({ header, frames }) => [header, frames.filter((_, i) => i !== 1), { count: frames.length }], 'STORAGE_FAILED', /is corrupt: pieces are missing/],
+    ['bytes after its end', ({ header, frames }) => [header, frames, { trailing: Buffer.from('junk') }], 'STORAGE_FAILED', /is corrupt: bytes after its end/],
+    // Reordered: only the first piece holds the core's header.
+    ['reordered', ({ header, frames }) => [header, [frames[1], frames[0], ...frames.slice(2)], {}], 'INVALID_SNAPSHOT', /header of a version 3 snapshot/],
+    // Missing header line altogether.
+    ['its header line torn', ({ frames }) => ['0 0123456789abcdef {"format":"mcp-session-core/checkp', frames, {}], 'STORAGE_FAILED', /is corrupt: a torn or altered line/],
+  ];
+  for (const [what, change, code, why] of cases) {
+    const dir = dataDir();
+    const snapshot = await binarySnapshot(dir, 3);
+    assert.ok(snapshot.frames.length >= 3, what);
+    const [header, frames, options] = change(snapshot);
+    writeBinarySnapshot(dir, snapshot.name, header, frames, options);
+    refusedStart(dir, why, code);
+  }
+});
+
+/** A data directory whose snapshot (version 2: binary frames) holds sessions made
+ * with a little state each, written `perPiece` sessions a piece or so; what it
+ * holds, parsed into its header line and pieces. */
+async function binarySnapshot(dir, perPiece = 1_000) {
+  // Small pieces, as a background compaction writes them.
+  const m = new SessionManager({ clock: manualClock() });
+  const store = new FileSessionStore({ dir, compactBytesPerTurn: 60 * perPiece });
+  store.attach(m);
+  for (let i = 0; i < 12; i++) m.createSession({ state: { i, pad: 'x'.repeat(40) } });
+  assert.equal(await store.compactInBackground(), true);
+  store.close();
+  const [name] = fs.readdirSync(dir).filter((n) => /^snapshot\.\d+\.bin$/.test(n));
+  const bytes = fs.readFileSync(join(dir, name));
+  const newline = bytes.indexOf(0x0a);
+  const header = bytes.subarray(0, newline + 1).toString('utf8');
+  const seq = Number(header.split(' ')[0]);
+  const frames = [];
+  let at = newline + 1;
+  for (let length = bytes.readUInt32LE(at); length !== 0; length = bytes.readUInt32LE(at)) {
+    frames.push(Buffer.from(bytes.subarray(at + 12, at + 12 + length)));
+    at += 12 + length;
+  }
+  assert.equal(bytes.readUInt32LE(at + 4), frames.length);
+  return { name, seq, header, frames };
+}
+
+/** Writes a snapshot file of `header` and `frames` (each with its length and a
+ * correct digest), then the end frame, as the store does, unless `options` says
+ * to tear it (`cut` bytes into the first piece, `noEnd`), alter piece `alter`,
+ * give another `count`, or add `trailing` bytes. */
+function writeBinarySnapshot(dir, name, header, frames, { cut, noEnd, count, trailing, alter } = {}) {
+  const parts = [Buffer.from(header)];
+  for (const [i, piece] of frames.entries()) {
+    const head = Buffer.alloc(12);
+    head.writeUInt32LE(piece.length, 0);
+    createHash('sha256').update(piece).digest().copy(head, 4, 0, 8);
+    // Altered after its digest was taken: a byte of the piece flipped.
+    const bytes = Buffer.from(piece);
+    if (i === alter) bytes[bytes.length - 2] ^= 0xff;
+    parts.push(head, bytes);
+  }
+  if (!noEnd) {
+    const end = Buffer.alloc(8);
+    end.writeUInt32LE(count ?? frames.length, 4);
+    parts.push(end);
+  }
+  if (trailing !== undefined) parts.push(trailing);
+  let bytes = Buffer.concat(parts);
+  if (cut !== undefined) bytes = bytes.subarray(0, Buffer.byteLength(header) + 12 + cut);
+  fs.writeFileSync(join(dir, name), bytes, { mode: 0o600 });
+}
+
+test('a version 1 snapshot file (snapshot.<seq>.json: framed lines) is still read, then replaced by a version 2 one', () => {
+  const dir = dataDir();
+  const m = new SessionManager({ clock: manualClock() });
+  const ids = Array.from({ length: 5 }, (_, i) => m.createSession({ state: { i } }));
+  const seq = 3;
+  const [first, ...rest] = [...m.snapshotRecords(64)];
+  const end = first.indexOf('\n');
+  const lines = [
+    framed(seq, JSON.stringify({ format: 'mcp-session-core/checkpoint', version: 1, seq })),
+    framed(seq, first.slice(0, end)),
+    ...[first.slice(end + 1), ...rest].filter((p) => p !== '').map((piece) => framed(seq, piece.replaceAll('\n', '\u001e'))),
+  ];
+  lines.push(framed(seq, JSON.stringify({ end: lines.length - 2 })));
+  fs.writeFileSync(join(dir, `snapshot.${seq}.json`), lines.join(''), { mode: 0o600 });
+  const b = reopen(dir, manualClock());
+  assert.deepEqual(ids.map((id) => b.m.getSession(id).state), [0, 1, 2, 3, 4].map((i) => ({ i })));
+  b.store.compact();
+  assert.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('snapshot.')), [`snapshot.${seq}.bin`]);
+  b.store.close();
+});
+
 test('snapshot file corrupt: attach throws STORAGE_FAILED (503), overwrites nothing, the manager is untouched', () => {
-  for (const name of ['snapshot.0.json', 'snapshot.json']) {
+  for (const name of ['snapshot.0.bin', 'snapshot.0.json', 'snapshot.json']) {
     const dir = dataDir();
     fs.writeFileSync(join(dir, name), '0 deadbeefdeadbeef {"format":"mcp-session-core/snapshot","vers');
     const before = fs.readFileSync(join(dir, name));

@@ -62,8 +62,8 @@ async function write(client, known, random) {
  * temporary snapshot (being written) or two snapshots (the old not removed yet). */
 function compactionAtKill(dir) {
   const names = readdirSync(dir);
-  const temporary = names.some((name) => /^snapshot\.\d+\.json\.[0-9a-f]+\.tmp$/.test(name));
-  const snapshots = names.filter((name) => /^snapshot\.\d+\.json$/.test(name)).length;
+  const temporary = names.some((name) => /^snapshot\.\d+\.(json|bin)\.[0-9a-f]+\.tmp$/.test(name));
+  const snapshots = names.filter((name) => /^snapshot\.\d+\.(json|bin)$/.test(name)).length;
   return temporary ? 'writing' : snapshots > 1 ? 'removing' : null;
 }
 

@@ -184,7 +184,7 @@ for (const stack of ['express', 'node:http']) {
   });
 }
 
-test('a store past the 512 MB a JS string can hold is written and restarted line by line', () => {
+test('a store past the 512 MB a JS string can hold is written and restarted piece by piece', () => {
   const dir = privateDir();
   const limits = { maxSessions: 20_000, maxTotalBytes: 2 ** 31 };
   const m = new SessionManager(limits);
@@ -196,7 +196,7 @@ test('a store past the 512 MB a JS string can hold is written and restarted line
   store.attach(m); // compacts: the whole store goes to disk as it is read out
   store.close();
   m.dispose();
-  const [snapshot] = fs.readdirSync(dir).filter((name) => /^snapshot\.\d+\.json$/.test(name));
+  const [snapshot] = fs.readdirSync(dir).filter((name) => /^snapshot\.\d+\.bin$/.test(name));
   assert.ok(fs.statSync(join(dir, snapshot)).size > 0x1fffffe8, 'the snapshot is that large too');
   const again = new SessionManager(limits);
   const reopened = new FileSessionStore({ dir });

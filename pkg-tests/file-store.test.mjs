@@ -37,7 +37,7 @@ export const segments = (path) =>
     .filter((name) => /^journal\.\d+\.log$/.test(name))
     .sort((a, b) => startOf(a) - startOf(b))
     .map((name) => join(path, name));
-const snapshots = (path) => readdirSync(path).filter((name) => /^snapshot\.\d+\.json$/.test(name));
+const snapshots = (path) => readdirSync(path).filter((name) => /^snapshot\.\d+\.bin$/.test(name));
 const records = (file) => readFileSync(file, 'utf8').split('\n').filter(Boolean).slice(1); // after the header
 
 /** The manager's sessions, ended records and ledger, as a snapshot holds them. */
@@ -65,7 +65,7 @@ test('every acknowledged change survives a crash; a torn last record is skipped'
   assert.equal(b.sessions.getSession(closed).status, 'closed', 'ended sessions are remembered');
   // The start compacts in the background: one snapshot, and a segment holding nothing.
   assert.equal(await b.store.compactInBackground(), true);
-  assert.deepEqual(readdirSync(path).sort(), ['journal.9.log', 'snapshot.8.json']);
+  assert.deepEqual(readdirSync(path).sort(), ['journal.9.log', 'snapshot.8.bin']);
   assert.deepEqual(records(join(path, 'journal.9.log')), []);
   b.store.close();
 });
@@ -192,7 +192,7 @@ test('a background compaction while sessions are made, changed, closed, forgotte
   const clock = manualClock();
   const config = { maxEndedRemembered: 150, maxSessions: 100_000 };
   const sessions = new SessionManager({ clock, ...config });
-  const store = new FileSessionStore({ dir: path, compactBytesPerTurn: 1_024, compactMinBytes: 2 ** 40 });
+  const store = new FileSessionStore({ dir: path, compactBytesPerTurn: 64, compactMinBytes: 2 ** 40 });
   store.attach(sessions);
   await store.compactInBackground();
   const codec = sessions.createRequestStateCodec({
@@ -243,11 +243,11 @@ test('a background compaction while sessions are made, changed, closed, forgotte
   let turns = 0;
   while (!finished) {
     for (let i = 0, n = Math.floor(random() * 4); i < n; i++) await step();
-    if (turns++ % 7 === 0) images.push({ at: clock(), copy: image(path), expected: contents(sessions) });
+    if (turns++ % 3 === 0) images.push({ at: clock(), copy: image(path), expected: contents(sessions) });
     await turn();
   }
   await compaction;
-  assert.ok(turns > 50, `the compaction took ${turns} turns`);
+  assert.ok(turns > 30, `the compaction took ${turns} turns`);
   const held = contents(sessions);
   t.diagnostic(`${turns} turns, ${held.sessions.length} live, ${held.ended.length} ended, ${held.redeemed?.length} tokens, ${images.length} crash images`);
   for (let i = 0; i < 20; i++) await step();
@@ -328,7 +328,7 @@ test('the layout before segments (snapshot.json + journal.log) is read, then rep
   assert.deepEqual(b.sessions.getSession(changed).state, { n: 3 });
   b.sessions.updateSessionState(changed, { n: 4 });
   assert.equal(await b.store.compactInBackground(), true);
-  assert.deepEqual(readdirSync(path).sort(), ['journal.7.log', 'snapshot.6.json']);
+  assert.deepEqual(readdirSync(path).sort(), ['journal.7.log', 'snapshot.6.bin']);
   const c = open(path);
   assert.deepEqual(c.sessions.getSession(changed).state, { n: 4 });
   c.store.close();

@@ -398,7 +398,14 @@ export class SessionCore {
   restoreAdd(line: string, newestWins: boolean): void {
     this.#wasm.restoreAdd(str(line, 'line'), newestWins === true);
   }
-  /** Validates and applies the lines added, all or nothing. */
+  /** One piece of a version 3 (binary) snapshot, as `snapshotPieces` gave it;
+   * with `newestWins` (pieces taken across turns) a later image of a session
+   * replaces an earlier one. */
+  restoreAddPiece(piece: Uint8Array, newestWins: boolean): void {
+    if (!(piece instanceof Uint8Array)) throw SessionError.invalidArgument('piece', 'must be a Uint8Array');
+    this.#wasm.restoreAddPiece(piece, newestWins === true);
+  }
+  /** Validates and applies the lines and pieces added, all or nothing. */
   restoreCommit(now: number): RestoreReport {
     return this.#wasm.restoreCommit(num(now, 'now'));
   }
@@ -408,9 +415,19 @@ export class SessionCore {
   /** The snapshot as pieces of lines (about `maxBytes` each), the first with the
    * header, for a host that writes it as it comes: see `SessionStore::snapshot_records`. */
   *snapshotRecords(now: number, maxBytes: number): Generator<string> {
+    yield* this.#walk((from) => this.#wasm.snapshotRecords(num(now, 'now'), from, num(maxBytes, 'maxBytes')));
+  }
+  /** The snapshot in version 3 (binary), in pieces of about `maxBytes`, the first
+   * with the header: see `SessionStore::snapshot_pieces`. Several times smaller
+   * and faster to read back than `snapshotRecords`. */
+  *snapshotPieces(now: number, maxBytes: number): Generator<Uint8Array> {
+    yield* this.#walk((from) => this.#wasm.snapshotPieces(num(now, 'now'), from, num(maxBytes, 'maxBytes')));
+  }
+  /** Takes pieces from slot 0 until the core says there are no more. */
+  *#walk<T>(take: (from: number) => T): Generator<T> {
     let from = 0;
     do {
-      const piece = this.#wasm.snapshotRecords(num(now, 'now'), from, num(maxBytes, 'maxBytes'));
+      const piece = take(from);
       // Read before yielding: whoever takes the pieces may let other calls (even
       // another walk) run between two of them.
       from = this.#wasm.snapshotNext();

@@ -98,9 +98,10 @@ const READ = O_RDONLY | O_NOFOLLOW;
 /** A fresh file, never an existing one: temporary snapshots and new segments. */
 const CREATE_NEW = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
 const CREATE_SEGMENT = CREATE_NEW | O_APPEND;
-const TEMPORARY = /^(snapshot(\.\d+)?\.json|probe)(\.[0-9a-f]+)?\.tmp$/;
-/** `snapshot.<seq>.json`: a snapshot holding every record up to `seq`. */
-const SNAPSHOT = /^snapshot\.(\d{1,15})\.json$/;
+const TEMPORARY = /^(snapshot(\.\d+)?\.(json|bin)|probe)(\.[0-9a-f]+)?\.tmp$/;
+/** `snapshot.<seq>.bin` (`.json` before version 2): a snapshot holding every
+ * record up to `seq`. */
+const SNAPSHOT = /^snapshot\.(\d{1,15})\.(json|bin)$/;
 /** `journal.<start>.log`: a journal segment whose first record is `start`. */
 const SEGMENT = /^journal\.(\d{1,15})\.log$/;
 /** The files of the layout before segments (still read, then replaced). */
@@ -109,7 +110,17 @@ const LEGACY_JOURNAL = 'journal.log';
 /** The first line of every segment and snapshot file this version writes. */
 const JOURNAL_FORMAT = 'mcp-session-core/journal';
 const CHECKPOINT_FORMAT = 'mcp-session-core/checkpoint';
-const FILE_VERSION = 1;
+/** Journal segments: framed lines of JSON records. */
+const JOURNAL_VERSION = 1;
+/** Snapshot files: version 1 held framed lines of JSON records (still read);
+ * version 2 holds the core's binary pieces (snapshot version 3) in binary frames,
+ * several times smaller and faster to restore. */
+const CHECKPOINT_VERSION = 2;
+/** A binary frame's head: the piece's length (u32, little-endian), then the first
+ * 8 bytes of its SHA-256. A frame of length 0 ends the file, followed by the
+ * number of pieces (u32). */
+const FRAME_HEAD = 12;
+const DIGEST_BYTES = 8;
 /** How much of the snapshot is written, and read, at a time in one go. */
 const PIECE_BYTES = 1 << 20;
 const READ_BYTES = 1 << 20;
@@ -119,7 +130,7 @@ const READ_BYTES = 1 << 20;
 const FLUSH_BYTES = 4 << 20;
 /** How much of a replaced file is cut off per turn before it is removed. */
 const REMOVE_STEP = 8 << 20;
-/** Separates session lines inside one framed line of the snapshot file. */
+/** Separates session lines inside one framed line of a version 1 snapshot file. */
 const RS = '\u001e';
 
 /** A refusal to use the data directory, as `STORAGE_FAILED` carries it. */
@@ -154,8 +165,9 @@ function unframe(line: string): Frame | null {
   return { seq, json };
 }
 
-/** The header of a file this version writes, or what is wrong with it. */
-function fileHeader(json: string, format: string, name: string): Record<string, unknown> {
+/** The header of a file of `format` in a version up to `newest`, or what is
+ * wrong with it. */
+function fileHeader(json: string, format: string, name: string, newest: number): Record<string, unknown> {
   let header: unknown;
   try {
     header = JSON.parse(json);
@@ -166,20 +178,34 @@ function fileHeader(json: string, format: string, name: string): Record<string, 
   if (typeof fields !== 'object' || fields === null || fields.format !== format || typeof fields.version !== 'number') {
     throw damaged(`${name} is corrupt: its first line is not a ${format} header`);
   }
-  if (fields.version > FILE_VERSION) {
+  if (fields.version > newest) {
     throw damaged(
       `${name} was written by a newer version of the file store (format version ${fields.version}; ` +
-        `this version reads ${FILE_VERSION}): nothing was changed`,
+        `this version reads up to ${newest}): nothing was changed`,
     );
   }
-  if (fields.version !== FILE_VERSION) throw damaged(`${name} is corrupt: format version ${String(fields.version)}`);
+  if (!Number.isInteger(fields.version) || fields.version < 1) {
+    throw damaged(`${name} is corrupt: format version ${String(fields.version)}`);
+  }
   return fields;
 }
 
-/** True if a piece of snapshot lines holds a line of the `requestState` ledger
- * (which comes after every session). */
-function holdsLedger(piece: string): boolean {
-  return piece.startsWith('{"redeemedToken"') || piece.includes('\n{"redeemedToken"');
+const pieceDigest = (piece: Uint8Array) => createHash('sha256').update(piece).digest().subarray(0, DIGEST_BYTES);
+
+/** A piece of the snapshot as a binary frame (see `FRAME_HEAD`). */
+function framePiece(piece: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(FRAME_HEAD + piece.length);
+  out.writeUInt32LE(piece.length, 0);
+  pieceDigest(piece).copy(out, 4);
+  out.set(piece, FRAME_HEAD);
+  return out;
+}
+
+/** The frame that ends a snapshot file: length 0, then how many pieces it holds. */
+function endFrame(pieces: number): Buffer {
+  const out = Buffer.alloc(8);
+  out.writeUInt32LE(pieces, 4);
+  return out;
 }
 
 /**
@@ -197,7 +223,6 @@ function blank(): Compaction {
     temp: '',
     fd: undefined,
     pieces: [][Symbol.iterator](),
-    first: true,
     count: 0,
     bytes: 0,
     unflushed: 0,
@@ -208,6 +233,81 @@ function blank(): Compaction {
 
 /** The next turn of the event loop, after the I/O that waits. */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Reads a file front to back, a block at a time: a first line, then runs of
+ * bytes. What `take` returns is a view into the reader's buffer, valid until the
+ * next call. A length beyond what the file holds is never allocated: it answers
+ * null, as a file that ends early does.
+ */
+class FileReader {
+  readonly #io: FileStoreIo;
+  readonly #fd: number;
+  #remaining: number;
+  #buffer = Buffer.alloc(READ_BYTES);
+  #start = 0;
+  #end = 0;
+  /** Bytes handed out so far. */
+  offset = 0;
+
+  constructor(io: FileStoreIo, path: string) {
+    this.#io = io;
+    this.#remaining = io.lstatSync(path).size;
+    this.#fd = io.openSync(path, READ);
+  }
+
+  /** The first line's text (without its newline), or null if it has none. */
+  line(): string | null {
+    this.#fill(Math.min(READ_BYTES, this.#remaining));
+    const at = this.#buffer.subarray(this.#start, this.#end).indexOf(0x0a);
+    if (at === -1) return null;
+    const text = this.#buffer.toString('utf8', this.#start, this.#start + at);
+    this.#start += at + 1;
+    this.offset += at + 1;
+    return text;
+  }
+
+  /** The next `n` bytes, or null if the file holds fewer. */
+  take(n: number): Buffer | null {
+    if (n > this.#end - this.#start + this.#remaining) return null;
+    this.#fill(n);
+    const bytes = this.#buffer.subarray(this.#start, this.#start + n);
+    this.#start += n;
+    this.offset += n;
+    return bytes;
+  }
+
+  atEnd(): boolean {
+    return this.#start === this.#end && this.#remaining === 0;
+  }
+
+  close(): void {
+    this.#io.closeSync(this.#fd);
+  }
+
+  /** Makes at least `n` bytes (no more than the file holds) ready in the buffer. */
+  #fill(n: number): void {
+    if (this.#end - this.#start >= n) return;
+    if (this.#buffer.length < n) {
+      const larger = Buffer.alloc(Math.max(n, this.#buffer.length * 2));
+      this.#buffer.copy(larger, 0, this.#start, this.#end);
+      this.#buffer = larger;
+    } else {
+      this.#buffer.copy(this.#buffer, 0, this.#start, this.#end);
+    }
+    this.#end -= this.#start;
+    this.#start = 0;
+    while (this.#end < n && this.#remaining > 0) {
+      const read = this.#io.readSync(this.#fd, this.#buffer, this.#end, this.#buffer.length - this.#end, null);
+      if (read === 0) {
+        this.#remaining = 0;
+        break;
+      }
+      this.#end += read;
+      this.#remaining = Math.max(0, this.#remaining - read);
+    }
+  }
+}
 
 /** A journal segment on disk. */
 interface Segment {
@@ -231,8 +331,7 @@ interface Compaction {
   seq: number;
   temp: string;
   fd: number | undefined;
-  pieces: Iterator<string>;
-  first: boolean;
+  pieces: Iterator<Uint8Array>;
   count: number;
   bytes: number;
   unflushed: number;
@@ -244,7 +343,7 @@ interface Compaction {
 
 /**
  * Sessions that survive restarts, in a data directory, with no server to run:
- * the newest snapshot (`snapshot.<seq>.json`) plus the journal, in segments
+ * the newest snapshot (`snapshot.<seq>.bin`) plus the journal, in segments
  * (`journal.<first seq>.log`), one record per save. It is a `SessionStore`: the
  * manager calls it (see `persistence.ts`).
  *
@@ -344,7 +443,7 @@ export class FileSessionStore implements SessionStore {
   }
 
   /** Part of `SessionStore`: opens the directory and hands its records to `add`. */
-  open(context: StoreContext, add: (line: string, newestWins: boolean) => void): StoreOpened {
+  open(context: StoreContext, add: (line: string, newestWins: boolean) => void, addPiece: (piece: Uint8Array, newestWins: boolean) => void): StoreOpened {
     if (this.#context !== undefined) throw new Error('FileSessionStore is already open');
     const opened = this.#storage(() => {
       // Session state can hold user data: the directory and files are the owner's
@@ -355,7 +454,7 @@ export class FileSessionStore implements SessionStore {
       this.#snapshot = undefined;
       this.#segment = undefined;
       this.#mustRotate = false;
-      const loaded = this.#load(add);
+      const loaded = this.#load(add, addPiece);
       this.#rotate();
       return loaded;
     });
@@ -549,7 +648,7 @@ export class FileSessionStore implements SessionStore {
   }
 
   #snapshotPath(seq: number): string {
-    return join(this.dir, `snapshot.${seq}.json`);
+    return join(this.dir, `snapshot.${seq}.bin`);
   }
 
   /** Whether `path` exists, as itself (a symbolic link counts, and is not followed). */
@@ -586,7 +685,7 @@ export class FileSessionStore implements SessionStore {
       this.#older = this.#older.filter((segment) => segment.path !== path);
     }
     const fd = io.openSync(path, CREATE_SEGMENT, PRIVATE_FILE);
-    const header = Buffer.from(frame(start, JSON.stringify({ format: JOURNAL_FORMAT, version: FILE_VERSION, start })));
+    const header = Buffer.from(frame(start, JSON.stringify({ format: JOURNAL_FORMAT, version: JOURNAL_VERSION, start })));
     try {
       this.#writeAll(fd, header);
       io.fsyncSync(fd);
@@ -608,7 +707,8 @@ export class FileSessionStore implements SessionStore {
   /**
    * The first steps of a compaction, in one turn: a new segment (records from now
    * on go there), then a temporary file for the snapshot of every record up to
-   * the last one written, and the manager's snapshot pieces to fill it with.
+   * the last one written (its header line written), and the manager's snapshot
+   * pieces to fill it with.
    */
   #begin(compaction: Compaction, context: StoreContext, pieceBytes: number): void {
     this.#rotate();
@@ -616,66 +716,31 @@ export class FileSessionStore implements SessionStore {
     compaction.seq = seq;
     compaction.temp = `${this.#snapshotPath(seq)}.${randomBytes(8).toString('hex')}.tmp`;
     compaction.fd = this.#io.openSync(compaction.temp, CREATE_NEW, PRIVATE_FILE);
-    this.#put(compaction, frame(seq, JSON.stringify({ format: CHECKPOINT_FORMAT, version: FILE_VERSION, seq })));
-    compaction.pieces = context.snapshotRecords(pieceBytes)[Symbol.iterator]();
+    const header = frame(seq, JSON.stringify({ format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, seq }));
+    this.#putBytes(compaction, Buffer.from(header));
+    compaction.pieces = context.snapshotPieces(pieceBytes)[Symbol.iterator]();
   }
 
   /**
-   * Writes the next pieces of the snapshot, at least `budget` bytes of them (the
-   * header line first, then framed pieces of session lines, which JSON keeps free of
-   * raw control characters, so they are separated by RS, U+001E). Once the
-   * `requestState` ledger begins, the rest is taken at once: its entries are
-   * ordered by expiry, and one that expired between two pieces would move the
-   * others past the cursor. Returns true when every piece is written.
+   * Writes the next pieces of the snapshot, each as a binary frame, at least
+   * `budget` bytes of them. (The core keeps the `requestState` ledger whole in
+   * the last piece: its order moves as entries expire.) Returns true when every
+   * piece is written.
    */
   #step(compaction: Compaction, budget = 0): boolean {
     const until = compaction.bytes + budget;
-    let ledger = false;
     do {
       const next = compaction.pieces.next();
       if (next.done === true) return true;
-      let records = next.value;
-      if (compaction.first) {
-        compaction.first = false;
-        const end = records.indexOf('\n');
-        this.#put(compaction, frame(compaction.seq, end === -1 ? records : records.slice(0, end)));
-        records = end === -1 ? '' : records.slice(end + 1);
-      }
-      if (records === '') continue;
-      if (!ledger && holdsLedger(records)) ledger = true;
-      this.#putPiece(compaction, records);
+      this.#putBytes(compaction, framePiece(next.value));
       compaction.count += 1;
-    } while (ledger || compaction.bytes < until);
+    } while (compaction.bytes < until);
     return false;
   }
 
-  /** The snapshot's last line: how many pieces it holds. */
+  /** The snapshot's end: how many pieces it holds. */
   #end(compaction: Compaction): void {
-    this.#put(compaction, frame(compaction.seq, JSON.stringify({ end: compaction.count })));
-  }
-
-  #put(compaction: Compaction, line: string): void {
-    this.#putBytes(compaction, Buffer.from(line));
-  }
-
-  /**
-   * Writes a piece of session lines as one framed line, their newlines turned into
-   * RS: the same bytes as `frame(seq, piece.replaceAll('\n', RS))`, made with one
-   * copy of the piece instead of three (this runs every turn of a compaction, and
-   * what it allocates brings the next garbage collection nearer). UTF-8 never has
-   * the bytes 0x0a or 0x1e inside a character.
-   */
-  #putPiece(compaction: Compaction, piece: string): void {
-    const size = Buffer.byteLength(piece);
-    const head = `${compaction.seq} ${'0'.repeat(16)} `;
-    const line = Buffer.allocUnsafe(head.length + size + 1);
-    const start = head.length;
-    line.write(piece, start, 'utf8');
-    for (let at = line.indexOf(0x0a, start); at !== -1 && at < start + size; at = line.indexOf(0x0a, at + 1)) line[at] = 0x1e;
-    const hash = createHash('sha256').update(line.subarray(start, start + size)).digest('hex').slice(0, 16);
-    line.write(`${compaction.seq} ${hash} `, 0, 'latin1');
-    line[start + size] = 0x0a;
-    this.#putBytes(compaction, line);
+    this.#putBytes(compaction, endFrame(compaction.count));
   }
 
   #putBytes(compaction: Compaction, bytes: Uint8Array): void {
@@ -686,7 +751,7 @@ export class FileSessionStore implements SessionStore {
 
   /**
    * Puts a written and fsynced snapshot in place: closed, renamed to
-   * `snapshot.<seq>.json`, the directory fsynced. From then on the snapshot and
+   * `snapshot.<seq>.bin`, the directory fsynced. From then on the snapshot and
    * the segments after `seq` are the store; older files are garbage.
    */
   #install(compaction: Compaction): void {
@@ -728,7 +793,8 @@ export class FileSessionStore implements SessionStore {
       if (
         name === LEGACY_SNAPSHOT ||
         name === LEGACY_JOURNAL ||
-        (snapshot !== null && Number(snapshot[1]) < seq) ||
+        // An older version's file of the same `seq` (`.json`) is replaced too.
+        (snapshot !== null && Number(snapshot[1]) <= seq && join(this.dir, name) !== this.#snapshotPath(seq)) ||
         (segment !== null && Number(segment[1]) <= seq)
       ) {
         paths.push(join(this.dir, name));
@@ -900,13 +966,15 @@ export class FileSessionStore implements SessionStore {
    * winning). See the class comment for what ends a segment and what stops the
    * start; a corrupt snapshot throws.
    */
-  #load(add: (line: string, newestWins: boolean) => void): StoreOpened {
+  #load(add: (line: string, newestWins: boolean) => void, addPiece: (piece: Uint8Array, newestWins: boolean) => void): StoreOpened {
     const names = this.#io.readdirSync(this.dir);
-    let newest: number | undefined;
+    let newest: { seq: number; name: string } | undefined;
     const segments: Segment[] = [];
     for (const name of names) {
       const snapshot = SNAPSHOT.exec(name);
-      if (snapshot !== null) newest = Math.max(newest ?? -1, Number(snapshot[1]));
+      if (snapshot !== null && (newest === undefined || Number(snapshot[1]) > newest.seq)) {
+        newest = { seq: Number(snapshot[1]), name };
+      }
       const segment = SEGMENT.exec(name);
       if (segment !== null) segments.push({ start: Number(segment[1]), path: join(this.dir, name), bytes: 0, records: 0 });
     }
@@ -920,7 +988,11 @@ export class FileSessionStore implements SessionStore {
     let seq = 0;
     let found = segments.length > 0;
     if (newest !== undefined) {
-      seq = this.#feedSnapshot(this.#snapshotPath(newest), newest, add);
+      const path = join(this.dir, newest.name);
+      seq =
+        this.#snapshotVersion(path) === CHECKPOINT_VERSION
+          ? this.#feedPieces(path, newest.seq, addPiece)
+          : this.#feedSnapshot(path, newest.seq, add);
       found = true;
     } else if (names.includes(LEGACY_SNAPSHOT) || this.#present(legacySnapshot)) {
       seq = this.#feedSnapshot(legacySnapshot, undefined, add);
@@ -943,7 +1015,7 @@ export class FileSessionStore implements SessionStore {
           header = false;
           // A torn header: the crash came as the segment was made; it holds nothing.
           if (record === null) break;
-          const fields = fileHeader(record.json, JOURNAL_FORMAT, name);
+          const fields = fileHeader(record.json, JOURNAL_FORMAT, name, JOURNAL_VERSION);
           if (fields.start !== segment.start || record.seq !== segment.start) {
             throw damaged(`${name} holds the segment that begins at record ${String(fields.start)}: renamed or out of order`);
           }
@@ -975,10 +1047,64 @@ export class FileSessionStore implements SessionStore {
     );
   }
 
+  /** The format version a snapshot file's header line gives (checked). */
+  #snapshotVersion(path: string): number {
+    const reader = new FileReader(this.#io, path);
+    try {
+      const line = reader.line();
+      const header = line === null ? null : unframe(line);
+      if (header === null) throw damaged(`${path.slice(this.dir.length + 1)} is corrupt: a torn or altered line`);
+      return fileHeader(header.json, CHECKPOINT_FORMAT, path.slice(this.dir.length + 1), CHECKPOINT_VERSION)
+        .version as number;
+    } finally {
+      reader.close();
+    }
+  }
+
   /**
-   * Hands a snapshot's lines to `add`: this version's (`seq` known from its name:
-   * its header, then the core's lines) or the layout before (one line holding a
-   * whole snapshot, or framed pieces). Returns the sequence number it holds.
+   * Hands a version 2 snapshot's pieces to `addPiece` (newest winning: it was
+   * written across turns): its header line, then binary frames, each checked
+   * against its digest, then the end frame with their count. Returns the
+   * sequence number it holds. Throws if it is torn or corrupt (see `#feedSnapshot`).
+   */
+  #feedPieces(path: string, named: number, addPiece: (piece: Uint8Array, newestWins: boolean) => void): number {
+    const name = path.slice(this.dir.length + 1);
+    const corrupt = (why: string) => damaged(`${name} is corrupt: ${why}`);
+    const reader = new FileReader(this.#io, path);
+    try {
+      const line = reader.line();
+      const header = line === null ? null : unframe(line);
+      if (header === null) throw corrupt('a torn or altered line');
+      const fields = fileHeader(header.json, CHECKPOINT_FORMAT, name, CHECKPOINT_VERSION);
+      if (fields.seq !== named || header.seq !== named) throw corrupt(`it holds records up to ${String(fields.seq)}`);
+      let pieces = 0;
+      for (;;) {
+        const length = reader.take(4)?.readUInt32LE(0);
+        if (length === undefined) throw corrupt('it ends early');
+        if (length === 0) {
+          if (reader.take(4)?.readUInt32LE(0) !== pieces) throw corrupt('pieces are missing');
+          if (!reader.atEnd()) throw corrupt('bytes after its end');
+          break;
+        }
+        const digest = reader.take(DIGEST_BYTES);
+        const digestCopy = digest === null ? null : Buffer.from(digest);
+        const piece = reader.take(length);
+        if (digestCopy === null || piece === null) throw corrupt('it ends early');
+        if (!pieceDigest(piece).equals(digestCopy)) throw corrupt(`piece ${pieces + 1} is torn or altered`);
+        addPiece(piece, true);
+        pieces += 1;
+      }
+      this.#snapshot = { seq: named, bytes: reader.offset, own: false };
+      return named;
+    } finally {
+      reader.close();
+    }
+  }
+
+  /**
+   * Hands a snapshot's lines to `add`: a version 1 file (`seq` known from its
+   * name: its header, then framed pieces of the core's lines) or the layout
+   * before segments (one line holding a whole snapshot, or framed pieces). Returns the sequence number it holds.
    * Throws if it is torn or corrupt: a crash cannot do that (a snapshot is fsynced
    * before it is renamed into place), so something else did.
    */
@@ -1001,7 +1127,7 @@ export class FileSessionStore implements SessionStore {
       if (ended) throw corrupt('lines after its end');
       if (header) {
         header = false;
-        const fields = fileHeader(line.json, CHECKPOINT_FORMAT, name);
+        const fields = fileHeader(line.json, CHECKPOINT_FORMAT, name, 1);
         if (fields.seq !== named || line.seq !== named) throw corrupt(`it holds records up to ${String(fields.seq)}`);
         seq = named;
         continue;

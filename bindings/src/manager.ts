@@ -61,14 +61,21 @@ export interface SessionManagerOptions extends CoreConfig {
 
 export type SessionStatus = Phase | 'expired' | 'closed';
 
-/** Hands lines to `add` one at a time (see `SessionManager.restoreRecords`). */
-export type RecordFeed = (add: (line: string, newestWins: boolean) => void) => void;
+/** Hands lines to `add` one at a time, and version 3 pieces to `addPiece` (see
+ * `SessionManager.restoreRecords`). */
+export type RecordFeed = (
+  add: (line: string, newestWins: boolean) => void,
+  addPiece: (piece: Uint8Array, newestWins: boolean) => void,
+) => void;
 
 /** Stages what `feed` hands over into `core` and applies it, or drops it all. */
 function stageInto(core: SessionCore, feed: RecordFeed, now: number): RestoreReport {
   core.restoreBegin();
   try {
-    feed((line, newestWins) => core.restoreAdd(line, newestWins));
+    feed(
+      (line, newestWins) => core.restoreAdd(line, newestWins),
+      (piece, newestWins) => core.restoreAddPiece(piece, newestWins),
+    );
   } catch (error) {
     core.restoreAbort();
     throw error;
@@ -427,9 +434,22 @@ export class SessionManager {
   }
 
   /**
-   * Restores from lines that `feed` hands over one at a time (a snapshot's lines,
-   * then journal records with `newestWins`): validated as a whole first, so an
-   * invalid line, or `feed` throwing, changes nothing.
+   * The snapshot in version 3, binary, in pieces of about `maxBytes`: the same
+   * records and the same walk as `snapshotRecords` (a fuzzy snapshot if taken
+   * across turns while sessions change; `restoreRecords` then stages its pieces
+   * with `newestWins`), several times smaller and faster to restore. What the file
+   * store writes.
+   */
+  *snapshotPieces(maxBytes = 1 << 20): Generator<Uint8Array> {
+    const core = this.#live();
+    yield* core.snapshotPieces(this.#now(), maxBytes);
+  }
+
+  /**
+   * Restores from what `feed` hands over one at a time: a snapshot's lines or
+   * version 3 pieces, then journal records, with `newestWins` where a later image
+   * of a session replaces an earlier one. Validated as a whole first, so an
+   * invalid line or piece, or `feed` throwing, changes nothing.
    */
   restoreRecords(feed: RecordFeed): RestoreReport {
     return this.#run((core, now) => stageInto(core, feed, now));
@@ -504,13 +524,14 @@ export class SessionManager {
     let opened = { found: false, replayed: 0, tornRecord: false };
     const context: StoreContext = {
       snapshotRecords: (maxBytes) => this.snapshotRecords(maxBytes),
+      snapshotPieces: (maxBytes) => this.snapshotPieces(maxBytes),
       onError: (error) => this.#report(error),
       detach: () => {
         if (this.#store === store) this.detachStore();
       },
     };
-    const restore = this.restoreRecords((add) => {
-      opened = store.open(context, add);
+    const restore = this.restoreRecords((add, addPiece) => {
+      opened = store.open(context, add, addPiece);
     });
     this.#store = store;
     core.setJournaling(true);

@@ -30,17 +30,23 @@ import type { SessionError } from './errors';
 export interface SessionStore {
   /**
    * Called once, when the manager attaches the store: hands every record the
-   * store holds to `add`, one line at a time (a snapshot's lines, then newer
-   * records with `newestWins`). The manager applies them only if every line is
-   * valid. Throws `STORAGE_FAILED` if the store cannot be read or written; the
-   * manager is then unchanged.
+   * store holds to `add`, one line at a time, or to `addPiece`, a version 3 piece
+   * at a time (a snapshot's lines or pieces, then newer records, with
+   * `newestWins` wherever a later image of a session may follow an earlier one).
+   * The manager applies them only if every line and piece is valid. Throws
+   * `STORAGE_FAILED` if the store cannot be read or written; the manager is then
+   * unchanged.
    */
-  open(context: StoreContext, add: (line: string, newestWins: boolean) => void): StoreOpened;
+  open(
+    context: StoreContext,
+    add: (line: string, newestWins: boolean) => void,
+    addPiece: (piece: Uint8Array, newestWins: boolean) => void,
+  ): StoreOpened;
   /** Makes `changes` durable before the call returns, or throws. */
   save(changes: SessionChanges): void;
   /**
    * Writes everything the manager holds as one snapshot (from
-   * `context.snapshotRecords`), when the manager asks: after `open` (`'attach'`:
+   * `context.snapshotPieces` or `snapshotRecords`), when the manager asks: after `open` (`'attach'`:
    * the store may do it in the background, a piece per turn of the event loop,
    * as the file store does) and when the store is detached (`'detach'`: before
    * returning, for the manager stops saving here after it). Fails no call: a
@@ -65,6 +71,9 @@ export interface StoreContext {
    * (see `SessionManager.snapshotRecords`): the records saved since the first
    * piece was taken must be replayed over it. */
   snapshotRecords(maxBytes?: number): Iterable<string>;
+  /** The same walk in version 3, binary (see `SessionManager.snapshotPieces`),
+   * to be read back through `open`'s `addPiece`. */
+  snapshotPieces(maxBytes?: number): Iterable<Uint8Array>;
   /** Where the store reports what fails on its own initiative (a compaction
    * after a successful write): the manager's `onError`. */
   onError(error: SessionError): void;
