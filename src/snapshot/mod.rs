@@ -264,11 +264,69 @@ fn line(record: RecordLine) -> Result<String, SessionError> {
 
 /// A snapshot that passed validation, ready to apply.
 pub(crate) struct ValidSnapshot {
-    pub sessions: Vec<Session>,
+    /// Live sessions, in the order staged; `None` where an ended one was taken
+    /// out. `apply` takes each out again in the order it stores them.
+    pub sessions: Chunks<Option<Session>>,
     /// Ended sessions, each with its `end`.
     pub ended: Vec<Session>,
     /// Redeemed tokens: `(expires_at, id)`.
     pub redeemed: Vec<(u64, TokenId)>,
+}
+
+const CHUNK_BITS: u32 = 12;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+/// A sequence in chunks that are made whole and never move: a million staged
+/// sessions are held without being copied each time a `Vec` of them would grow
+/// (and holding the old copy and the new at once).
+#[derive(Debug)]
+pub(crate) struct Chunks<T> {
+    chunks: Vec<Vec<T>>,
+}
+
+impl<T> Default for Chunks<T> {
+    fn default() -> Self {
+        Chunks { chunks: Vec::new() }
+    }
+}
+
+impl<T> Chunks<T> {
+    /// How many items there are.
+    pub fn len(&self) -> usize {
+        let full = self.chunks.len().saturating_sub(1) * CHUNK;
+        full + self.chunks.last().map_or(0, Vec::len)
+    }
+
+    pub fn push(&mut self, item: T) {
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(item),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(item);
+                self.chunks.push(chunk);
+            }
+        }
+    }
+
+    /// The item at `at` (counted from 0, in the order pushed).
+    pub fn get(&self, at: usize) -> Option<&T> {
+        self.chunks.get(at >> CHUNK_BITS)?.get(at & (CHUNK - 1))
+    }
+
+    pub fn get_mut(&mut self, at: usize) -> Option<&mut T> {
+        self.chunks
+            .get_mut(at >> CHUNK_BITS)?
+            .get_mut(at & (CHUNK - 1))
+    }
+
+    /// Every item, in the order pushed.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flatten()
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.chunks.iter_mut().flatten()
+    }
 }
 
 /// Serializes a snapshot document, records sorted by ID so equal stores give equal

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
+use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 
 use serde_json::Value;
@@ -25,7 +26,7 @@ use crate::table::IdHasher;
 use super::binary::{self, Record};
 use super::validate::{self, EndIn, Fields, IdIn, Metadata, Origin, Strings};
 use super::{
-    EndedRecord, RecordLine, RedeemedRecord, SessionRecord, ValidSnapshot, BINARY_VERSION,
+    Chunks, EndedRecord, RecordLine, RedeemedRecord, SessionRecord, ValidSnapshot, BINARY_VERSION,
     RECORDS_VERSION, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
 };
 
@@ -36,9 +37,9 @@ use super::{
 pub struct Staging {
     /// Every session staged, checked, in the order first seen; a newer image of a
     /// session takes the place of the older.
-    records: Vec<Session>,
+    records: Chunks<Option<Session>>,
     /// Where each of `records` came from, for the error that refuses it.
-    origins: Vec<Origin>,
+    origins: Chunks<Origin>,
     /// Where each ID is in `records`, with its hash (so that growing the table
     /// reads no record).
     by_id: HashTable<(u64, usize)>,
@@ -63,8 +64,8 @@ impl Default for Staging {
         let keys = RandomState::new();
         let seed = (u128::from(keys.hash_one(0u8)) << 64) | u128::from(keys.hash_one(1u8));
         Staging {
-            records: Vec::new(),
-            origins: Vec::new(),
+            records: Chunks::default(),
+            origins: Chunks::default(),
             by_id: HashTable::new(),
             hasher: IdHasher::new(seed),
             strings: Strings::keyed(seed as u64),
@@ -255,28 +256,41 @@ impl Staging {
     ) -> Result<(), SessionError> {
         let hash = self.hasher.hash_id(&session.id);
         let records = &self.records;
-        let found = self.by_id.find(hash, |&(h, at)| {
-            h == hash && records.get(at).is_some_and(|r| r.id == session.id)
-        });
-        if let Some(&(_, at)) = found {
-            if !newest_wins {
-                let field = if session.end.is_some() {
-                    "session.id"
-                } else {
-                    "id"
-                };
-                return Err(origin.invalid(field, "appears twice in the snapshot"));
+        // One probe finds the ID or the place for it.
+        let entry = self.by_id.entry(
+            hash,
+            |&(h, at)| {
+                h == hash
+                    && records
+                        .get(at)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|r| r.id == session.id)
+            },
+            |&(h, _)| h,
+        );
+        match entry {
+            Entry::Occupied(found) => {
+                if !newest_wins {
+                    let field = if session.end.is_some() {
+                        "session.id"
+                    } else {
+                        "id"
+                    };
+                    return Err(origin.invalid(field, "appears twice in the snapshot"));
+                }
+                let (_, at) = *found.get();
+                if let (Some(record), Some(from)) =
+                    (self.records.get_mut(at), self.origins.get_mut(at))
+                {
+                    (*record, *from) = (Some(session), origin);
+                }
             }
-            if let (Some(record), Some(from)) = (self.records.get_mut(at), self.origins.get_mut(at))
-            {
-                (*record, *from) = (session, origin);
+            Entry::Vacant(place) => {
+                place.insert((hash, self.records.len()));
+                self.records.push(Some(session));
+                self.origins.push(origin);
             }
-            return Ok(());
         }
-        self.by_id
-            .insert_unique(hash, (hash, self.records.len()), |&(h, _)| h);
-        self.records.push(session);
-        self.origins.push(origin);
         Ok(())
     }
 
@@ -301,7 +315,8 @@ impl Staging {
     /// the whole over to be applied.
     pub(crate) fn validate(self, settings: &Settings) -> Result<ValidSnapshot, SessionError> {
         let limit = settings.config.max_state_bytes;
-        for (s, origin) in self.records.iter().zip(&self.origins) {
+        let staged = self.records.iter().zip(self.origins.iter());
+        for (s, origin) in staged.filter_map(|(s, origin)| Some((s.as_ref()?, origin))) {
             let size = s.data.state_bytes;
             if size > limit {
                 let field = if s.end.is_some() {
@@ -316,15 +331,10 @@ impl Staging {
         let mut sessions = self.records;
         // Ended sessions are few: taken out in place (the order does not matter,
         // `apply` sorts both), so a large restore holds its sessions once.
-        let mut ended = Vec::new();
-        let mut i = 0;
-        while i < sessions.len() {
-            if sessions.get(i).is_some_and(|s| s.end.is_some()) {
-                ended.push(sessions.swap_remove(i));
-            } else {
-                i += 1;
-            }
-        }
+        let ended = sessions
+            .iter_mut()
+            .filter_map(|s| s.take_if(|s| s.end.is_some()))
+            .collect();
         Ok(ValidSnapshot {
             sessions,
             ended,

@@ -220,23 +220,33 @@ impl SessionStore {
         let max_sessions = self.settings.config.max_sessions;
         let max_handles = self.settings.config.max_handles;
         let mut report = RestoreReport::default();
-        let mut sessions = valid.sessions;
+        let mut staged = valid.sessions;
         // Times after this store's (a snapshot from a machine whose clock is ahead, or
         // from before this clock went back) are brought back to it: the store's time
         // never goes back, and a session is never active before it was created.
-        for session in sessions.iter_mut() {
-            session.clamp_times(now);
+        // The most recently active first, then by ID (distinct: see `Staging`):
+        // when the store fills, they are the ones restored. The keys are copied
+        // out (a hex ID is 16 bytes inline) with each session's place, and sorted;
+        // each session is then taken from its place straight into the table, so it
+        // is moved once.
+        let mut order: Vec<(Reverse<u64>, SessionId, usize)> = Vec::with_capacity(staged.len());
+        for (at, slot) in staged.iter_mut().enumerate() {
+            if let Some(session) = slot {
+                session.clamp_times(now);
+                order.push((Reverse(session.last_activity), session.id.clone(), at));
+            }
         }
-        // The most recently active first, then by ID: when the store fills, they
-        // are the ones restored. The keys are copied out: sorting by them moves
-        // each session once.
-        sessions.sort_by_cached_key(|s| (Reverse(s.last_activity), s.id.clone()));
+        order.sort_unstable();
+        let count = order.len();
+        let sessions = order
+            .into_iter()
+            .filter_map(|(_, _, at)| staged.get_mut(at).and_then(Option::take));
         self.sessions
-            .reserve(sessions.len().saturating_add(valid.ended.len()));
+            .reserve(count.saturating_add(valid.ended.len()));
         let announce = !adopt && self.wants(EventKind::Restored);
         // One map per table: a value may be both a client's info and capabilities.
         let (mut infos, mut capabilities) = (Adopted::default(), Adopted::default());
-        let mut taken = Vec::with_capacity(sessions.len());
+        let mut taken = Vec::with_capacity(count);
         // The records' IDs are distinct (see `Staging`): in a store that held
         // nothing (a restart) none can be here already.
         let fresh = self.sessions.is_empty();
