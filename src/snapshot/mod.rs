@@ -273,8 +273,7 @@ pub(crate) struct ValidSnapshot {
     pub redeemed: Vec<(u64, TokenId)>,
 }
 
-const CHUNK_BITS: u32 = 12;
-const CHUNK: usize = 1 << CHUNK_BITS;
+use crate::table::{CHUNK, CHUNK_BITS};
 
 /// A sequence in chunks that are made whole and never move: a million staged
 /// sessions are held without being copied each time a `Vec` of them would grow
@@ -326,6 +325,44 @@ impl<T> Chunks<T> {
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
         self.chunks.iter_mut().flatten()
+    }
+
+    /// The chunks themselves, in order: each is `CHUNK` items (the last, up to
+    /// that) in a `Vec` made for `CHUNK`.
+    pub fn into_chunks(self) -> Vec<Vec<T>> {
+        self.chunks
+    }
+}
+
+impl<T: Default> Chunks<T> {
+    /// Moves the item at each place `at` to `to[at]`, in place: `to` must be a
+    /// permutation of the places (it is left as the identity). Each cycle of the
+    /// permutation is followed with one item in hand, so each item is moved once,
+    /// straight to its place; a place past the end stops the cycle there.
+    pub fn permute(&mut self, to: &mut [usize]) {
+        for start in 0..to.len() {
+            if to.get(start).is_none_or(|&dest| dest == start) {
+                continue;
+            }
+            let Some(mut hand) = self.get_mut(start).map(std::mem::take) else {
+                return;
+            };
+            let mut from = start;
+            // Moves the item in hand to where it goes, picking up the one there.
+            while let Some(dest) = to.get_mut(from).map(|d| std::mem::replace(d, from)) {
+                if dest == start || dest >= to.len() {
+                    break;
+                }
+                let Some(place) = self.get_mut(dest) else {
+                    break;
+                };
+                hand = std::mem::replace(place, hand);
+                from = dest;
+            }
+            if let Some(place) = self.get_mut(start) {
+                *place = hand;
+            }
+        }
     }
 }
 
@@ -395,4 +432,32 @@ fn parse_doc(text: &str) -> Result<SnapshotDoc, SessionError> {
         return Err(invalid(None, "takenAt", "is over the largest time"));
     }
     Ok(doc)
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::*;
+
+    #[test]
+    fn permute_moves_each_item_to_its_place_across_chunks() {
+        let n = CHUNK * 2 + 5;
+        let mut items = Chunks::default();
+        for i in 0..n {
+            items.push(Some(i));
+        }
+        // A permutation with long cycles (5 and n have no common factor).
+        let mut to: Vec<usize> = (0..n).map(|i| (i * 5 + 3) % n).collect();
+        let expected = {
+            let mut out = vec![None; n];
+            for (i, &t) in to.iter().enumerate() {
+                out[t] = Some(i);
+            }
+            out
+        };
+        items.permute(&mut to);
+        assert!(to.iter().enumerate().all(|(i, &t)| i == t));
+        assert_eq!(items.iter().copied().collect::<Vec<_>>(), expected);
+        assert_eq!(items.len(), n);
+        assert_eq!(items.into_chunks().len(), 3);
+    }
 }

@@ -221,26 +221,38 @@ impl SessionStore {
         let max_handles = self.settings.config.max_handles;
         let mut report = RestoreReport::default();
         let mut staged = valid.sessions;
-        // Times after this store's (a snapshot from a machine whose clock is ahead, or
-        // from before this clock went back) are brought back to it: the store's time
-        // never goes back, and a session is never active before it was created.
         // The most recently active first, then by ID (distinct: see `Staging`):
         // when the store fills, they are the ones restored. The keys are copied
-        // out (a hex ID is 16 bytes inline) with each session's place, and sorted;
-        // each session is then taken from its place straight into the table, so it
-        // is moved once.
+        // out (a hex ID is 16 bytes inline) with each session's place and sorted,
+        // and the sessions are moved to their places in that order in the
+        // staging's own chunks: read in order, each chunk's memory is then handed
+        // to the table as it empties.
         let mut order: Vec<(Reverse<u64>, SessionId, usize)> = Vec::with_capacity(staged.len());
         for (at, slot) in staged.iter_mut().enumerate() {
             if let Some(session) = slot {
+                // Times after this store's (a snapshot from a machine whose clock
+                // is ahead, or from before this clock went back) are brought back
+                // to it: the store's time never goes back, and a session is never
+                // active before it was created.
                 session.clamp_times(now);
                 order.push((Reverse(session.last_activity), session.id.clone(), at));
             }
         }
         order.sort_unstable();
         let count = order.len();
-        let sessions = order
-            .into_iter()
-            .filter_map(|(_, _, at)| staged.get_mut(at).and_then(Option::take));
+        // Where each place's session goes; the empty places (ended sessions taken
+        // out) go after the last session.
+        let mut to = vec![usize::MAX; staged.len()];
+        for (rank, (_, _, at)) in order.into_iter().enumerate() {
+            if let Some(place) = to.get_mut(at) {
+                *place = rank;
+            }
+        }
+        for (place, empty) in to.iter_mut().filter(|t| **t == usize::MAX).zip(count..) {
+            *place = empty;
+        }
+        staged.permute(&mut to);
+        drop(to);
         self.sessions
             .reserve(count.saturating_add(valid.ended.len()));
         let announce = !adopt && self.wants(EventKind::Restored);
@@ -251,32 +263,35 @@ impl SessionStore {
         // nothing (a restart) none can be here already.
         let fresh = self.sessions.is_empty();
         let stored = |store: &Self, id: &SessionId| !fresh && store.sessions.find(id).is_some();
-        for mut session in sessions {
-            if session.is_due(&self.settings.config, now) && !adopt {
-                report.skipped_expired += 1;
-            } else if stored(self, &session.id) {
-                report.refused_existing += 1;
-            } else if !adopt
-                && match session.kind {
-                    RecordKind::Session => self.sessions.live() >= max_sessions,
-                    RecordKind::Handle => self.sessions.live_handles() >= max_handles,
+        for mut chunk in staged.into_chunks() {
+            for mut session in chunk.iter_mut().filter_map(Option::take) {
+                if session.is_due(&self.settings.config, now) && !adopt {
+                    report.skipped_expired += 1;
+                } else if stored(self, &session.id) {
+                    report.refused_existing += 1;
+                } else if !adopt
+                    && match session.kind {
+                        RecordKind::Session => self.sessions.live() >= max_sessions,
+                        RecordKind::Handle => self.sessions.live_handles() >= max_handles,
+                    }
+                {
+                    report.refused_capacity += 1;
+                } else {
+                    // The ID is written out only for an event someone listens to.
+                    let id = (announce && session.kind == RecordKind::Session)
+                        .then(|| session.id.to_string());
+                    self.adopt_metadata(&mut session.data, &mut infos, &mut capabilities);
+                    taken.push(self.insert_unfiled(session));
+                    if let Some(session_id) = id {
+                        self.emit(Event::Restored {
+                            session_id,
+                            at: now,
+                        });
+                    }
+                    report.restored += 1;
                 }
-            {
-                report.refused_capacity += 1;
-            } else {
-                // The ID is written out only for an event someone listens to.
-                let id = (announce && session.kind == RecordKind::Session)
-                    .then(|| session.id.to_string());
-                self.adopt_metadata(&mut session.data, &mut infos, &mut capabilities);
-                taken.push(self.insert_unfiled(session));
-                if let Some(session_id) = id {
-                    self.emit(Event::Restored {
-                        session_id,
-                        at: now,
-                    });
-                }
-                report.restored += 1;
             }
+            self.sessions.offer_chunk(chunk);
         }
         self.file_restored(&taken);
         let mut ended = valid.ended;
