@@ -279,7 +279,7 @@ impl SessionStore {
                 } else {
                     // The ID is written out only for an event someone listens to.
                     let id = (announce && session.kind == RecordKind::Session)
-                        .then(|| session.id.to_string());
+                        .then(|| session.id.with_str(str::to_owned));
                     self.adopt_metadata(&mut session.data, &mut infos, &mut capabilities);
                     taken.push(self.insert_unfiled(session));
                     if let Some(session_id) = id {
