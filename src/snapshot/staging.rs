@@ -54,8 +54,17 @@ pub struct Staging {
     /// Client metadata values read, by their JSON text: each distinct value is
     /// checked once, and every session that has it shares one copy.
     metadata: BTreeMap<String, Arc<Metadata>>,
+    /// The metadata values of the last JSON records, newest first (at most
+    /// `RECENT_METADATA`): journal records of one client program carry the same
+    /// values again and again, and comparing is cheaper than writing each out as
+    /// text to look it up in `metadata`.
+    recent: Vec<(Value, Arc<Metadata>)>,
     strings: Strings,
 }
+
+/// How many metadata values `Staging::recent` keeps: a client's info and its
+/// capabilities, for a couple of client programs.
+const RECENT_METADATA: usize = 4;
 
 impl Default for Staging {
     fn default() -> Self {
@@ -74,6 +83,7 @@ impl Default for Staging {
             pieces: 0,
             binary: false,
             metadata: BTreeMap::new(),
+            recent: Vec::new(),
         }
     }
 }
@@ -224,7 +234,7 @@ impl Staging {
         r: SessionRecord,
         newest_wins: bool,
     ) -> Result<(), SessionError> {
-        let session = with_fields(r, &mut self.metadata, |fields| {
+        let session = with_fields(r, &mut self.metadata, &mut self.recent, |fields| {
             validate::live(origin, fields, &mut self.strings)
         })?;
         self.put(origin, session, newest_wins)
@@ -241,7 +251,7 @@ impl Staging {
             ended_at: e.ended_at,
             renewed_to: e.renewed_to.as_deref().map(IdIn::Text),
         };
-        let session = with_fields(e.session, &mut self.metadata, |fields| {
+        let session = with_fields(e.session, &mut self.metadata, &mut self.recent, |fields| {
             validate::ended(origin, fields, end, &mut self.strings)
         })?;
         self.put(origin, session, newest_wins)
@@ -348,19 +358,28 @@ impl Staging {
 }
 
 /// Calls `check` with the fields of a JSON record, its metadata shared through
-/// `metadata`.
+/// `metadata` (by JSON text) and `recent`.
 fn with_fields<T>(
     r: SessionRecord,
     metadata: &mut BTreeMap<String, Arc<Metadata>>,
+    recent: &mut Vec<(Value, Arc<Metadata>)>,
     check: impl FnOnce(Fields<'_>) -> Result<T, SessionError>,
 ) -> Result<T, SessionError> {
     let mut shared = |value: Value| {
-        let text = value.to_string();
-        if let Some(checked) = metadata.get(&text) {
+        if let Some((_, checked)) = recent.iter().find(|(seen, _)| same(seen, &value)) {
             return checked.clone();
         }
-        let checked = Arc::new(Metadata::check(Ok(value)));
-        metadata.insert(text, checked.clone());
+        let text = value.to_string();
+        let checked = match metadata.get(&text) {
+            Some(checked) => checked.clone(),
+            None => {
+                let checked = Arc::new(Metadata::check(Ok(value.clone())));
+                metadata.insert(text, checked.clone());
+                checked
+            }
+        };
+        recent.truncate(RECENT_METADATA - 1);
+        recent.insert(0, (value, checked.clone()));
         checked
     };
     let fields = Fields {
@@ -378,4 +397,43 @@ fn with_fields<T>(
         idle_timeout_ms: r.idle_timeout_ms,
     };
     check(fields)
+}
+
+/// True if two values are written out as the same JSON text: equal, with a
+/// number's sign of zero told apart too (`0.0` and `-0.0` are equal numbers).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            x == y && x.as_f64().map(f64::to_bits) == y.as_f64().map(f64::to_bits)
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|((k, x), (l, y))| k == l && same(x, y))
+        }
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn values_are_the_same_when_their_text_is() {
+        let a = json!({"name": "x", "v": [1, 2.5, {"z": null}]});
+        assert!(same(&a, &a.clone()));
+        assert!(!same(
+            &a,
+            &json!({"name": "x", "v": [1, 2.5, {"z": false}]})
+        ));
+        assert!(!same(&a, &json!({"name": "x", "w": [1, 2.5, {"z": null}]})));
+        assert!(!same(&json!(1), &json!(1.0)));
+        // Equal numbers, written differently.
+        assert_eq!(json!(0.0), json!(-0.0));
+        assert!(!same(&json!({"a": 0.0}), &json!({"a": -0.0})));
+    }
 }
