@@ -5,7 +5,6 @@
 
 use std::cmp::Reverse;
 
-use crate::config::Config;
 use crate::error::SessionError;
 use crate::events::{Event, EventKind};
 use crate::expiry::{lifetime_deadline, phase_deadline};
@@ -330,19 +329,28 @@ impl SessionStore {
 
     /// Files restored sessions' deadlines in deadline order, each kind of deadline
     /// on its own, so that filing a whole snapshot into an empty store only appends.
+    /// Both orders are read in one pass over the sessions; those with no absolute
+    /// lifetime (most, unless one is configured) have nothing to file for it.
     pub(super) fn file_restored(&mut self, handles: &[Handle]) {
         let config = &self.settings.config;
-        let sessions = &self.sessions;
-        let keyed = |deadline: fn(&Session, &Config) -> Option<u64>| {
-            let mut keys: Vec<(Option<u64>, u64, Handle)> = handles
-                .iter()
-                .filter_map(|&h| sessions.get(h).map(|s| (deadline(s, config), s.order, h)))
-                .collect();
-            keys.sort_unstable();
-            keys
-        };
-        let by_phase = keyed(|s, c| phase_deadline(s, c).map(|(_, at)| at));
-        let by_lifetime = keyed(|s, c| lifetime_deadline(s, c).map(|(_, at)| at));
+        let mut by_phase: Vec<(Option<u64>, u64, Handle)> = Vec::with_capacity(handles.len());
+        let mut by_lifetime: Vec<(u64, u64, Handle)> = Vec::new();
+        for (handle, session) in handles
+            .iter()
+            .filter_map(|&h| Some((h, self.sessions.get(h)?)))
+        {
+            let order = session.order;
+            by_phase.push((
+                phase_deadline(session, config).map(|(_, at)| at),
+                order,
+                handle,
+            ));
+            if let Some((_, at)) = lifetime_deadline(session, config) {
+                by_lifetime.push((at, order, handle));
+            }
+        }
+        by_phase.sort_unstable();
+        by_lifetime.sort_unstable();
         for (_, order, handle) in by_phase {
             if let Some(session) = self.sessions.get(handle) {
                 self.index.file_phase(handle, session, config, order);
