@@ -47,6 +47,7 @@ use crate::error::EndReason;
 use crate::error::SessionError;
 use crate::request_state::codec::{TokenId, TOKEN_ID_BYTES};
 use crate::session::{copy_of, session_copy, Phase, RecordKind, Session};
+use crate::table::{CHUNK, CHUNK_BITS};
 
 pub(crate) use binary::PieceWriter;
 pub use staging::Staging;
@@ -272,8 +273,6 @@ pub(crate) struct ValidSnapshot {
     /// Redeemed tokens: `(expires_at, id)`.
     pub redeemed: Vec<(u64, TokenId)>,
 }
-
-use crate::table::{CHUNK, CHUNK_BITS};
 
 /// A sequence in chunks that are made whole and never move: a million staged
 /// sessions are held without being copied each time a `Vec` of them would grow

@@ -36,7 +36,8 @@ use super::{
 #[derive(Debug)]
 pub struct Staging {
     /// Every session staged, checked, in the order first seen; a newer image of a
-    /// session takes the place of the older.
+    /// session takes the place of the older. Each is `Some` here: the option lets
+    /// `validate` and `apply` take sessions out in place.
     records: Chunks<Option<Session>>,
     /// Where each of `records` came from, for the error that refuses it.
     origins: Chunks<Origin>,
