@@ -63,7 +63,7 @@ impl IdHasher {
 pub(crate) struct SessionTable {
     chunks: Vec<Vec<Option<Session>>>,
     /// An emptied chunk's memory, for the next chunk the table makes (see
-    /// `offer_chunk`); kept until then.
+    /// `offer_chunk`); kept until then, or until the restore that offered it ends.
     spare: Option<Vec<Option<Session>>>,
     free: Vec<Handle>,
     by_id: HashTable<Handle>,
@@ -242,6 +242,12 @@ impl SessionTable {
             chunk.clear();
             self.spare = Some(chunk);
         }
+    }
+
+    /// Drops an offered chunk the table did not need: a small restore leaves no
+    /// chunk's worth of memory (some 800 KB) held for a growth that may never come.
+    pub fn release_spare(&mut self) {
+        self.spare = None;
     }
 
     /// Takes a session out of the table; its handle may be reused.

@@ -314,6 +314,7 @@ impl SessionStore {
                 report.ended_restored += 1;
             }
         }
+        self.sessions.release_spare();
         self.forget_old();
         for (expires_at, id) in valid.redeemed {
             if expires_at <= now || self.redeemed.contains(&id) {
