@@ -4,7 +4,9 @@
 //! until done, then each piece through `Staging::add_piece` and `restore_staged`
 //! into an empty store. The same through version 2 lines (`snapshot_records`,
 //! `Staging::add` per line), for comparison. `BENCH_SIZES` (comma-separated)
-//! picks the store sizes.
+//! picks the store sizes. And the journal's replay: `JOURNAL_RECORDS` records of
+//! one session each (an `export` document, what the file store appends after a
+//! change) through `Staging::add` with newest wins.
 
 #![allow(
     clippy::unwrap_used,
@@ -41,11 +43,16 @@ fn config(n: usize) -> Config {
     }
 }
 
+/// How many journal records `journal_records` replays.
+const JOURNAL_RECORDS: usize = 100_000;
+
 /// `n` sessions as a server holds them: one of a thousand principals, the
-/// `clientInfo` and capabilities every client of one program sends, state `{"n": i}`.
-fn populated(n: usize) -> SessionStore {
+/// `clientInfo` and capabilities every client of one program sends, state `{"n": i}`;
+/// and the IDs of the first `JOURNAL_RECORDS`.
+fn populated(n: usize) -> (SessionStore, Vec<String>) {
     let mut store =
         SessionStore::with_id_source(config(n), Box::new(InsecureSeededIds::new(1))).unwrap();
+    let mut ids = Vec::new();
     for i in 0..n {
         let params = CreateParams {
             principal: Some(format!("user-{}", i % 1_000)),
@@ -57,9 +64,28 @@ fn populated(n: usize) -> SessionStore {
         };
         let id = store.create(params, T0).unwrap().id;
         store.initialized(&id, T0).unwrap();
+        if ids.len() < JOURNAL_RECORDS {
+            ids.push(id);
+        }
     }
     store.drain_events();
-    store
+    (store, ids)
+}
+
+/// A journal record per session: its `export` document.
+fn journal(store: &SessionStore, ids: &[String]) -> Vec<String> {
+    ids.iter()
+        .map(|id| store.export(std::slice::from_ref(id), T0).unwrap())
+        .collect()
+}
+
+/// A staging with every journal record replayed, newest winning.
+fn replayed(records: &[String]) -> Staging {
+    let mut staging = Staging::default();
+    for record in records {
+        staging.add(record, true).unwrap();
+    }
+    staging
 }
 
 /// The whole snapshot in version 3, as the file store takes it: piece after piece.
@@ -114,7 +140,8 @@ fn restored_lines(n: usize, pieces: &[String]) -> SessionStore {
 
 fn bench(c: &mut Criterion) {
     for n in sizes() {
-        let store = populated(n);
+        let (store, ids) = populated(n);
+        let records = journal(&store, &ids);
         let v3 = pieces(&store);
         let v2 = lines(&store);
         let size = |sizes: &mut dyn Iterator<Item = usize>| sizes.sum::<usize>();
@@ -143,6 +170,10 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_function(BenchmarkId::new("restore_records", n), |b| {
             b.iter_batched(|| (), |()| restored_lines(n, &v2), BatchSize::PerIteration)
+        });
+        group.throughput(Throughput::Elements(records.len() as u64));
+        group.bench_function(BenchmarkId::new("journal_records", records.len()), |b| {
+            b.iter(|| replayed(&records))
         });
         group.finish();
     }

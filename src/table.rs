@@ -20,8 +20,10 @@ use crate::session_id::SessionId;
 /// A session's slot in the table; stable for as long as the session is stored.
 pub(crate) type Handle = u32;
 
-const CHUNK_BITS: u32 = 12;
-const CHUNK: usize = 1 << CHUNK_BITS;
+pub(crate) const CHUNK_BITS: u32 = 12;
+/// Sessions per chunk (also the staging's, so that a restore can hand its chunks'
+/// memory over: see `offer_chunk`).
+pub(crate) const CHUNK: usize = 1 << CHUNK_BITS;
 
 /// How session IDs are hashed: foldhash (several times faster than SipHash on
 /// ID-sized keys, which matters on every request), keyed per store by 128 bits from
@@ -60,6 +62,9 @@ impl IdHasher {
 
 pub(crate) struct SessionTable {
     chunks: Vec<Vec<Option<Session>>>,
+    /// An emptied chunk's memory, for the next chunk the table makes (see
+    /// `offer_chunk`); kept until then, or until the restore that offered it ends.
+    spare: Option<Vec<Option<Session>>>,
     free: Vec<Handle>,
     by_id: HashTable<Handle>,
     hasher: IdHasher,
@@ -81,6 +86,7 @@ impl SessionTable {
     pub fn new(hasher: IdHasher) -> Self {
         SessionTable {
             chunks: Vec::new(),
+            spare: None,
             free: Vec::new(),
             by_id: HashTable::new(),
             hasher,
@@ -200,8 +206,15 @@ impl SessionTable {
                 if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
                     // The first chunk grows as needed (a small store stays small);
                     // later ones are made whole, so filling them never reallocates.
-                    let capacity = if self.chunks.is_empty() { 0 } else { CHUNK };
-                    self.chunks.push(Vec::with_capacity(capacity));
+                    let chunk = match self.spare.take() {
+                        Some(spare) if !self.chunks.is_empty() => spare,
+                        spare => {
+                            self.spare = spare;
+                            let capacity = if self.chunks.is_empty() { 0 } else { CHUNK };
+                            Vec::with_capacity(capacity)
+                        }
+                    };
+                    self.chunks.push(chunk);
                 }
                 let full = (self.chunks.len() - 1) * CHUNK;
                 let last = self.chunks.len() - 1;
@@ -218,6 +231,23 @@ impl SessionTable {
             slot(chunks, h).map_or(0, |s| hasher.hash_id(&s.id))
         });
         handle
+    }
+
+    /// Offers an emptied chunk of `CHUNK` slots for the next chunk the table
+    /// makes: a restore hands over the staging's chunks as it has read them, so
+    /// that the table fills memory the staging held rather than new memory (a
+    /// million sessions are some 200 MB). One is kept; others are dropped.
+    pub fn offer_chunk(&mut self, mut chunk: Vec<Option<Session>>) {
+        if self.spare.is_none() && chunk.capacity() == CHUNK {
+            chunk.clear();
+            self.spare = Some(chunk);
+        }
+    }
+
+    /// Drops an offered chunk the table did not need: a small restore leaves no
+    /// chunk's worth of memory (some 800 KB) held for a growth that may never come.
+    pub fn release_spare(&mut self) {
+        self.spare = None;
     }
 
     /// Takes a session out of the table; its handle may be reused.

@@ -144,7 +144,7 @@ impl<'a> SessionBin<'a> {
             protocol_version: self.protocol_version,
             client_info: self.client_info.map(|n| value(n, Metadata::client_info)),
             capabilities: self.capabilities.map(|n| value(n, Metadata::capabilities)),
-            state: serde_json::from_str(self.state).map_err(|e| e.to_string()),
+            state: state_value(self.state),
             version: self.version,
             created_at: self.created_at,
             last_activity: self.last_activity,
@@ -162,6 +162,15 @@ impl<'a> EndedBin<'a> {
         };
         (self.session.fields(metadata), end)
     }
+}
+
+/// A state's JSON text, read. The empty object (the state of every session that
+/// never set one) is made without running the parser.
+fn state_value(text: &str) -> Result<Value, String> {
+    if text == "{}" {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    serde_json::from_str(text).map_err(|e| e.to_string())
 }
 
 /// Reads the record at the start of `bytes`: the record and the bytes after it,

@@ -47,6 +47,7 @@ use crate::error::EndReason;
 use crate::error::SessionError;
 use crate::request_state::codec::{TokenId, TOKEN_ID_BYTES};
 use crate::session::{copy_of, session_copy, Phase, RecordKind, Session};
+use crate::table::{CHUNK, CHUNK_BITS};
 
 pub(crate) use binary::PieceWriter;
 pub use staging::Staging;
@@ -264,11 +265,104 @@ fn line(record: RecordLine) -> Result<String, SessionError> {
 
 /// A snapshot that passed validation, ready to apply.
 pub(crate) struct ValidSnapshot {
-    pub sessions: Vec<Session>,
+    /// Live sessions, in the order staged; `None` where an ended one was taken
+    /// out. `apply` takes each out again in the order it stores them.
+    pub sessions: Chunks<Option<Session>>,
     /// Ended sessions, each with its `end`.
     pub ended: Vec<Session>,
     /// Redeemed tokens: `(expires_at, id)`.
     pub redeemed: Vec<(u64, TokenId)>,
+}
+
+/// A sequence in chunks that are made whole and never move: a million staged
+/// sessions are held without being copied each time a `Vec` of them would grow
+/// (and holding the old copy and the new at once).
+#[derive(Debug)]
+pub(crate) struct Chunks<T> {
+    chunks: Vec<Vec<T>>,
+}
+
+impl<T> Default for Chunks<T> {
+    fn default() -> Self {
+        Chunks { chunks: Vec::new() }
+    }
+}
+
+impl<T> Chunks<T> {
+    /// How many items there are.
+    pub fn len(&self) -> usize {
+        let full = self.chunks.len().saturating_sub(1) * CHUNK;
+        full + self.chunks.last().map_or(0, Vec::len)
+    }
+
+    pub fn push(&mut self, item: T) {
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(item),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(item);
+                self.chunks.push(chunk);
+            }
+        }
+    }
+
+    /// The item at `at` (counted from 0, in the order pushed).
+    pub fn get(&self, at: usize) -> Option<&T> {
+        self.chunks.get(at >> CHUNK_BITS)?.get(at & (CHUNK - 1))
+    }
+
+    pub fn get_mut(&mut self, at: usize) -> Option<&mut T> {
+        self.chunks
+            .get_mut(at >> CHUNK_BITS)?
+            .get_mut(at & (CHUNK - 1))
+    }
+
+    /// Every item, in the order pushed.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flatten()
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.chunks.iter_mut().flatten()
+    }
+
+    /// The chunks themselves, in order: each is `CHUNK` items (the last, up to
+    /// that) in a `Vec` made for `CHUNK`.
+    pub fn into_chunks(self) -> Vec<Vec<T>> {
+        self.chunks
+    }
+}
+
+impl<T: Default> Chunks<T> {
+    /// Moves the item at each place `at` to `to[at]`, in place: `to` must be a
+    /// permutation of the places (it is left as the identity). Each cycle of the
+    /// permutation is followed with one item in hand, so each item is moved once,
+    /// straight to its place; a place past the end stops the cycle there.
+    pub fn permute(&mut self, to: &mut [usize]) {
+        for start in 0..to.len() {
+            if to.get(start).is_none_or(|&dest| dest == start) {
+                continue;
+            }
+            let Some(mut hand) = self.get_mut(start).map(std::mem::take) else {
+                return;
+            };
+            let mut from = start;
+            // Moves the item in hand to where it goes, picking up the one there.
+            while let Some(dest) = to.get_mut(from).map(|d| std::mem::replace(d, from)) {
+                if dest == start || dest >= to.len() {
+                    break;
+                }
+                let Some(place) = self.get_mut(dest) else {
+                    break;
+                };
+                hand = std::mem::replace(place, hand);
+                from = dest;
+            }
+            if let Some(place) = self.get_mut(start) {
+                *place = hand;
+            }
+        }
+    }
 }
 
 /// Serializes a snapshot document, records sorted by ID so equal stores give equal
@@ -337,4 +431,32 @@ fn parse_doc(text: &str) -> Result<SnapshotDoc, SessionError> {
         return Err(invalid(None, "takenAt", "is over the largest time"));
     }
     Ok(doc)
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::*;
+
+    #[test]
+    fn permute_moves_each_item_to_its_place_across_chunks() {
+        let n = CHUNK * 2 + 5;
+        let mut items = Chunks::default();
+        for i in 0..n {
+            items.push(Some(i));
+        }
+        // A permutation with long cycles (5 and n have no common factor).
+        let mut to: Vec<usize> = (0..n).map(|i| (i * 5 + 3) % n).collect();
+        let expected = {
+            let mut out = vec![None; n];
+            for (i, &t) in to.iter().enumerate() {
+                out[t] = Some(i);
+            }
+            out
+        };
+        items.permute(&mut to);
+        assert!(to.iter().enumerate().all(|(i, &t)| i == t));
+        assert_eq!(items.iter().copied().collect::<Vec<_>>(), expected);
+        assert_eq!(items.len(), n);
+        assert_eq!(items.into_chunks().len(), 3);
+    }
 }

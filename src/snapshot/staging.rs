@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
+use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 
 use serde_json::Value;
@@ -25,7 +26,7 @@ use crate::table::IdHasher;
 use super::binary::{self, Record};
 use super::validate::{self, EndIn, Fields, IdIn, Metadata, Origin, Strings};
 use super::{
-    EndedRecord, RecordLine, RedeemedRecord, SessionRecord, ValidSnapshot, BINARY_VERSION,
+    Chunks, EndedRecord, RecordLine, RedeemedRecord, SessionRecord, ValidSnapshot, BINARY_VERSION,
     RECORDS_VERSION, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
 };
 
@@ -35,10 +36,11 @@ use super::{
 #[derive(Debug)]
 pub struct Staging {
     /// Every session staged, checked, in the order first seen; a newer image of a
-    /// session takes the place of the older.
-    records: Vec<Session>,
+    /// session takes the place of the older. Each is `Some` here: the option lets
+    /// `validate` and `apply` take sessions out in place.
+    records: Chunks<Option<Session>>,
     /// Where each of `records` came from, for the error that refuses it.
-    origins: Vec<Origin>,
+    origins: Chunks<Origin>,
     /// Where each ID is in `records`, with its hash (so that growing the table
     /// reads no record).
     by_id: HashTable<(u64, usize)>,
@@ -53,8 +55,17 @@ pub struct Staging {
     /// Client metadata values read, by their JSON text: each distinct value is
     /// checked once, and every session that has it shares one copy.
     metadata: BTreeMap<String, Arc<Metadata>>,
+    /// The metadata values of the last JSON records, newest first (at most
+    /// `RECENT_METADATA`): journal records of one client program carry the same
+    /// values again and again, and comparing is cheaper than writing each out as
+    /// text to look it up in `metadata`.
+    recent: Vec<(Value, Arc<Metadata>)>,
     strings: Strings,
 }
+
+/// How many metadata values `Staging::recent` keeps: a client's info and its
+/// capabilities, for a couple of client programs.
+const RECENT_METADATA: usize = 4;
 
 impl Default for Staging {
     fn default() -> Self {
@@ -63,8 +74,8 @@ impl Default for Staging {
         let keys = RandomState::new();
         let seed = (u128::from(keys.hash_one(0u8)) << 64) | u128::from(keys.hash_one(1u8));
         Staging {
-            records: Vec::new(),
-            origins: Vec::new(),
+            records: Chunks::default(),
+            origins: Chunks::default(),
             by_id: HashTable::new(),
             hasher: IdHasher::new(seed),
             strings: Strings::keyed(seed as u64),
@@ -73,6 +84,7 @@ impl Default for Staging {
             pieces: 0,
             binary: false,
             metadata: BTreeMap::new(),
+            recent: Vec::new(),
         }
     }
 }
@@ -223,7 +235,7 @@ impl Staging {
         r: SessionRecord,
         newest_wins: bool,
     ) -> Result<(), SessionError> {
-        let session = with_fields(r, &mut self.metadata, |fields| {
+        let session = with_fields(r, &mut self.metadata, &mut self.recent, |fields| {
             validate::live(origin, fields, &mut self.strings)
         })?;
         self.put(origin, session, newest_wins)
@@ -240,7 +252,7 @@ impl Staging {
             ended_at: e.ended_at,
             renewed_to: e.renewed_to.as_deref().map(IdIn::Text),
         };
-        let session = with_fields(e.session, &mut self.metadata, |fields| {
+        let session = with_fields(e.session, &mut self.metadata, &mut self.recent, |fields| {
             validate::ended(origin, fields, end, &mut self.strings)
         })?;
         self.put(origin, session, newest_wins)
@@ -255,28 +267,41 @@ impl Staging {
     ) -> Result<(), SessionError> {
         let hash = self.hasher.hash_id(&session.id);
         let records = &self.records;
-        let found = self.by_id.find(hash, |&(h, at)| {
-            h == hash && records.get(at).is_some_and(|r| r.id == session.id)
-        });
-        if let Some(&(_, at)) = found {
-            if !newest_wins {
-                let field = if session.end.is_some() {
-                    "session.id"
-                } else {
-                    "id"
-                };
-                return Err(origin.invalid(field, "appears twice in the snapshot"));
+        // One probe finds the ID or the place for it.
+        let entry = self.by_id.entry(
+            hash,
+            |&(h, at)| {
+                h == hash
+                    && records
+                        .get(at)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|r| r.id == session.id)
+            },
+            |&(h, _)| h,
+        );
+        match entry {
+            Entry::Occupied(found) => {
+                if !newest_wins {
+                    let field = if session.end.is_some() {
+                        "session.id"
+                    } else {
+                        "id"
+                    };
+                    return Err(origin.invalid(field, "appears twice in the snapshot"));
+                }
+                let (_, at) = *found.get();
+                if let (Some(record), Some(from)) =
+                    (self.records.get_mut(at), self.origins.get_mut(at))
+                {
+                    (*record, *from) = (Some(session), origin);
+                }
             }
-            if let (Some(record), Some(from)) = (self.records.get_mut(at), self.origins.get_mut(at))
-            {
-                (*record, *from) = (session, origin);
+            Entry::Vacant(place) => {
+                place.insert((hash, self.records.len()));
+                self.records.push(Some(session));
+                self.origins.push(origin);
             }
-            return Ok(());
         }
-        self.by_id
-            .insert_unique(hash, (hash, self.records.len()), |&(h, _)| h);
-        self.records.push(session);
-        self.origins.push(origin);
         Ok(())
     }
 
@@ -301,7 +326,8 @@ impl Staging {
     /// the whole over to be applied.
     pub(crate) fn validate(self, settings: &Settings) -> Result<ValidSnapshot, SessionError> {
         let limit = settings.config.max_state_bytes;
-        for (s, origin) in self.records.iter().zip(&self.origins) {
+        let staged = self.records.iter().zip(self.origins.iter());
+        for (s, origin) in staged.filter_map(|(s, origin)| Some((s.as_ref()?, origin))) {
             let size = s.data.state_bytes;
             if size > limit {
                 let field = if s.end.is_some() {
@@ -316,15 +342,10 @@ impl Staging {
         let mut sessions = self.records;
         // Ended sessions are few: taken out in place (the order does not matter,
         // `apply` sorts both), so a large restore holds its sessions once.
-        let mut ended = Vec::new();
-        let mut i = 0;
-        while i < sessions.len() {
-            if sessions.get(i).is_some_and(|s| s.end.is_some()) {
-                ended.push(sessions.swap_remove(i));
-            } else {
-                i += 1;
-            }
-        }
+        let ended = sessions
+            .iter_mut()
+            .filter_map(|s| s.take_if(|s| s.end.is_some()))
+            .collect();
         Ok(ValidSnapshot {
             sessions,
             ended,
@@ -338,19 +359,28 @@ impl Staging {
 }
 
 /// Calls `check` with the fields of a JSON record, its metadata shared through
-/// `metadata`.
+/// `metadata` (by JSON text) and `recent`.
 fn with_fields<T>(
     r: SessionRecord,
     metadata: &mut BTreeMap<String, Arc<Metadata>>,
+    recent: &mut Vec<(Value, Arc<Metadata>)>,
     check: impl FnOnce(Fields<'_>) -> Result<T, SessionError>,
 ) -> Result<T, SessionError> {
     let mut shared = |value: Value| {
-        let text = value.to_string();
-        if let Some(checked) = metadata.get(&text) {
+        if let Some((_, checked)) = recent.iter().find(|(seen, _)| same(seen, &value)) {
             return checked.clone();
         }
-        let checked = Arc::new(Metadata::check(Ok(value)));
-        metadata.insert(text, checked.clone());
+        let text = value.to_string();
+        let checked = match metadata.get(&text) {
+            Some(checked) => checked.clone(),
+            None => {
+                let checked = Arc::new(Metadata::check(Ok(value.clone())));
+                metadata.insert(text, checked.clone());
+                checked
+            }
+        };
+        recent.truncate(RECENT_METADATA - 1);
+        recent.insert(0, (value, checked.clone()));
         checked
     };
     let fields = Fields {
@@ -368,4 +398,43 @@ fn with_fields<T>(
         idle_timeout_ms: r.idle_timeout_ms,
     };
     check(fields)
+}
+
+/// True if two values are written out as the same JSON text: equal, with a
+/// number's sign of zero told apart too (`0.0` and `-0.0` are equal numbers).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            x == y && x.as_f64().map(f64::to_bits) == y.as_f64().map(f64::to_bits)
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|((k, x), (l, y))| k == l && same(x, y))
+        }
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn values_are_the_same_when_their_text_is() {
+        let a = json!({"name": "x", "v": [1, 2.5, {"z": null}]});
+        assert!(same(&a, &a.clone()));
+        assert!(!same(
+            &a,
+            &json!({"name": "x", "v": [1, 2.5, {"z": false}]})
+        ));
+        assert!(!same(&a, &json!({"name": "x", "w": [1, 2.5, {"z": null}]})));
+        assert!(!same(&json!(1), &json!(1.0)));
+        // Equal numbers, written differently.
+        assert_eq!(json!(0.0), json!(-0.0));
+        assert!(!same(&json!({"a": 0.0}), &json!({"a": -0.0})));
+    }
 }

@@ -5,7 +5,6 @@
 
 use std::cmp::Reverse;
 
-use crate::config::Config;
 use crate::error::SessionError;
 use crate::events::{Event, EventKind};
 use crate::expiry::{lifetime_deadline, phase_deadline};
@@ -220,53 +219,78 @@ impl SessionStore {
         let max_sessions = self.settings.config.max_sessions;
         let max_handles = self.settings.config.max_handles;
         let mut report = RestoreReport::default();
-        let mut sessions = valid.sessions;
-        // Times after this store's (a snapshot from a machine whose clock is ahead, or
-        // from before this clock went back) are brought back to it: the store's time
-        // never goes back, and a session is never active before it was created.
-        for session in sessions.iter_mut() {
-            session.clamp_times(now);
+        let mut staged = valid.sessions;
+        // The most recently active first, then by ID (distinct: see `Staging`):
+        // when the store fills, they are the ones restored. The keys are copied
+        // out (a hex ID is 16 bytes inline) with each session's place and sorted,
+        // and the sessions are moved to their places in that order in the
+        // staging's own chunks: read in order, each chunk's memory is then handed
+        // to the table as it empties.
+        let mut order: Vec<(Reverse<u64>, SessionId, usize)> = Vec::with_capacity(staged.len());
+        for (at, slot) in staged.iter_mut().enumerate() {
+            if let Some(session) = slot {
+                // Times after this store's (a snapshot from a machine whose clock
+                // is ahead, or from before this clock went back) are brought back
+                // to it: the store's time never goes back, and a session is never
+                // active before it was created.
+                session.clamp_times(now);
+                order.push((Reverse(session.last_activity), session.id.clone(), at));
+            }
         }
-        // The most recently active first, then by ID: when the store fills, they
-        // are the ones restored. The keys are copied out: sorting by them moves
-        // each session once.
-        sessions.sort_by_cached_key(|s| (Reverse(s.last_activity), s.id.clone()));
+        order.sort_unstable();
+        let count = order.len();
+        // Where each place's session goes; the empty places (ended sessions taken
+        // out) go after the last session.
+        let mut to = vec![usize::MAX; staged.len()];
+        for (rank, (_, _, at)) in order.into_iter().enumerate() {
+            if let Some(place) = to.get_mut(at) {
+                *place = rank;
+            }
+        }
+        for (place, empty) in to.iter_mut().filter(|t| **t == usize::MAX).zip(count..) {
+            *place = empty;
+        }
+        staged.permute(&mut to);
+        drop(to);
         self.sessions
-            .reserve(sessions.len().saturating_add(valid.ended.len()));
+            .reserve(count.saturating_add(valid.ended.len()));
         let announce = !adopt && self.wants(EventKind::Restored);
         // One map per table: a value may be both a client's info and capabilities.
         let (mut infos, mut capabilities) = (Adopted::default(), Adopted::default());
-        let mut taken = Vec::with_capacity(sessions.len());
+        let mut taken = Vec::with_capacity(count);
         // The records' IDs are distinct (see `Staging`): in a store that held
         // nothing (a restart) none can be here already.
         let fresh = self.sessions.is_empty();
         let stored = |store: &Self, id: &SessionId| !fresh && store.sessions.find(id).is_some();
-        for mut session in sessions {
-            if session.is_due(&self.settings.config, now) && !adopt {
-                report.skipped_expired += 1;
-            } else if stored(self, &session.id) {
-                report.refused_existing += 1;
-            } else if !adopt
-                && match session.kind {
-                    RecordKind::Session => self.sessions.live() >= max_sessions,
-                    RecordKind::Handle => self.sessions.live_handles() >= max_handles,
+        for mut chunk in staged.into_chunks() {
+            for mut session in chunk.iter_mut().filter_map(Option::take) {
+                if session.is_due(&self.settings.config, now) && !adopt {
+                    report.skipped_expired += 1;
+                } else if stored(self, &session.id) {
+                    report.refused_existing += 1;
+                } else if !adopt
+                    && match session.kind {
+                        RecordKind::Session => self.sessions.live() >= max_sessions,
+                        RecordKind::Handle => self.sessions.live_handles() >= max_handles,
+                    }
+                {
+                    report.refused_capacity += 1;
+                } else {
+                    // The ID is written out only for an event someone listens to.
+                    let id = (announce && session.kind == RecordKind::Session)
+                        .then(|| session.id.with_str(str::to_owned));
+                    self.adopt_metadata(&mut session.data, &mut infos, &mut capabilities);
+                    taken.push(self.insert_unfiled(session));
+                    if let Some(session_id) = id {
+                        self.emit(Event::Restored {
+                            session_id,
+                            at: now,
+                        });
+                    }
+                    report.restored += 1;
                 }
-            {
-                report.refused_capacity += 1;
-            } else {
-                // The ID is written out only for an event someone listens to.
-                let id = (announce && session.kind == RecordKind::Session)
-                    .then(|| session.id.to_string());
-                self.adopt_metadata(&mut session.data, &mut infos, &mut capabilities);
-                taken.push(self.insert_unfiled(session));
-                if let Some(session_id) = id {
-                    self.emit(Event::Restored {
-                        session_id,
-                        at: now,
-                    });
-                }
-                report.restored += 1;
             }
+            self.sessions.offer_chunk(chunk);
         }
         self.file_restored(&taken);
         let mut ended = valid.ended;
@@ -290,6 +314,7 @@ impl SessionStore {
                 report.ended_restored += 1;
             }
         }
+        self.sessions.release_spare();
         self.forget_old();
         for (expires_at, id) in valid.redeemed {
             if expires_at <= now || self.redeemed.contains(&id) {
@@ -305,19 +330,28 @@ impl SessionStore {
 
     /// Files restored sessions' deadlines in deadline order, each kind of deadline
     /// on its own, so that filing a whole snapshot into an empty store only appends.
+    /// Both orders are read in one pass over the sessions; those with no absolute
+    /// lifetime (most, unless one is configured) have nothing to file for it.
     pub(super) fn file_restored(&mut self, handles: &[Handle]) {
         let config = &self.settings.config;
-        let sessions = &self.sessions;
-        let keyed = |deadline: fn(&Session, &Config) -> Option<u64>| {
-            let mut keys: Vec<(Option<u64>, u64, Handle)> = handles
-                .iter()
-                .filter_map(|&h| sessions.get(h).map(|s| (deadline(s, config), s.order, h)))
-                .collect();
-            keys.sort_unstable();
-            keys
-        };
-        let by_phase = keyed(|s, c| phase_deadline(s, c).map(|(_, at)| at));
-        let by_lifetime = keyed(|s, c| lifetime_deadline(s, c).map(|(_, at)| at));
+        let mut by_phase: Vec<(Option<u64>, u64, Handle)> = Vec::with_capacity(handles.len());
+        let mut by_lifetime: Vec<(u64, u64, Handle)> = Vec::new();
+        for (handle, session) in handles
+            .iter()
+            .filter_map(|&h| Some((h, self.sessions.get(h)?)))
+        {
+            let order = session.order;
+            by_phase.push((
+                phase_deadline(session, config).map(|(_, at)| at),
+                order,
+                handle,
+            ));
+            if let Some((_, at)) = lifetime_deadline(session, config) {
+                by_lifetime.push((at, order, handle));
+            }
+        }
+        by_phase.sort_unstable();
+        by_lifetime.sort_unstable();
         for (_, order, handle) in by_phase {
             if let Some(session) = self.sessions.get(handle) {
                 self.index.file_phase(handle, session, config, order);

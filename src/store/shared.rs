@@ -40,6 +40,7 @@ impl SessionStore {
         let fetched: Vec<String> = valid
             .sessions
             .iter()
+            .flatten()
             .chain(valid.ended.iter())
             .map(|s| s.id.to_string())
             .collect();
