@@ -431,7 +431,7 @@ async function main() {
     process.stdout.write(`${JSON.stringify(result)}\n`);
     process.exit(0); // a build's store is dropped, not closed: as a crash leaves it
   }
-  const sizes = arg('sizes', '100000,1000000').split(',').map(Number);
+  const sizes = arg('sizes', '100000,1000000').split(',').filter(Boolean).map(Number);
   const changes = Number(arg('changes', '10000'));
   const restartSize = Number(arg('restart-size', '1000000'));
   const runs = Number(arg('runs', '3'));

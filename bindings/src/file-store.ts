@@ -154,15 +154,18 @@ function frame(seq: number, json: string): string {
   return `${seq} ${digest(json)} ${json}\n`;
 }
 
-/** Parses one framed line; null if torn or corrupt. */
-function unframe(line: string): Frame | null {
-  const first = line.indexOf(' ');
-  const second = line.indexOf(' ', first + 1);
+/** Parses one framed line (its bytes, without the newline); null if torn or
+ * corrupt. The digest is taken over the bytes as read: the JSON is decoded once,
+ * and only once it is known whole. */
+function unframe(line: Buffer): Frame | null {
+  const first = line.indexOf(0x20);
+  const second = line.indexOf(0x20, first + 1);
   if (first <= 0 || second <= first) return null;
-  const seq = Number(line.slice(0, first));
-  const json = line.slice(second + 1);
-  if (!Number.isSafeInteger(seq) || digest(json) !== line.slice(first + 1, second)) return null;
-  return { seq, json };
+  const seq = Number(line.toString('latin1', 0, first));
+  const json = line.subarray(second + 1);
+  const hash = createHash('sha256').update(json).digest('hex').slice(0, 16);
+  if (!Number.isSafeInteger(seq) || hash !== line.toString('latin1', first + 1, second)) return null;
+  return { seq, json: json.toString('utf8') };
 }
 
 /** The header of a file of `format` in a version up to `newest`, or what is
@@ -256,15 +259,15 @@ class FileReader {
     this.#fd = io.openSync(path, READ);
   }
 
-  /** The first line's text (without its newline), or null if it has none. */
-  line(): string | null {
+  /** The first line's bytes (without its newline), or null if it has none. */
+  line(): Buffer | null {
     this.#fill(Math.min(READ_BYTES, this.#remaining));
     const at = this.#buffer.subarray(this.#start, this.#end).indexOf(0x0a);
     if (at === -1) return null;
-    const text = this.#buffer.toString('utf8', this.#start, this.#start + at);
+    const line = this.#buffer.subarray(this.#start, this.#start + at);
     this.#start += at + 1;
     this.offset += at + 1;
-    return text;
+    return line;
   }
 
   /** The next `n` bytes, or null if the file holds fewer. */
@@ -1009,8 +1012,8 @@ export class FileSessionStore implements SessionStore {
       if (segment.start > expected) throw this.#missing(expected, segment);
       const name = segment.path.slice(this.dir.length + 1);
       let header = segment.start >= 0;
-      for (const { text, complete, bytes } of this.#lines(segment.path)) {
-        const record = complete ? unframe(text) : null;
+      for (const { line, complete, bytes } of this.#lines(segment.path)) {
+        const record = complete ? unframe(line) : null;
         if (header) {
           header = false;
           // A torn header: the crash came as the segment was made; it holds nothing.
@@ -1120,9 +1123,9 @@ export class FileSessionStore implements SessionStore {
     let pieces = 0;
     let ended = false;
     let bytes = 0;
-    for (const { text, complete, bytes: size } of this.#lines(path)) {
+    for (const { line: read, complete, bytes: size } of this.#lines(path)) {
       bytes += size;
-      const line = complete ? unframe(text) : null;
+      const line = complete ? unframe(read) : null;
       if (line === null) throw corrupt('a torn or altered line');
       if (ended) throw corrupt('lines after its end');
       if (header) {
@@ -1155,9 +1158,10 @@ export class FileSessionStore implements SessionStore {
     return seq;
   }
 
-  /** The lines of a file, read a block at a time (never as one string); the last
-   * one is incomplete if the file does not end with a newline. */
-  *#lines(path: string): Generator<{ text: string; complete: boolean; bytes: number }> {
+  /** The lines of a file (their bytes, without the newline: a view valid until
+   * the next line), read a block at a time (never as one string); the last one
+   * is incomplete if the file does not end with a newline. */
+  *#lines(path: string): Generator<{ line: Buffer; complete: boolean; bytes: number }> {
     const fd = this.#io.openSync(path, READ);
     try {
       const block = Buffer.alloc(READ_BYTES);
@@ -1169,8 +1173,8 @@ export class FileSessionStore implements SessionStore {
         let start = 0;
         for (let end = block.indexOf(0x0a, start); end !== -1 && end < n; end = block.indexOf(0x0a, start)) {
           const tail = block.subarray(start, end);
-          const text = partial.length === 0 ? tail.toString('utf8') : Buffer.concat([...partial, tail]).toString('utf8');
-          yield { text, complete: true, bytes: size + tail.length + 1 };
+          const line = partial.length === 0 ? tail : Buffer.concat([...partial, tail]);
+          yield { line, complete: true, bytes: size + tail.length + 1 };
           partial = [];
           size = 0;
           start = end + 1;
@@ -1180,7 +1184,7 @@ export class FileSessionStore implements SessionStore {
           size += n - start;
         }
       }
-      if (partial.length > 0) yield { text: Buffer.concat(partial).toString('utf8'), complete: false, bytes: size };
+      if (partial.length > 0) yield { line: Buffer.concat(partial), complete: false, bytes: size };
     } finally {
       this.#io.closeSync(fd);
     }
