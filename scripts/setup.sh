@@ -42,10 +42,13 @@ fi
 # round-robin load balancer in front of several instances). Debian's packages; the
 # tests start their own on free loopback ports (pkg-tests/support/), so the system
 # services are never started here, and one left running on 6379 or 80 is not used.
+# And chromium, the real browser the www/ and web build tests drive through
+# playwright-core (which cannot download browsers here).
 has() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 servers=""
 has redis-server || servers="$servers redis-server"
 has nginx || servers="$servers nginx"
+has chromium || servers="$servers chromium"
 if [ -n "$servers" ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     say "no apt-get here: install these Debian packages (or their equivalents) by hand:$servers"

@@ -30,9 +30,10 @@ npm pack --silent --pack-destination "$scratch" >/dev/null
 mkdir "$scratch/app"
 cp -R pkg-tests/. "$scratch/app/"
 cp -R examples "$scratch/app/examples"
-# The MCP SDK, Express, zod and the redis client at the versions this repo is locked to.
+# The MCP SDK, Express, zod, the redis client and playwright-core (the browser tests)
+# at the versions this repo is locked to.
 peers=$(node -e '
-  for (const p of ["@modelcontextprotocol/sdk", "@modelcontextprotocol/server", "@modelcontextprotocol/client", "@modelcontextprotocol/node", "express", "zod", "redis"])
+  for (const p of ["@modelcontextprotocol/sdk", "@modelcontextprotocol/server", "@modelcontextprotocol/client", "@modelcontextprotocol/node", "express", "zod", "redis", "playwright-core"])
     process.stdout.write(`${p}@${JSON.parse(require("fs").readFileSync(`node_modules/${p}/package.json`)).version} `)')
 (
   cd "$scratch/app"
