@@ -192,6 +192,9 @@ impl Session {
             expires_at: self.deadline_ms(config),
             idle_timeout_ms: self.idle_timeout_ms.unwrap_or(config.idle_timeout_ms),
             in_flight: self.in_flight,
+            lifetime_ends_at: config
+                .absolute_lifetime_ms
+                .map(|l| self.created_at.saturating_add(l)),
         })
     }
 }
@@ -270,6 +273,10 @@ session_copy! {
         pub expires_at: Option<u64>,
         pub idle_timeout_ms: u64,
         pub in_flight: u32,
+        /// When the absolute lifetime (`absoluteLifetimeMs`) ends, however busy the
+        /// session is; `None` without one. Operators see it beside `expires_at`,
+        /// which is only the nearer of the two.
+        pub lifetime_ends_at: Option<u64>,
     }
 }
 

@@ -272,11 +272,19 @@ fn list_answers_the_live_handles_of_one_principal_oldest_first() {
             .collect()
     };
     assert_eq!(ids(&s, Some("a")), vec![a1.clone(), a2.clone()]);
-    assert_eq!(ids(&s, Some("b")), vec![b1]);
-    assert_eq!(ids(&s, None), vec![anon]);
+    assert_eq!(ids(&s, Some("b")), vec![b1.clone()]);
+    assert_eq!(ids(&s, None), vec![anon.clone()]);
     s.destroy_handle(&a1, Some("a"), T0 + 5).unwrap();
-    assert_eq!(ids(&s, Some("a")), vec![a2]);
+    assert_eq!(ids(&s, Some("a")), vec![a2.clone()]);
     assert_eq!(s.list(T0 + 5).unwrap().len(), 1, "sessions list no handles");
+    // The operator's view: every principal's live handles, oldest first, and no session.
+    let all: Vec<String> = s
+        .all_handles(T0 + 5)
+        .unwrap()
+        .into_iter()
+        .map(|h| h.handle_id)
+        .collect();
+    assert_eq!(all, vec![b1, a2, anon]);
 }
 
 #[test]

@@ -271,6 +271,10 @@ impl Model {
             expires_at: self.deadline(s).map(|d| d.0),
             idle_timeout_ms: s.idle.unwrap_or(self.config.idle_timeout_ms),
             in_flight: s.in_flight,
+            lifetime_ends_at: self
+                .config
+                .absolute_lifetime_ms
+                .map(|l| s.created.saturating_add(l)),
         }
     }
 

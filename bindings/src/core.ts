@@ -305,6 +305,9 @@ export class SessionCore {
   listHandles(principal: string | null | undefined, now: number): HandleView[] {
     return this.#wasm.listHandles(optionalStr(principal, 'principal'), num(now, 'now'));
   }
+  listAllHandles(now: number): HandleView[] {
+    return this.#wasm.listAllHandles(num(now, 'now'));
+  }
 
   disconnect(id: string, now: number): void {
     this.#wasm.disconnect(str(id, 'sessionId'), num(now, 'now'));

@@ -81,4 +81,10 @@ export class HandleStore {
   list(options?: HandleOwner | null): HandleView[] {
     return this.#run((core, now) => core.listHandles(options?.principal, now));
   }
+
+  /** Every live handle, whoever holds it, oldest first: for an operator's view
+   * (O(store), so never on a request path). */
+  listAll(): HandleView[] {
+    return this.#run((core, now) => core.listAllHandles(now));
+  }
 }

@@ -351,6 +351,28 @@ export class SessionManager {
     return this.#run((core, now) => core.list(now)).map(fromView);
   }
 
+  /**
+   * Every live session as the core's view, oldest first: what `getAllSessions`
+   * reports plus `idleTimeoutMs` and `lifetimeEndsAt`, for an operator's view.
+   */
+  sessionViews(): SessionView[] {
+    return this.#run((core, now) => core.list(now));
+  }
+
+  /**
+   * A live session as the core's view, or null if it is not live; unlike
+   * `getSession`, not activity: an observer (an operator's event feed) must not
+   * keep the sessions it looks at alive.
+   */
+  peekSession(id: string): SessionView | null {
+    try {
+      return this.#run((core, now) => core.peek(id, now));
+    } catch (error) {
+      if (error instanceof SessionError && error.httpStatus < 500) return null;
+      throw error;
+    }
+  }
+
   /** Ends every session past its deadline now; returns their IDs. */
   cleanupExpiredSessions(): string[] {
     return this.#run((core, now) => core.sweepIds(now));

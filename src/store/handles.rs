@@ -246,6 +246,24 @@ impl SessionStore {
             .collect())
     }
 
+    /// Every live handle, whoever holds it, oldest first: for an operator's view
+    /// of the store, not for a request path. No side effect, not even on the
+    /// clock. O(store).
+    pub fn all_handles(&self, now: u64) -> Result<Vec<HandleView>, SessionError> {
+        check_now(now)?;
+        let now = now.max(self.clock);
+        let config = &self.settings.config;
+        let mut live: Vec<&Session> = self
+            .live_at(now)
+            .filter(|s| s.kind == RecordKind::Handle)
+            .collect();
+        live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(live
+            .into_iter()
+            .map(|s| HandleView::of(s, config))
+            .collect())
+    }
+
     /// The prologue of every call on one handle: the arguments are checked (a
     /// malformed ID is `INVALID_ARGUMENT` for `handleId`), then time advances.
     fn enter_handle(

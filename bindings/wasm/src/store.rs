@@ -540,6 +540,12 @@ impl WasmSessionStore {
         output(&self.store.list_handles(principal.as_deref(), time(now)?)?)
     }
 
+    /// Every live handle, whoever holds it, oldest first (for operators).
+    #[wasm_bindgen(js_name = listAllHandles, unchecked_return_type = "HandleView[]")]
+    pub fn list_all_handles(&self, now: f64) -> JsResult<JsValue> {
+        output(&self.store.all_handles(time(now)?)?)
+    }
+
     #[wasm_bindgen(unchecked_return_type = "Expiry[]")]
     pub fn sweep(&mut self, now: f64) -> JsResult<JsValue> {
         output(&self.store.sweep(time(now)?)?)

@@ -180,7 +180,13 @@ export type SessionView = { id: string, principal: string | null, protocolVersio
  * When the session ends unless something happens; `None` while a request is
  * in flight and no absolute lifetime applies.
  */
-expiresAt: number | null, idleTimeoutMs: number, inFlight: number, };
+expiresAt: number | null, idleTimeoutMs: number, inFlight: number, 
+/**
+ * When the absolute lifetime (`absoluteLifetimeMs`) ends, however busy the
+ * session is; `None` without one. Operators see it beside `expires_at`,
+ * which is only the nearer of the two.
+ */
+lifetimeEndsAt: number | null, };
 
 /**
  * A copy of a remembered ended session.
