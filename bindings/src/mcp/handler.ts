@@ -20,6 +20,13 @@ import type { LoadReport, SessionStore } from '../persistence';
 import { SessionManager, type SessionInfo, type SessionManagerOptions } from '../manager';
 import { RedisSessions } from '../redis/sessions';
 import { SessionEventStore, type SessionEventStoreOptions } from './event-store';
+import {
+  OperatorEventFeed,
+  foreignOrigin,
+  operatorRecords,
+  shortId,
+  type OperatorSessions,
+} from './operator';
 import { isLoopbackAddress, refusal, type RequestGuardOptions } from './request-guard';
 import { checkSdk, replayInitialize } from './sdk-transport';
 
@@ -47,8 +54,10 @@ export interface McpSessionHandlerOptions extends RequestGuardOptions {
    * OAuth adds its `resource_metadata` URL here). */
   wwwAuthenticate?: string;
   /**
-   * Who may read the operator view (`handleOperator`): default, requests from a
-   * loopback address only. The operator's own auth goes here.
+   * Who may read the operator views (`handleOperator`, `handleOperatorSessions`,
+   * `handleOperatorEvents`): default, requests from a loopback address only, so a
+   * server bound to a public address shows nothing until this is given. The
+   * operator's own auth goes here.
    */
   operatorAuth?: (req: IncomingMessage) => boolean | Promise<boolean>;
   /** Persistence (a `FileSessionStore`, or any `SessionStore`): sessions restored
@@ -91,10 +100,6 @@ export interface SessionSummary {
   stateVersion: number;
   inFlight: number;
   transport: boolean;
-}
-
-function shortId(id: string): string {
-  return `${id.slice(0, 8)}…`;
 }
 
 /** The request kind of a body (a message or a batch; none for GET and DELETE): the
@@ -172,6 +177,8 @@ export class McpSessionHandler {
    * through Redis): how many such requests are open. */
   readonly #streams = new Map<string, number>();
   readonly #opening = new Map<string, Promise<Runtime>>();
+  /** The operators' event streams (sessions in this process only). */
+  readonly #feed: OperatorEventFeed | undefined;
 
   constructor(options: McpSessionHandlerOptions) {
     checkSdk();
@@ -185,6 +192,7 @@ export class McpSessionHandler {
       // Wherever a session ends in the fleet, the transport held here closes.
       void sessions.shared.onEnded((id) => void this.#drop(id));
       this.loaded = null;
+      this.#feed = undefined;
       return;
     }
     const manager =
@@ -195,6 +203,7 @@ export class McpSessionHandler {
             ...sessions,
           });
     this.sessions = manager;
+    this.#feed = new OperatorEventFeed(manager);
     for (const ended of sessionEndingEvents()) {
       manager.on(ended, (event) => void this.#drop(event.sessionId));
     }
@@ -395,16 +404,61 @@ export class McpSessionHandler {
     res: ServerResponse,
     extra: () => Record<string, unknown> = () => ({}),
   ): Promise<void> => {
-    if (!this.#guarded(req, res)) return;
-    const allowed = await (this.#options.operatorAuth ?? ((r) => isLoopbackAddress(r.socket.remoteAddress)))(req);
-    if (!allowed) {
-      sendClientAnswer(res, SessionError.forbidden('notOperator').clientAnswer);
-      return;
-    }
+    if (!(await this.#operatorAllowed(req, res))) return;
     const stats = await this.sessions.stats();
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
     res.end(JSON.stringify({ ...this.summary(), stats, ...extra() }));
   };
+
+  /**
+   * `GET /operator/sessions`: every live session and handle (`OperatorSessions`),
+   * for the live inspector; the same gate as `handleOperator`.
+   */
+  handleOperatorSessions = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (!(await this.#operatorAllowed(req, res))) return;
+    const view: OperatorSessions = { serverTime: Date.now(), listed: this.#feed !== undefined, records: [], ...(await this.#counts()) };
+    if (this.sessions instanceof SessionManager) view.records = operatorRecords(this.sessions, (id) => this.#runtimes.has(id));
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify(view));
+  };
+
+  /**
+   * `GET /operator/events`: the lifecycle events of sessions and handles as
+   * Server-Sent Events (`OperatorEvent`s, one JSON object per `data:` line), with
+   * keep-alive comments, until the client goes away; the same gate as
+   * `handleOperator`. Sessions shared through Redis have no feed here (404).
+   */
+  handleOperatorEvents = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (!(await this.#operatorAllowed(req, res))) return;
+    if (this.#feed === undefined) {
+      sendJsonRpcError(res, 404, -32000, 'No event feed: sessions are shared through Redis');
+      return;
+    }
+    this.#feed.open(req, res);
+  };
+
+  async #counts(): Promise<Omit<OperatorSessions, 'serverTime' | 'listed' | 'records'>> {
+    return { stats: await this.sessions.stats(), transports: this.transports, streams: this.#streams.size, bufferedEvents: this.bufferedEvents };
+  }
+
+  /**
+   * The gate of every operator view: the MCP endpoint's Host check; an `Origin`,
+   * if any, that is the server's own (see `foreignOrigin`); then `operatorAuth`
+   * (default: a loopback peer). False once a 403 has been sent; never a CORS
+   * header, so no other page can read an answer.
+   */
+  async #operatorAllowed(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    if (!this.#guarded(req, res)) return false;
+    const origin = foreignOrigin(req);
+    const allowed =
+      origin === undefined &&
+      (await (this.#options.operatorAuth ?? ((r) => isLoopbackAddress(r.socket.remoteAddress)))(req));
+    if (allowed) return true;
+    const error = SessionError.forbidden(origin ?? 'notOperator');
+    this.#options.onError?.(error, req);
+    sendClientAnswer(res, error.clientAnswer);
+    return false;
+  }
 
   /** A read-only view for operators. Session IDs are shortened (`1a2b3c4d…`).
    * Sessions shared through Redis are not listed (the counts are in `stats`);
@@ -427,6 +481,7 @@ export class McpSessionHandler {
 
   /** Closes every transport, saves and closes the store, frees the manager. */
   async close(): Promise<void> {
+    this.#feed?.close();
     await Promise.all([...this.#runtimes.keys()].map((id) => this.#drop(id)));
     if (this.sessions instanceof RedisSessions) {
       this.sessions.shared.close();

@@ -6,6 +6,15 @@ import '../platform';
 
 export { McpSessionHandler } from './handler';
 export type { McpSessionHandlerOptions, SessionSummary } from './handler';
+export { OperatorEventFeed } from './operator';
+export type {
+  OperatorEvent,
+  OperatorEventType,
+  OperatorPhase,
+  OperatorRecord,
+  OperatorRecordKind,
+  OperatorSessions,
+} from './operator';
 export { jsonRpcErrorHandler } from './express-errors';
 export { isLoopbackAddress } from './request-guard';
 export type { RequestGuardOptions } from './request-guard';
