@@ -18,8 +18,18 @@
 //
 // Tools read and write per-session state: notes_add, notes_list, counter_increment,
 // session_info, count_slowly (streams progress, for resumption), and announce (a
-// notification on the session's GET stream, routed to whichever instance holds it). GET /sessions
-// is a read-only JSON view for operators (from loopback only; session IDs shortened).
+// notification on the session's GET stream, routed to whichever instance holds it).
+//
+// Operators: `/` is the live inspector (every live session and handle, the lifecycle
+// events as they happen, charts; static files from the package's dist/www/), fed by
+// GET /operator/sessions (JSON) and GET /operator/events (Server-Sent Events); GET
+// /sessions is the older JSON view. They answer requests from this machine's
+// loopback interface only, never show a whole session ID, send no CORS headers and
+// refuse any page but their own (403). HOST (default 127.0.0.1) is the address to
+// bind; bound elsewhere (HOST=0.0.0.0), the operator views stay loopback-only unless
+// OPERATOR_TOKEN is set: then they answer `Authorization: Bearer <OPERATOR_TOKEN>`
+// from anywhere, and nothing without it. /playground/ and /web/ serve the browser
+// playground and the browser build of the core when the package has them.
 //
 // Every request needs `Authorization: Bearer <user>` (401 otherwise) unless
 // ALLOW_ANONYMOUS=1. Requests whose Host or Origin is not this machine's are refused
@@ -27,10 +37,11 @@
 // (default 10 s), the whole request within REQUEST_TIMEOUT_MS (default 30 s; a
 // response stream may last longer), idle keep-alive connections after 5 s, and at
 // most MAX_CONNECTIONS (default 10,000) at once.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import express from 'express';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
@@ -41,6 +52,7 @@ import { DualEraHandler, registerHandleTools, toolFailure } from 'mcp-session-co
 
 const number = (name, fallback) => (process.env[name] === undefined ? fallback : Number(process.env[name]));
 const port = number('PORT', 3000);
+const host = process.env.HOST ?? '127.0.0.1';
 const dataDir = process.env.DATA_DIR ?? './data';
 
 /** Demo auth: `Authorization: Bearer <user>` makes <user> the principal. A real
@@ -151,9 +163,18 @@ async function redisSessions(url) {
 }
 const redis = process.env.REDIS_URL ? await redisSessions(process.env.REDIS_URL) : undefined;
 
+/** OPERATOR_TOKEN: operators authenticate with it (compared in constant time),
+ * wherever they connect from; without it, only loopback peers are operators. */
+function operatorAuth(token) {
+  const digest = (text) => createHash('sha256').update(text).digest();
+  const expected = digest(`Bearer ${token}`);
+  return (req) => timingSafeEqual(digest(req.headers.authorization ?? ''), expected);
+}
+
 const mcp = new McpSessionHandler({
   createServer: buildServer,
   principal: principalOf,
+  ...(process.env.OPERATOR_TOKEN ? { operatorAuth: operatorAuth(process.env.OPERATOR_TOKEN) } : {}),
   allowAnonymous: process.env.ALLOW_ANONYMOUS === '1',
   ...(redis
     ? {
@@ -271,6 +292,28 @@ app.get('/sessions', (req, res) =>
     return { memory: { rss: memory.rss, heapUsed: memory.heapUsed } };
   }),
 );
+app.get('/operator/sessions', (req, res) => mcp.handleOperatorSessions(req, res));
+app.get('/operator/events', (req, res) => mcp.handleOperatorEvents(req, res));
+
+// The inspector, the playground and the browser build, as the package ships them.
+// A missing file is a 404. The inspector's own page may load only its own files.
+const dist = join(dirname(createRequire(import.meta.url).resolve('mcp-session-core/package.json')), 'dist');
+const inspectorPage = join(dist, 'www', 'index.html');
+const staticFiles = (dir) =>
+  express.static(dir, {
+    fallthrough: true,
+    setHeaders: (res, path) => {
+      res.setHeader('x-content-type-options', 'nosniff');
+      if (path === inspectorPage) {
+        res.setHeader(
+          'content-security-policy',
+          "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        );
+      }
+    },
+  });
+app.use('/web', staticFiles(join(dist, 'web')));
+app.use('/', staticFiles(join(dist, 'www')));
 
 const listener = createServer(
   {
@@ -283,12 +326,14 @@ const listener = createServer(
   app,
 );
 listener.maxConnections = number('MAX_CONNECTIONS', 10_000);
-listener.listen(port, '127.0.0.1', () => {
+listener.listen(port, host, () => {
   const { port: actual } = listener.address();
   const restored = mcp.loaded?.restore?.restored ?? 0;
+  // Bound to every address: the loopback one is where operators reach it.
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   console.log(
-    `MCP server listening on http://127.0.0.1:${actual}/mcp ` +
-      `(operators: http://127.0.0.1:${actual}/sessions; data: ${dataDir}; restored sessions: ${restored})`,
+    `MCP server listening on http://${shown}:${actual}/mcp ` +
+      `(bound to ${host}; inspector: http://${shown}:${actual}/; data: ${dataDir}; restored sessions: ${restored})`,
   );
 });
 

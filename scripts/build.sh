@@ -21,3 +21,10 @@ cp bindings/generated/mcp_session_core.js bindings/generated/mcp_session_core.d.
 cp bindings/esm/*.mjs dist/esm/
 printf '[build] dist/generated/mcp_session_core_bg.wasm: %s bytes\n' \
   "$(wc -c < dist/generated/mcp_session_core_bg.wasm)"
+
+# The live inspector (www/, which the example server serves at /) and uPlot, its
+# chart, with uPlot's licence: served from the package, never from a CDN.
+mkdir -p dist/www/vendor/uplot
+cp -R www/. dist/www/
+cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css \
+  node_modules/uplot/LICENSE dist/www/vendor/uplot/
