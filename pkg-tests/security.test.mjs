@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import * as fs from 'node:fs';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileSessionStore, isLoopbackAddress } from 'mcp-session-core/mcp';
 import { SessionManager } from 'mcp-session-core';
@@ -334,5 +334,93 @@ test('the operator view\'s default: only peers on the loopback interface count a
   for (const address of ['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1']) assert.ok(isLoopbackAddress(address), address);
   for (const address of ['10.0.0.1', '192.168.1.2', '::ffff:10.0.0.1', 'fe80::1', '::', '0.0.0.0', '', undefined]) {
     assert.ok(!isLoopbackAddress(address), String(address));
+  }
+});
+
+/** The status and headers of a GET (the body is not waited for: an event stream never ends). */
+function head(url, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'GET', headers: { host: url.host, ...headers } }, (res) => {
+      res.setEncoding('utf8');
+      res.once('data', (first) => {
+        resolve({ status: res.statusCode, headers: res.headers, first });
+        req.destroy();
+      });
+      res.once('end', () => resolve({ status: res.statusCode, headers: res.headers, first: '' }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const corsHeaders = (headers) => Object.keys(headers).filter((name) => name.startsWith('access-control-'));
+
+test('the operator endpoints answer only their own page: any other Origin, loopback pages included, gets 403 and no CORS header', async () => {
+  const server = await startServer({ DATA_DIR: dataDir() });
+  try {
+    const { id } = await initialize(server.url);
+    const origin = server.url.origin;
+    for (const path of ['/operator/sessions', '/operator/events', '/sessions']) {
+      const url = new URL(`${origin}${path}`);
+      for (const foreign of ['http://evil.example', 'http://localhost:6274', `http://127.0.0.1:${server.port + 1}`, 'null']) {
+        const res = await head(url, { origin: foreign });
+        assert.equal(res.status, 403, `${path} from ${foreign}`);
+        assert.deepEqual(corsHeaders(res.headers), [], `${path}: no CORS headers`);
+      }
+      const own = await head(url, { origin });
+      assert.equal(own.status, 200, `${path} from its own page`);
+      assert.deepEqual(corsHeaders(own.headers), []);
+      assert.equal((await head(url)).status, 200, `${path} without an Origin (curl)`);
+      const preflight = await raw(url, { method: 'OPTIONS', headers: { origin: 'http://evil.example', 'access-control-request-method': 'GET' } });
+      assert.deepEqual(corsHeaders(preflight.headers), [], `${path}: a preflight gets no CORS headers`);
+    }
+    const view = await raw(new URL(`${origin}/operator/sessions`), { method: 'GET' });
+    assert.equal(JSON.parse(view.text).records[0].id, `${id.slice(0, 8)}…`);
+    assert.doesNotMatch(view.text, new RegExp(id), 'the whole ID appears nowhere');
+    const events = await head(new URL(`${origin}/operator/events`));
+    assert.match(events.headers['content-type'], /^text\/event-stream/);
+  } finally {
+    await server.kill('SIGTERM');
+  }
+});
+
+test('bound to 0.0.0.0, the operator endpoints refuse peers off the loopback interface; OPERATOR_TOKEN lets them in with the token only', async (t) => {
+  const address = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a.family === 'IPv4' && !a.internal)?.address;
+  if (address === undefined) {
+    t.skip('this machine has no non-loopback IPv4 address');
+    return;
+  }
+  const paths = ['/operator/sessions', '/operator/events', '/sessions'];
+  const open = await startServer({ DATA_DIR: dataDir(), HOST: '0.0.0.0' });
+  try {
+    for (const path of paths) {
+      const url = new URL(`http://${address}:${open.port}${path}`);
+      const res = await head(url);
+      assert.equal(res.status, 403, `${path} from ${address}`);
+      assert.deepEqual(corsHeaders(res.headers), []);
+      assert.equal((await head(url, { authorization: 'Bearer anything' })).status, 403, 'no token is configured');
+      assert.equal((await head(new URL(`http://127.0.0.1:${open.port}${path}`))).status, 200, `${path} from loopback`);
+    }
+    const mcp = await initialize(new URL(`http://${address}:${open.port}/mcp`));
+    assert.equal(mcp.res.status, 200, 'the MCP endpoint itself serves the network');
+  } finally {
+    await open.kill('SIGTERM');
+  }
+  const guarded = await startServer({ DATA_DIR: dataDir(), HOST: '0.0.0.0', OPERATOR_TOKEN: 'ops-secret' });
+  try {
+    for (const path of paths) {
+      const url = new URL(`http://${address}:${guarded.port}${path}`);
+      assert.equal((await head(url)).status, 403, `${path} without the token`);
+      assert.equal((await head(url, { authorization: 'Bearer wrong' })).status, 403, `${path} with a wrong token`);
+      const allowed = await head(url, { authorization: 'Bearer ops-secret' });
+      assert.equal(allowed.status, 200, `${path} with the token`);
+      assert.deepEqual(corsHeaders(allowed.headers), []);
+      const loopback = new URL(`http://127.0.0.1:${guarded.port}${path}`);
+      assert.equal((await head(loopback)).status, 403, `${path}: with a token configured, loopback needs it too`);
+    }
+  } finally {
+    await guarded.kill('SIGTERM');
   }
 });

@@ -17,7 +17,7 @@ function chart(element, series) {
       legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(5, Math.ceil(max * 1.15))] } },
-      axes: [axis, { ...axis, size: 48 }],
+      axes: [axis, { ...axis, size: 60 }],
       series: [{}, ...series.map((s) => ({ ...s, width: 1.5, points: { show: false } }))],
     },
     [[], ...series.map(() => [])],
