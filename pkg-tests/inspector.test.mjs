@@ -185,6 +185,12 @@ test('10,000 sessions: first render, and frames while scrolling and while sessio
     const weight = load.assets.html + load.assets.js + load.assets.css + load.assets.other;
     t.diagnostic(`page weight: ${weight} bytes (html ${load.assets.html}, js ${load.assets.js}, css ${load.assets.css}, other ${load.assets.other}); /operator/sessions at 10,500 records: ${load.api} bytes`);
     t.diagnostic(`first rows painted ${load.firstRows.toFixed(0)} ms after navigation start (DOMContentLoaded ${load.domContentLoaded.toFixed(0)} ms; snapshot applied in ${load.snapshot?.toFixed(1)} ms)`);
+    // Rows are keyed by a digest of the whole ID: 8-character short IDs collide
+    // at this size (about once in a hundred runs), keys must not.
+    const view = await (await fetch(`${server.url.origin}/operator/sessions`)).json();
+    const keys = new Set(view.records.map((r) => r.key));
+    assert.equal(keys.size, view.records.length, 'one key per record');
+    assert.ok(view.records.every((r) => /^[0-9a-f]{24}$/.test(r.key)));
     assert.equal(await page.textContent('#count-sessions'), '10,000');
     assert.equal(await page.textContent('#count-handles'), '500');
     assert.ok(load.rowElements < 100, `virtualised: ${load.rowElements} row elements for 10,500 records`);

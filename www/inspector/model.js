@@ -1,6 +1,7 @@
 // What the page knows of the server: the live records (from /operator/sessions),
 // changed in place by the lifecycle events (from /operator/events) between two
-// snapshots. Records are keyed by kind and short ID: the server never sends more.
+// snapshots. Records are keyed by the server's row key (a digest of the whole ID:
+// short IDs can collide), which events carry too.
 
 /** Events that end a record: its row leaves at once. */
 const ENDING = new Set(['closed', 'expired', 'evicted', 'handleDestroyed', 'handleExpired']);
@@ -8,8 +9,6 @@ const ENDING = new Set(['closed', 'expired', 'evicted', 'handleDestroyed', 'hand
 const STARTING = new Set(['created', 'restored', 'renewed', 'handleCreated']);
 /** How long an ended record is kept from coming back with a snapshot taken before it ended. */
 const TOMBSTONE_MS = 15_000;
-
-const keyOf = (kind, id) => `${kind}:${id}`;
 
 export class Model {
   /** key -> record (as /operator/sessions answers it, changed by events). */
@@ -35,9 +34,8 @@ export class Model {
     for (const [key, at] of this.#ended) if (receivedAt - at > TOMBSTONE_MS) this.#ended.delete(key);
     const records = new Map();
     for (const record of view.records) {
-      const key = keyOf(record.kind, record.id);
+      const { key } = record;
       if (this.#ended.has(key)) continue;
-      record.key = key;
       records.set(key, record);
     }
     this.records = records;
@@ -47,7 +45,7 @@ export class Model {
 
   /** Applies one event; answers true if a snapshot should fill in a new record. */
   apply(event) {
-    const key = keyOf(event.kind, event.id);
+    const { key } = event;
     if (ENDING.has(event.type)) {
       this.#ended.set(key, Date.now());
       if (this.records.delete(key)) this.revision++;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type {
@@ -23,6 +24,17 @@ import type { SessionManager } from '../manager';
 export function shortId(id: string): string {
   return `${id.slice(0, 8)}…`;
 }
+
+/** What tells one record from every other in a table (8 characters of an ID
+ * collide about once in a hundred at 10,000 records): 24 hex digits of the
+ * SHA-256 of the whole ID. It cannot be turned back into the ID, so it is as safe
+ * to show as the short ID. */
+export function rowKey(id: string): string {
+  return createHash('sha256').update(id).digest('hex').slice(0, 24);
+}
+
+/** The short ID and the row key of `id`. */
+const named = (id: string) => ({ id: shortId(id), key: rowKey(id) });
 
 /** A 2025-era session (protocol handshake, `Mcp-Session-Id`) or a 2026-07-28 state handle. */
 export type OperatorRecordKind = 'session' | 'handle';
@@ -80,6 +92,8 @@ export interface OperatorEvent {
   at: number;
   kind: OperatorRecordKind;
   id: string;
+  /** The record's `key` (see `rowKey`). */
+  key: string;
   principal: string | null;
   /** Why a record ended (`idle`, `init`, `lifetime`, `closed`, `evicted`,
    * `destroyed`), or, for `renewed`, the short ID it carries the state of. */
@@ -108,7 +122,7 @@ function sessionRecord(view: SessionView, transport: boolean): OperatorRecord {
   const name = view.clientInfo?.['name'];
   return {
     kind: 'session',
-    id: shortId(view.id),
+    ...named(view.id),
     phase: view.phase,
     principal: view.principal,
     era: '2025',
@@ -127,7 +141,7 @@ function sessionRecord(view: SessionView, transport: boolean): OperatorRecord {
 function handleRecord(view: HandleView): OperatorRecord {
   return {
     kind: 'handle',
-    id: shortId(view.handleId),
+    ...named(view.handleId),
     phase: 'live',
     principal: view.principal,
     era: '2026-07-28',
@@ -270,33 +284,32 @@ export class OperatorEventFeed {
         return undefined;
       case 'handleCreated':
         this.#principals.set(event.handleId, event.principal);
-        return { ...base, type: event.type, kind: 'handle', id: shortId(event.handleId), principal: event.principal };
+        return { ...base, type: event.type, kind: 'handle', ...named(event.handleId), principal: event.principal };
       case 'handleDestroyed':
       case 'handleExpired': {
         const reason: ExpiryReason | 'destroyed' = event.type === 'handleExpired' ? event.reason : 'destroyed';
         const principal = this.#endedPrincipal(event.handleId);
-        return { ...base, type: event.type, kind: 'handle', id: shortId(event.handleId), principal, reason };
+        return { ...base, type: event.type, kind: 'handle', ...named(event.handleId), principal, reason };
       }
       case 'closed':
       case 'expired':
       case 'evicted': {
         const reason = event.type === 'expired' ? event.reason : event.type;
         const principal = this.#endedPrincipal(event.sessionId);
-        return { ...base, type: event.type, kind: 'session', id: shortId(event.sessionId), principal, reason };
+        return { ...base, type: event.type, kind: 'session', ...named(event.sessionId), principal, reason };
       }
       case 'renewed': {
         const principal = this.#principalOf(event.sessionId);
         const reason = shortId(event.previousSessionId);
-        return { ...base, type: event.type, kind: 'session', id: shortId(event.sessionId), principal, reason };
+        return { ...base, type: event.type, kind: 'session', ...named(event.sessionId), principal, reason };
       }
       case 'stateChanged': {
         const principal = this.#principalOf(event.sessionId);
-        const id = shortId(event.sessionId);
-        return { ...base, type: event.type, kind: 'session', id, principal, stateVersion: event.version };
+        return { ...base, type: event.type, kind: 'session', ...named(event.sessionId), principal, stateVersion: event.version };
       }
       default: {
         const principal = this.#principalOf(event.sessionId);
-        return { ...base, type: event.type, kind: 'session', id: shortId(event.sessionId), principal };
+        return { ...base, type: event.type, kind: 'session', ...named(event.sessionId), principal };
       }
     }
   }
