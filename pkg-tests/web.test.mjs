@@ -5,14 +5,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchBrowser, openPage } from './support/browser.mjs';
 import { serveStatic } from './support/static-server.mjs';
 
 const entry = fileURLToPath(import.meta.resolve('mcp-session-core/web'));
 const webDir = dirname(entry);
-const wasmPath = join(webDir, 'mcp_session_core_bg.wasm');
+const wasmPath = fileURLToPath(import.meta.resolve('mcp-session-core/web/mcp_session_core_bg.wasm'));
 
 /**
  * Create, a request, a state update and a compare-and-set conflict, an idle expiry
@@ -112,7 +112,8 @@ async function inPage(initArg) {
   return result;
 }
 
-test('the bundle uses no Node built-in', () => {
+test('the bundle uses no Node built-in, and its module is exported beside it', () => {
+  assert.equal(dirname(wasmPath), webDir);
   const bundle = readFileSync(entry, 'utf8');
   assert.doesNotMatch(bundle, /\bnode:/);
   assert.doesNotMatch(bundle, /\brequire\s*\(/);
