@@ -2,7 +2,8 @@
 # Builds the npm package into dist/: the wasm facade crate (bindings/wasm, which pulls
 # in the core) for wasm32 (release, through wasm-opt), its wasm-bindgen glue for Node
 # under the module name mcp_session_core, and the TypeScript layer (CommonJS + an ESM
-# entry).
+# entry); then the web build (mcp-session-core/web): the same module's web glue and
+# the TypeScript layer bundled into one ES module (scripts/build-web.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
@@ -14,11 +15,15 @@ wasm-bindgen --target nodejs --out-dir bindings/generated --out-name mcp_session
 wasm-opt -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   bindings/generated/mcp_session_core_bg.wasm -o bindings/generated/mcp_session_core_bg.wasm
+wasm-bindgen --target web --out-dir bindings/generated/web --out-name mcp_session_core \
+  target/wasm32-unknown-unknown/release/mcp_session_core_wasm.wasm
 tsc -p bindings/tsconfig.json
+tsc -p bindings/tsconfig.web.json
 mkdir -p dist/generated dist/esm
 cp bindings/generated/mcp_session_core.js bindings/generated/mcp_session_core.d.ts \
   bindings/generated/mcp_session_core_bg.wasm dist/generated/
 cp bindings/esm/*.mjs dist/esm/
+node scripts/build-web.mjs
 printf '[build] dist/generated/mcp_session_core_bg.wasm: %s bytes\n' \
   "$(wc -c < dist/generated/mcp_session_core_bg.wasm)"
 

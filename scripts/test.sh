@@ -30,6 +30,8 @@ npm pack --silent --pack-destination "$scratch" >/dev/null
 mkdir "$scratch/app"
 cp -R pkg-tests/. "$scratch/app/"
 cp -R examples "$scratch/app/examples"
+# The static pages (the inspector, the playground) for the browser tests.
+cp -R www "$scratch/app/www"
 # The MCP SDK, Express, zod, the redis client and playwright-core (the browser tests)
 # at the versions this repo is locked to.
 peers=$(node -e '

@@ -20,15 +20,36 @@ import type {
   Stats,
 } from '../generated/mcp_session_core';
 import { SessionError } from './errors';
+import { lazy } from './lazy';
 
 /** The module's memory: the scratch areas are read in place from it. */
-const MEMORY = wasmMemory();
+const memory = lazy(wasmMemory);
 
 /** "No string" where `createIdNamedTexts` takes a registered string's number. */
 const NO_TEXT = 2 ** 32 - 1;
 
 /** The longest session ID (the core's `MAX_SESSION_ID_BYTES`). */
-const MAX_SESSION_ID_BYTES = maxSessionIdBytes();
+const maxIdBytes = lazy(maxSessionIdBytes);
+
+/** Where a create call leaves the new ID's bytes, over one memory buffer (a new one
+ * after the memory grows), and a reader of its first `length` bytes as a string. */
+interface IdText {
+  buffer: ArrayBuffer;
+  read: (length: number) => string;
+}
+
+/** The ID area at `offset`: read through Node's Buffer where there is one (the
+ * fastest way to make a short string there), else through a TextDecoder (browsers,
+ * Deno, Workers). IDs are visible ASCII, which every Latin-1 decoder reads alike. */
+function idText(buffer: ArrayBuffer, offset: number): IdText {
+  if (typeof Buffer === 'function') {
+    const bytes = Buffer.from(buffer, offset, maxIdBytes());
+    return { buffer, read: (length) => bytes.toString('latin1', 0, length) };
+  }
+  const bytes = new Uint8Array(buffer, offset, maxIdBytes());
+  const decoder = new TextDecoder('latin1');
+  return { buffer, read: (length) => decoder.decode(bytes.subarray(0, length)) };
+}
 
 /** IDs and other strings cross into WebAssembly as strings; the generated glue
  * does not check, so anything else is turned away here as a typed error. */
@@ -102,7 +123,7 @@ export class SessionCore {
   /** The scratch area `lookup` writes, as 8 numbers over the module's memory. */
   #scratch: Float64Array | undefined;
   /** Where the create calls leave the new ID's bytes. */
-  #idText: Buffer | undefined;
+  #idText: IdText | undefined;
   /** Strings registered with the core (client IDs, capability lists), by number. */
   readonly #texts = new Map<string, number>();
 
@@ -161,10 +182,11 @@ export class SessionCore {
   }
   /** The ID a create call left in memory (`length` bytes of visible ASCII). */
   #newId(length: number): string {
-    if (this.#idText === undefined || this.#idText.buffer !== MEMORY.buffer) {
-      this.#idText = Buffer.from(MEMORY.buffer, this.#wasm.idTextPtr(), MAX_SESSION_ID_BYTES);
+    const buffer = memory().buffer;
+    if (this.#idText === undefined || this.#idText.buffer !== buffer) {
+      this.#idText = idText(buffer, this.#wasm.idTextPtr());
     }
-    return this.#idText.toString('latin1', 0, length);
+    return this.#idText.read(length);
   }
   initialized(id: string, now: number): void {
     this.#wasm.initialized(str(id, 'sessionId'), num(now, 'now'));
@@ -210,9 +232,9 @@ export class SessionCore {
   }
   /** The numbers the last `lookup` wrote (valid until the next call). */
   scratch(): Float64Array {
-    const memory = MEMORY.buffer;
-    if (this.#scratch === undefined || this.#scratch.buffer !== memory) {
-      this.#scratch = new Float64Array(memory, this.#wasm.scratchPtr(), 8);
+    const buffer = memory().buffer;
+    if (this.#scratch === undefined || this.#scratch.buffer !== buffer) {
+      this.#scratch = new Float64Array(buffer, this.#wasm.scratchPtr(), 8);
     }
     return this.#scratch;
   }

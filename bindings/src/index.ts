@@ -7,32 +7,12 @@
 import './platform';
 
 export { SessionManager } from './manager';
-export type {
-  CreateSessionConfig,
-  InitializeParams,
-  PrincipalOptions,
-  RecordFeed,
-  SessionEvents,
-  SessionInfo,
-  SessionManagerOptions,
-  SessionStatus,
-  UpdateOptions,
-} from './manager';
 export { SessionError, isNotFound } from './errors';
 export { HandleStore } from './handles';
-export type { CreateHandleOptions, HandleOwner, HandleUpdateOptions } from './handles';
-export type { SessionErrorBase, SessionErrorConstructor, SessionErrorDetailsOf, SessionErrorOf } from './errors';
 export { FileSessionStore } from './file-store';
 export type { FileSessionStoreOptions, FileStoreIo, FileStoreStatus } from './file-store';
-export type {
-  ChangeCause,
-  LoadReport,
-  SessionChanges,
-  SessionStore,
-  StoreContext,
-  StoreOpened,
-} from './persistence';
 export { SessionCore, admitInitialize } from './core';
+export type * from './public-types';
 export { createSealedRequestStateCodec } from './request-state';
 export { RedisShared } from './redis/shared';
 export type { RedisEval, RedisSubscriber, RedisSharedOptions } from './redis/shared';
@@ -47,41 +27,4 @@ export type {
   RedisServerEventBusOptions,
   RedisSubscriberConnection,
 } from './redis/event-bus';
-export type {
-  RequestStateBinding,
-  RequestStateKey,
-  RequestStateRefusalReason,
-  SealedRequestStateCodec,
-  SealedRequestStateCodecOptions,
-} from './request-state';
 export { wasmMemoryBytes } from '../generated/mcp_session_core';
-export type {
-  Admission,
-  Capabilities,
-  CapacityPolicy,
-  ClientAnswer,
-  CoreConfig,
-  CoreEvent,
-  CreateParams,
-  EndReason,
-  ExpiryReason,
-  EndedView,
-  EventKind,
-  Expiry,
-  ForbiddenReason,
-  HandleView,
-  Handshake,
-  InvalidIdReason,
-  Json,
-  JsonObject,
-  Lookup,
-  Phase,
-  RequestHead,
-  RequestKind,
-  ResolvedConfig,
-  RestoreReport,
-  SessionErrorCode,
-  SessionErrorDetails,
-  SessionView,
-  Stats,
-} from '../generated/mcp_session_core';

@@ -18,10 +18,12 @@ import type {
 import { requestKinds } from '../generated/mcp_session_core';
 import { SessionError } from './errors';
 import { HandleStore } from './handles';
+import { lazy } from './lazy';
 import { sealedCodec, storeLedger } from './request-state';
 import type { SealedRequestStateCodec, SealedRequestStateCodecOptions } from './request-state';
 import type { ChangeCause, LoadReport, SessionStore, StoreContext } from './persistence';
 import { StoredSession, clientIdOf } from './stored-session';
+import { after, every, nextTurn, type Cancel } from './timers';
 
 /** The longest a Node timer can wait (2^31 - 1 ms); longer deadlines re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -36,7 +38,15 @@ const ACTIVITY_BATCH_CALLS = 512;
 
 /** The number the core's gate takes for each request kind (numbers, on the hot
  * path), in the order the core gives. */
-export const KIND_CODES: ReadonlyMap<unknown, number> = new Map(requestKinds().map((kind, code) => [kind, code]));
+const kindCodes = lazy((): ReadonlyMap<unknown, number> => new Map(requestKinds().map((kind, code) => [kind, code])));
+
+/** The number the core's gate takes for a request head's `kind`; a typed error for
+ * anything but a request kind. */
+export function kindCode(kind: unknown): number {
+  const code = kindCodes().get(kind);
+  if (code === undefined) throw SessionError.invalidArgument('kind', `must be one of ${[...kindCodes().keys()].join(', ')}`);
+  return code;
+}
 export const ADMISSIONS: readonly Admission[] = [
   Object.freeze({ outcome: 'initialize' }),
   Object.freeze({ outcome: 'admitted', phase: 'active' }),
@@ -54,12 +64,22 @@ export interface SessionManagerOptions extends CoreConfig {
    * Hears what no caller could catch: a listener that throws, a store that cannot
    * write an expiry or a batch of activity on the manager's timer, a compaction
    * that failed. Nothing of that escapes a timer or fails a call. Default
-   * `process.emitWarning`.
+   * `process.emitWarning` (the console where there is no `process`).
    */
   onError?: (error: unknown) => void;
 }
 
 export type SessionStatus = Phase | 'expired' | 'closed';
+
+/** The default `onError`: a Node process warning, which the host's warning
+ * settings govern; the console on hosts with no `process` (browsers, Workers). */
+function warn(error: unknown): void {
+  if (typeof process === 'object' && typeof process.emitWarning === 'function') {
+    process.emitWarning(error instanceof Error ? error : String(error));
+  } else {
+    console.warn(error);
+  }
+}
 
 /** Hands lines to `add` one at a time, and version 3 pieces to `addPiece` (see
  * `SessionManager.restoreRecords`). */
@@ -239,17 +259,16 @@ export class SessionManager {
   readonly #listeners = new Map<string, readonly Listener[]>();
   /** The attached store, if any, and its activity timer. */
   #store: SessionStore | undefined;
-  #activityTimer: NodeJS.Timeout | undefined;
+  #activityTimer: Cancel | undefined;
   /** Calls since the last activity batch (counted with a store attached), and the
    * batch scheduled for the next turn once there were `ACTIVITY_BATCH_CALLS`. */
   #calls = 0;
-  #activitySoon: NodeJS.Immediate | undefined;
+  #activitySoon: Cancel | undefined;
   #activityFailing = false;
   /** The pause before the timer tries again after the store failed to save an
    * expiry: doubles from a second up to a minute, back to none once one succeeds. */
   #retryMs = 0;
-  #timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
-  #timerIsImmediate = false;
+  #timer: Cancel | undefined;
   /** At most this many sessions end per timer turn (the core's `sweepBatchSize`). */
   readonly #sweepBatch: number;
   #armedFor: number | undefined;
@@ -261,7 +280,7 @@ export class SessionManager {
   constructor(options: SessionManagerOptions = {}) {
     const { clock, insecureSeed, onError, ...config } = options;
     this.#clock = clock ?? Date.now;
-    this.#onError = onError ?? ((error) => process.emitWarning(error instanceof Error ? error : String(error)));
+    this.#onError = onError ?? warn;
     this.#core = new SessionCore(config, { insecureSeed });
     const resolved = this.#core.config();
     this.#sweepBatch = resolved.sweepBatchSize;
@@ -413,8 +432,7 @@ export class SessionManager {
   /** The per-request gate: see the core's `beginRequest`. Pair with `endRequest`. */
   beginRequest(head: RequestHead): Admission {
     if (typeof head !== 'object' || head === null) throw SessionError.invalidArgument('head', 'must be an object');
-    const kind = KIND_CODES.get(head.kind);
-    if (kind === undefined) throw SessionError.invalidArgument('kind', `must be one of ${[...KIND_CODES.keys()].join(', ')}`);
+    const kind = kindCode(head.kind);
     const code = this.#run((core, now) =>
       core.beginRequest(head.sessionId, head.principal, kind, head.protocolVersion, now),
     );
@@ -558,8 +576,7 @@ export class SessionManager {
     this.#store = store;
     core.setJournaling(true);
     this.#compactStore('attach');
-    this.#activityTimer = setInterval(() => this.#saveActivity(), store.activityFlushMs ?? 1_000);
-    this.#activityTimer.unref();
+    this.#activityTimer = every(store.activityFlushMs ?? 1_000, () => this.#saveActivity());
     return { replayed: opened.replayed, tornRecord: opened.tornRecord, restore: opened.found ? restore : null };
   }
 
@@ -592,9 +609,9 @@ export class SessionManager {
     if (this.#store === undefined || this.#core === undefined) return;
     this.#saveActivity();
     this.#compactStore('detach');
-    clearInterval(this.#activityTimer);
+    this.#activityTimer?.();
     this.#activityTimer = undefined;
-    if (this.#activitySoon !== undefined) clearImmediate(this.#activitySoon);
+    this.#activitySoon?.();
     this.#activitySoon = undefined;
     this.#store = undefined;
     this.#core.setJournaling(false);
@@ -682,19 +699,10 @@ export class SessionManager {
     this.#disarm();
     this.#armedFor = at;
     const delay = at - this.#now();
-    if (delay <= 0) {
-      // Already due (a batch left more): the next turn of the event loop, after
-      // whatever I/O waits, so a mass expiry never holds the loop for long.
-      const immediate = setImmediate(() => this.#fire());
-      immediate.unref();
-      this.#timer = immediate;
-      this.#timerIsImmediate = true;
-    } else {
-      const timeout = setTimeout(() => this.#fire(), Math.min(delay, MAX_TIMER_MS));
-      timeout.unref();
-      this.#timer = timeout;
-      this.#timerIsImmediate = false;
-    }
+    // Already due (a batch left more): the next turn of the event loop, after
+    // whatever I/O waits, so a mass expiry never holds the loop for long.
+    this.#timer =
+      delay <= 0 ? nextTurn(() => this.#fire()) : after(Math.min(delay, MAX_TIMER_MS), () => this.#fire());
   }
 
   /**
@@ -738,12 +746,10 @@ export class SessionManager {
 
   /** Saves the activity batch on the next turn (see `ACTIVITY_BATCH_CALLS`). */
   #activityNextTurn(): void {
-    const soon = setImmediate(() => {
+    this.#activitySoon = nextTurn(() => {
       this.#activitySoon = undefined;
       if (this.#core !== undefined) this.#saveActivity();
     });
-    soon.unref();
-    this.#activitySoon = soon;
   }
 
   /** The activity timer's `saveActivity`: a failure goes to `onError`. While
@@ -776,9 +782,7 @@ export class SessionManager {
   }
 
   #disarm(): void {
-    if (this.#timer === undefined) return;
-    if (this.#timerIsImmediate) clearImmediate(this.#timer as NodeJS.Immediate);
-    else clearTimeout(this.#timer as NodeJS.Timeout);
+    this.#timer?.();
     this.#timer = undefined;
   }
 

@@ -1,15 +1,18 @@
 import type { SessionCore } from './core';
 import { lookupStatuses, type Capabilities, type EndReason, type JsonObject } from '../generated/mcp_session_core';
 import { SessionError } from './errors';
+import { lazy } from './lazy';
 import type { SessionInfo, SessionStatus } from './manager';
 
 /** `status` and `endReason` for each status number `SessionCore.lookup` writes, by
  * number as the core gives them: a live session's status is its phase; an ended
  * one is `closed` if it was closed, else `expired` (the seed brief's statuses). */
-const STATUSES: readonly (readonly [SessionStatus, EndReason | null])[] = lookupStatuses().map(([phase, reason]): readonly [SessionStatus, EndReason | null] => [
-  phase ?? (reason === 'closed' ? 'closed' : 'expired'),
-  reason,
-]);
+const statuses = lazy((): readonly (readonly [SessionStatus, EndReason | null])[] =>
+  lookupStatuses().map(([phase, reason]): readonly [SessionStatus, EndReason | null] => [
+    phase ?? (reason === 'closed' ? 'closed' : 'expired'),
+    reason,
+  ]),
+);
 
 /** `clientInfo.name`, the seed API's `clientId`. */
 export function clientIdOf(clientInfo: JsonObject | null): string | null {
@@ -52,7 +55,7 @@ export class StoredSession implements SessionInfo {
 
   /** `scratch` holds the numbers `core.lookup(id)` just wrote for `slot`. */
   constructor(core: SessionCore, id: string, slot: number, scratch: Float64Array) {
-    const [status, endReason] = STATUSES[scratch[0] as number] ?? ['closed', 'closed'];
+    const [status, endReason] = statuses()[scratch[0] as number] ?? ['closed', 'closed'];
     this.id = id;
     this.status = status;
     this.endReason = endReason;

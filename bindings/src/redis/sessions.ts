@@ -10,7 +10,7 @@
  */
 import type { Json, JsonObject, RequestHead, Admission } from '../../generated/mcp_session_core';
 import { SessionError } from '../errors';
-import { ADMISSIONS, KIND_CODES, fromEnded, fromView } from '../manager';
+import { ADMISSIONS, fromEnded, fromView, kindCode } from '../manager';
 import type { InitializeParams, SessionInfo, UpdateOptions } from '../manager';
 import type { SealedRequestStateCodec, SealedRequestStateCodecOptions } from '../request-state';
 import { RedisHandleStore } from './handles';
@@ -35,8 +35,7 @@ export class RedisSessions {
    * request is in flight here until `endRequest`. */
   beginRequest(head: RequestHead): Promise<Admission> {
     if (typeof head !== 'object' || head === null) throw SessionError.invalidArgument('head', 'must be an object');
-    const kind = KIND_CODES.get(head.kind);
-    if (kind === undefined) throw SessionError.invalidArgument('kind', `must be one of ${[...KIND_CODES.keys()].join(', ')}`);
+    const kind = kindCode(head.kind);
     const id = head.sessionId;
     const ids = typeof id === 'string' ? [id] : [];
     return this.#shared.call(
