@@ -34,10 +34,23 @@ function nodeTest(file) {
   return spawnSync(process.execPath, ['--test', file], { cwd: dirname(file), encoding: 'utf8', env });
 }
 
-test('a session expires on the virtual clock, and the exported test replays it in Node', async () => {
+test('a session expires on the virtual clock, and the exported test replays it in Node', async (t) => {
   const page = await openPage(browser, { width: 1500, height: 1100 });
   await page.goto(`${server.url}/playground/`);
   await page.waitForSelector('body[data-ready="true"]');
+  const load = await page.evaluate(() => {
+    const bytes = { html: performance.getEntriesByType('navigation')[0].encodedBodySize, js: 0, css: 0, wasm: 0 };
+    for (const r of performance.getEntriesByType('resource')) {
+      const kind = r.name.endsWith('.wasm') ? 'wasm' : r.name.endsWith('.css') ? 'css' : 'js';
+      bytes[kind] += r.encodedBodySize;
+    }
+    const paint = performance.getEntriesByName('first-contentful-paint')[0]?.startTime;
+    return { bytes, paint, ready: performance.getEntriesByName('playground:ready')[0].startTime };
+  });
+  t.diagnostic(
+    `page weight: html ${load.bytes.html}, js ${load.bytes.js}, css ${load.bytes.css}, wasm ${load.bytes.wasm} bytes; ` +
+      `first contentful paint ${load.paint?.toFixed(0)} ms, core loaded and drawn ${load.ready.toFixed(0)} ms after navigation start`,
+  );
 
   await page.fill('#principal', 'alice');
   await page.fill('#idle', '30');
