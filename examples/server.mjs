@@ -312,8 +312,13 @@ const staticFiles = (dir) =>
       }
     },
   });
-app.use('/web', staticFiles(join(dist, 'web')));
-app.use('/', staticFiles(join(dist, 'www')));
+// The pages are where their data is: behind the operator endpoints' gate
+// (loopback, or OPERATOR_TOKEN), as is the browser build they load.
+const operatorsOnly = (req, res, next) => {
+  mcp.admitOperator(req, res).then((allowed) => allowed && next(), next);
+};
+app.use('/web', operatorsOnly, staticFiles(join(dist, 'web')));
+app.use('/', operatorsOnly, staticFiles(join(dist, 'www')));
 
 const listener = createServer(
   {

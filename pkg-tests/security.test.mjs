@@ -392,7 +392,8 @@ test('bound to 0.0.0.0, the operator endpoints refuse peers off the loopback int
     t.skip('this machine has no non-loopback IPv4 address');
     return;
   }
-  const paths = ['/operator/sessions', '/operator/events', '/sessions'];
+  // The pages too: they are only where their data is.
+  const paths = ['/operator/sessions', '/operator/events', '/sessions', '/', '/playground/', '/web/index.mjs'];
   const open = await startServer({ DATA_DIR: dataDir(), HOST: '0.0.0.0' });
   try {
     for (const path of paths) {

@@ -447,6 +447,13 @@ export class McpSessionHandler {
    * (default: a loopback peer). False once a 403 has been sent; never a CORS
    * header, so no other page can read an answer.
    */
+  /**
+   * The same gate for a host's own operator pages (the example server puts the
+   * inspector's files behind it, so the page is only where its data is): true
+   * if `req` may go on; false once a 403 has been answered.
+   */
+  admitOperator = (req: IncomingMessage, res: ServerResponse): Promise<boolean> => this.#operatorAllowed(req, res);
+
   async #operatorAllowed(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     if (!this.#guarded(req, res)) return false;
     const origin = foreignOrigin(req);
