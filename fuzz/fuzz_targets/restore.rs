@@ -49,17 +49,21 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// Restores `bytes` as two version 3 pieces.
+/// Restores `bytes` as two version 3 pieces, with newest wins (as the file store
+/// stages a snapshot taken across turns) when the first byte is odd.
 fn restore_pieces(
     s: &mut SessionStore,
     bytes: &[u8],
 ) -> Result<RestoreReport, SessionError> {
-    let (first, rest) = match bytes.split_first() {
-        Some((&n, rest)) => rest.split_at(usize::from(n).min(rest.len())),
-        None => (bytes, &[][..]),
+    let (first, rest, newest_wins) = match bytes.split_first() {
+        Some((&n, rest)) => {
+            let (first, rest) = rest.split_at(usize::from(n).min(rest.len()));
+            (first, rest, n % 2 == 1)
+        }
+        None => (bytes, &[][..], false),
     };
     let mut staging = Staging::default();
-    staging.add_piece(first)?;
-    staging.add_piece(rest)?;
+    staging.add_piece(first, newest_wins)?;
+    staging.add_piece(rest, newest_wins)?;
     s.restore_staged(staging, T0)
 }
