@@ -292,6 +292,33 @@ test('a background compaction that fails (EIO on an fsync) reports it, leaves no
   b.store.close();
 });
 
+test('a background compaction whose last pieces hold nothing (the rest expired meanwhile) writes a snapshot that opens', async () => {
+  // The walk ends with an empty piece when every session after its cursor is due:
+  // written as a frame, its length 0 would end the file early and make the
+  // snapshot unreadable once the journal it replaced was removed.
+  const path = dir();
+  const clock = manualClock();
+  // Ended sessions are not remembered: once swept, their slots are empty.
+  const sessions = new SessionManager({ clock, idleTimeoutMs: 60_000, endedRetentionMs: 1 });
+  const store = new FileSessionStore({ dir: path, compactBytesPerTurn: 64, compactMinBytes: 2 ** 40 });
+  store.attach(sessions);
+  const kept = sessions.createSession({ state: { kept: true } });
+  for (let i = 0; i < 49; i++) sessions.createSession({ state: { i } });
+  const compaction = store.compactInBackground();
+  for (let i = 0; i < 3; i++) await turn();
+  assert.equal(store.status.compacting, true);
+  clock.advance(30_000);
+  sessions.getSession(kept); // activity: it stays
+  clock.advance(40_000); // every other session is past its idle deadline
+  sessions.cleanupExpiredSessions(); // ended and forgotten: the rest of the walk finds nothing
+  assert.equal(await compaction, true);
+  // A crash now (no close, which would compact again): the next start reads the
+  // snapshot that compaction wrote, and the journal after it.
+  const reopened = open(path);
+  assert.deepEqual(reopened.sessions.getSession(kept).state, { kept: true });
+  reopened.store.close();
+});
+
 test('close() during a background compaction abandons it and writes the whole snapshot at once', async () => {
   const path = dir();
   const a = open(path, { compactBytesPerTurn: 512 });

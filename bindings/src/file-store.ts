@@ -735,6 +735,9 @@ export class FileSessionStore implements SessionStore {
     do {
       const next = compaction.pieces.next();
       if (next.done === true) return true;
+      // A piece may hold nothing (the rest of the table was due or forgotten when
+      // it was taken): it is left out, for a frame of length 0 ends the file.
+      if (next.value.length === 0) continue;
       this.#putBytes(compaction, framePiece(next.value));
       compaction.count += 1;
     } while (compaction.bytes < until);
