@@ -72,7 +72,8 @@ export interface StoreContext {
    * piece was taken must be replayed over it. */
   snapshotRecords(maxBytes?: number): Iterable<string>;
   /** The same walk in version 3, binary (see `SessionManager.snapshotPieces`),
-   * to be read back through `open`'s `addPiece`. */
+   * to be read back through `open`'s `addPiece`. A piece may be empty (what was
+   * left after the cursor had ended or expired): it holds nothing to write. */
   snapshotPieces(maxBytes?: number): Iterable<Uint8Array>;
   /** Where the store reports what fails on its own initiative (a compaction
    * after a successful write): the manager's `onError`. */

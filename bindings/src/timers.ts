@@ -1,16 +1,21 @@
 /**
  * The manager's timers, on whichever host runs it. None keeps a process alive: a
- * server's session deadlines must not stop it from exiting, so Node's timers are
- * unref'd. Browsers, Deno and Workers have no such notion (their timers are plain
- * numbers) and no `setImmediate`.
+ * server's session deadlines must not stop it from exiting, so Node's (and Bun's)
+ * timers are unref'd, and Deno's through `Deno.unrefTimer`. Browsers and Workers
+ * have no such notion (their timers are plain numbers) and no `setImmediate`.
  */
 
 /** Stops a timer; calling it again does nothing. */
 export type Cancel = () => void;
 
-/** Node's `unref`, where the host's timer has one. */
+/** Deno's way to unref a timer, where this runs on Deno. */
+const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno;
+
+/** Node's `unref`, where the host's timer has one; Deno's `unrefTimer` for its
+ * numeric timer IDs. */
 function unref(timer: unknown): void {
-  (timer as { unref?: () => void } | null)?.unref?.();
+  if (typeof timer === 'number') deno?.unrefTimer?.(timer);
+  else (timer as { unref?: () => void } | null)?.unref?.();
 }
 
 /** Runs `run` once after `delayMs`. */
