@@ -3,9 +3,11 @@
 // as they arrive; then 10,000 sessions, with the figures printed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { FileSessionStore, SessionManager, admitInitialize } from 'mcp-session-core';
+import { OperatorEventFeed } from 'mcp-session-core/mcp';
 import { launchBrowser, openPage, outputDir } from './support/browser.mjs';
 import { connect, dataDir, startServer } from './mcp-server.mjs';
 
@@ -103,6 +105,56 @@ test('the inspector shows each live session and handle with its principal, and t
   } finally {
     await browser.close();
     await server.kill('SIGTERM');
+  }
+});
+
+test('the event feed: a start that fails answers nothing and registers nothing, so the next client gets each event once', async () => {
+  const m = new SessionManager();
+  const feed = new OperatorEventFeed(m);
+  m.sessionViews = () => {
+    throw new Error('the session manager was disposed');
+  };
+  const server = createServer((req, res) => {
+    try {
+      feed.open(req, res);
+    } catch {
+      if (res.headersSent) res.destroy();
+      else res.writeHead(503).end();
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${server.address().port}/`;
+  const stream = new AbortController();
+  try {
+    const failed = await fetch(url).then((r) => r.status, () => 'the connection dropped');
+    assert.equal(failed, 503, 'an error status, not a 200 stream');
+    delete m.sessionViews; // readable again
+    const res = await fetch(url, { signal: stream.signal });
+    assert.equal(res.status, 200);
+    assert.equal(feed.clients, 1);
+    const handshake = admitInitialize('application/json, text/event-stream', 'application/json', {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'feed', version: '1' } },
+    });
+    const session = m.initialize({ ...handshake, principal: 'alice' });
+    m.closeSession(session.id);
+    // Events arrive in order: a doubled listener would put two `created` before the first `closed`.
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    while (!text.includes('"type":"closed"')) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, 'the stream stays open');
+      text += value;
+    }
+    const types = [...text.matchAll(/^data: (.*)$/gm)].map((line) => JSON.parse(line[1]).type);
+    assert.deepEqual(types, ['created', 'closed']);
+  } finally {
+    stream.abort();
+    feed.close();
+    server.close();
+    m.dispose();
   }
 });
 

@@ -212,15 +212,19 @@ export class OperatorEventFeed {
     return this.#clients.size;
   }
 
-  /** Answers `req` with the event stream; it lasts until the client goes away. */
+  /**
+   * Answers `req` with the event stream; it lasts until the client goes away.
+   * Throws, before anything is written, if the manager cannot be read (it was
+   * disposed): the caller can still answer with an error status.
+   */
   open(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#clients.size === 0) this.#start();
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
       'x-accel-buffering': 'no', // a proxy in front must not hold events back
     });
     res.write(`retry: 2000\n: connected\n\n`);
-    if (this.#clients.size === 0) this.#start();
     this.#clients.add(res);
     const drop = (): void => this.#drop(res);
     req.once('close', drop);
@@ -236,10 +240,18 @@ export class OperatorEventFeed {
     }
   }
 
+  /** The reads that can throw come first, the listeners and the keep-alive last: a
+   * failed start leaves nothing registered, so the next one does not register twice.
+   * Nothing can happen between the reads and the registration (both synchronous). */
   #start(): void {
+    try {
+      for (const view of this.#manager.sessionViews()) this.#principals.set(view.id, view.principal);
+      for (const view of this.#manager.handles.listAll()) this.#principals.set(view.handleId, view.principal);
+    } catch (error) {
+      this.#principals.clear();
+      throw error;
+    }
     for (const type of FORWARDED) this.#manager.on(type, this.#listener);
-    for (const view of this.#manager.sessionViews()) this.#principals.set(view.id, view.principal);
-    for (const view of this.#manager.handles.listAll()) this.#principals.set(view.handleId, view.principal);
     this.#keepAlive = setInterval(() => this.#send(': keep-alive\n\n'), this.#keepAliveMs);
     this.#keepAlive.unref();
   }
