@@ -158,6 +158,26 @@ test('the event feed: a start that fails answers nothing and registers nothing, 
   }
 });
 
+test('an event stream refused (a proxy 502) is tried again, and the page says so meanwhile', async () => {
+  const server = await startServer({ DATA_DIR: dataDir() });
+  const browser = await launchBrowser();
+  try {
+    const page = await openPage(browser);
+    let refused = 0;
+    await page.route('**/operator/events', (route) => {
+      if (refused++ === 0) return route.fulfill({ status: 502, body: 'Bad Gateway' });
+      return route.continue();
+    });
+    await page.goto(`${server.url.origin}/`);
+    await page.waitForFunction(() => /retrying/.test(document.getElementById('link').textContent), null, { timeout: 10_000 });
+    await page.waitForFunction(() => document.getElementById('link').dataset.state === 'live', null, { timeout: 15_000 });
+    assert.equal(refused, 2, 'one refusal, then one stream');
+  } finally {
+    await browser.close();
+    await server.kill('SIGTERM');
+  }
+});
+
 test('static routes: the inspector and uPlot from the package, its licence, 404 for what is missing, no CORS header', async () => {
   const server = await startServer({ DATA_DIR: dataDir() });
   try {

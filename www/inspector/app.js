@@ -220,9 +220,13 @@ function setLink(state, text = state) {
   link.textContent = text;
 }
 
-function listen() {
+/** How long after the stream was refused (EventSource gives up for good on an
+ * answer other than a 200 stream: 404 under Redis, 403, a proxy's 5xx) a new one is tried. */
+const RELISTEN_MS = 5_000;
+
+/** `lost`: events may have been missed before this stream opens. */
+function listen(lost = false) {
   const source = new EventSource('operator/events');
-  let lost = false;
   source.onopen = () => {
     setLink('live');
     // Events may have been missed while the stream was away.
@@ -231,7 +235,16 @@ function listen() {
   };
   source.onerror = () => {
     lost = true;
-    setLink('reconnecting');
+    if (source.readyState !== EventSource.CLOSED) {
+      setLink('reconnecting');
+      return;
+    }
+    source.close();
+    setLink('error', `no event stream; retrying in ${RELISTEN_MS / 1000} s`);
+    setTimeout(() => {
+      setLink('reconnecting');
+      listen(true);
+    }, RELISTEN_MS);
   };
   source.onmessage = (message) => {
     let event;
