@@ -66,6 +66,10 @@ test('a session expires on the virtual clock, and the exported test replays it i
   await row.getByRole('button', { name: 'End request' }).click();
   await page.fill('#update-patch', '{"step": 1}');
   await page.click('#update button[type=submit]');
+  // An own `__proto__` key: the export must replay it as a key, not as a prototype.
+  await page.fill('#update-patch', '{"__proto__": {"x": 1}}');
+  await page.click('#update button[type=submit]');
+  assert.equal(await page.locator('#calls tbody tr.failed').count(), 0, 'the update is taken');
   await page.fill('#update-version', '0');
   await page.click('#update button[type=submit]');
   assert.match(await page.textContent('#last-error'), /VERSION_CONFLICT/);
@@ -87,6 +91,7 @@ test('a session expires on the virtual clock, and the exported test replays it i
   assert.match(await page.getAttribute('#export-link', 'href'), /^blob:/);
   assert.equal(await page.getAttribute('#export-link', 'download'), 'playground.test.mjs');
   assert.match(code, /from 'mcp-session-core'/);
+  assert.match(code, /JSON\.parse\("\{\\"__proto__\\":\{\\"x\\":1\}\}"\)/, 'the patch as JSON.parse of a string');
   assert.deepEqual(page.problems, [], 'no console errors or uncaught exceptions');
 
   const shots = process.env.SCREENSHOT_DIR ?? outputDir();
