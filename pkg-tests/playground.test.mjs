@@ -109,3 +109,22 @@ test('a session expires on the virtual clock, and the exported test replays it i
   writeFileSync(tampered, code.replace(/now \+= \d+;/, 'now += 0;'));
   assert.notEqual(nodeTest(tampered).status, 0, 'a changed step makes the exported test fail');
 });
+
+test('the largest idle timeout and clock advance draw a handful of ticks; an empty advance is refused', async () => {
+  const page = await openPage(browser);
+  await page.goto(`${server.url}/playground/`);
+  await page.waitForSelector('body[data-ready="true"]');
+  assert.equal(await page.getAttribute('#idle', 'max'), '31536000');
+  assert.equal(await page.getAttribute('#custom-seconds', 'max'), '31536000');
+  await page.fill('#idle', '31536000');
+  await page.click('#create button[type=submit]');
+  await page.fill('#custom-seconds', '31536000');
+  await page.click('#advance-custom button');
+  const ticks = await page.locator('#timeline text.tick').count();
+  assert.ok(ticks >= 2 && ticks <= 11, `${ticks} ticks over two years`);
+  await page.fill('#custom-seconds', '');
+  await page.click('#advance-custom button');
+  assert.match(await page.textContent('#last-error'), /INVALID_INPUT.*clock advance/);
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
