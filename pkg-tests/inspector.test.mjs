@@ -3,9 +3,11 @@
 // as they arrive; then 10,000 sessions, with the figures printed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { FileSessionStore, SessionManager, admitInitialize } from 'mcp-session-core';
+import { OperatorEventFeed } from 'mcp-session-core/mcp';
 import { launchBrowser, openPage, outputDir } from './support/browser.mjs';
 import { connect, dataDir, startServer } from './mcp-server.mjs';
 
@@ -100,6 +102,76 @@ test('the inspector shows each live session and handle with its principal, and t
     assert.deepEqual(page.problems, [], 'no page errors');
     await clients.alice.client.close();
     await modern.close();
+  } finally {
+    await browser.close();
+    await server.kill('SIGTERM');
+  }
+});
+
+test('the event feed: a start that fails answers nothing and registers nothing, so the next client gets each event once', async () => {
+  const m = new SessionManager();
+  const feed = new OperatorEventFeed(m);
+  m.sessionViews = () => {
+    throw new Error('the session manager was disposed');
+  };
+  const server = createServer((req, res) => {
+    try {
+      feed.open(req, res);
+    } catch {
+      if (res.headersSent) res.destroy();
+      else res.writeHead(503).end();
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${server.address().port}/`;
+  const stream = new AbortController();
+  try {
+    const failed = await fetch(url).then((r) => r.status, () => 'the connection dropped');
+    assert.equal(failed, 503, 'an error status, not a 200 stream');
+    delete m.sessionViews; // readable again
+    const res = await fetch(url, { signal: stream.signal });
+    assert.equal(res.status, 200);
+    assert.equal(feed.clients, 1);
+    const handshake = admitInitialize('application/json, text/event-stream', 'application/json', {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'feed', version: '1' } },
+    });
+    const session = m.initialize({ ...handshake, principal: 'alice' });
+    m.closeSession(session.id);
+    // Events arrive in order: a doubled listener would put two `created` before the first `closed`.
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    while (!text.includes('"type":"closed"')) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, 'the stream stays open');
+      text += value;
+    }
+    const types = [...text.matchAll(/^data: (.*)$/gm)].map((line) => JSON.parse(line[1]).type);
+    assert.deepEqual(types, ['created', 'closed']);
+  } finally {
+    stream.abort();
+    feed.close();
+    server.close();
+    m.dispose();
+  }
+});
+
+test('an event stream refused (a proxy 502) is tried again, and the page says so meanwhile', async () => {
+  const server = await startServer({ DATA_DIR: dataDir() });
+  const browser = await launchBrowser();
+  try {
+    const page = await openPage(browser);
+    let refused = 0;
+    await page.route('**/operator/events', (route) => {
+      if (refused++ === 0) return route.fulfill({ status: 502, body: 'Bad Gateway' });
+      return route.continue();
+    });
+    await page.goto(`${server.url.origin}/`);
+    await page.waitForFunction(() => /retrying/.test(document.getElementById('link').textContent), null, { timeout: 10_000 });
+    await page.waitForFunction(() => document.getElementById('link').dataset.state === 'live', null, { timeout: 15_000 });
+    assert.equal(refused, 2, 'one refusal, then one stream');
   } finally {
     await browser.close();
     await server.kill('SIGTERM');
@@ -226,6 +298,25 @@ test('10,000 sessions: first render, and frames while scrolling and while sessio
     const fmt = (f) => `${f.frames} frames, p50 ${f.p50.toFixed(1)} ms, p95 ${f.p95.toFixed(1)} ms, max ${f.max.toFixed(1)} ms`;
     t.diagnostic(`scrolling 10,500 rows: ${fmt(scrolling)}`);
     t.diagnostic(`while sessions expire: ${fmt(expiring)}; expired events shown: ${await page.$$eval('#events li[data-type="expired"]', (l) => l.length)}`);
+    // A bounded listing: the most recently active first, `truncated`, the totals in stats.
+    const limited = await (await fetch(`${server.url.origin}/operator/sessions?limit=100`)).json();
+    assert.equal(limited.records.length, 100);
+    assert.equal(limited.truncated, true);
+    assert.ok(limited.stats.live + limited.stats.handlesLive > 100);
+    const activity = limited.records.map((r) => r.lastActivity);
+    assert.deepEqual(activity, [...activity].sort((a, b) => b - a), 'the most recently active first');
+    assert.equal(view.truncated, false, 'the default lists 10,500 whole');
+    for (const bad of ['0', '-1', 'abc', '1.5', '']) {
+      assert.equal((await fetch(`${server.url.origin}/operator/sessions?limit=${bad}`)).status, 400, `limit=${bad}`);
+    }
+    assert.equal((await (await fetch(`${server.url.origin}/operator/sessions?limit=999999`)).json()).truncated, false, 'capped, not refused');
+    // The page says so when its snapshot was truncated, and counts from the server's totals.
+    const bounded = await openPage(browser);
+    await bounded.route('**/operator/sessions', (route) => route.continue({ url: `${route.request().url()}?limit=1000` }));
+    await bounded.goto(`${server.url.origin}/`);
+    await bounded.waitForFunction(() => /showing 1,000 of/.test(document.getElementById('shown').textContent), null, { timeout: 20_000 });
+    assert.ok(Number((await bounded.textContent('#count-sessions')).replaceAll(',', '')) > 1_000, 'sessions counted from stats');
+    assert.deepEqual(bounded.problems, [], 'no page errors with a truncated snapshot');
     const shot = join(outputDir(), 'inspector-10k.png');
     await page.screenshot({ path: shot });
     t.diagnostic(`screenshot: ${shot}`);

@@ -66,6 +66,10 @@ test('a session expires on the virtual clock, and the exported test replays it i
   await row.getByRole('button', { name: 'End request' }).click();
   await page.fill('#update-patch', '{"step": 1}');
   await page.click('#update button[type=submit]');
+  // An own `__proto__` key: the export must replay it as a key, not as a prototype.
+  await page.fill('#update-patch', '{"__proto__": {"x": 1}}');
+  await page.click('#update button[type=submit]');
+  assert.equal(await page.locator('#calls tbody tr.failed').count(), 0, 'the update is taken');
   await page.fill('#update-version', '0');
   await page.click('#update button[type=submit]');
   assert.match(await page.textContent('#last-error'), /VERSION_CONFLICT/);
@@ -87,6 +91,7 @@ test('a session expires on the virtual clock, and the exported test replays it i
   assert.match(await page.getAttribute('#export-link', 'href'), /^blob:/);
   assert.equal(await page.getAttribute('#export-link', 'download'), 'playground.test.mjs');
   assert.match(code, /from 'mcp-session-core'/);
+  assert.match(code, /JSON\.parse\("\{\\"__proto__\\":\{\\"x\\":1\}\}"\)/, 'the patch as JSON.parse of a string');
   assert.deepEqual(page.problems, [], 'no console errors or uncaught exceptions');
 
   const shots = process.env.SCREENSHOT_DIR ?? outputDir();
@@ -103,4 +108,23 @@ test('a session expires on the virtual clock, and the exported test replays it i
   const tampered = join(outputDir(), 'playground-export-tampered.mjs');
   writeFileSync(tampered, code.replace(/now \+= \d+;/, 'now += 0;'));
   assert.notEqual(nodeTest(tampered).status, 0, 'a changed step makes the exported test fail');
+});
+
+test('the largest idle timeout and clock advance draw a handful of ticks; an empty advance is refused', async () => {
+  const page = await openPage(browser);
+  await page.goto(`${server.url}/playground/`);
+  await page.waitForSelector('body[data-ready="true"]');
+  assert.equal(await page.getAttribute('#idle', 'max'), '31536000');
+  assert.equal(await page.getAttribute('#custom-seconds', 'max'), '31536000');
+  await page.fill('#idle', '31536000');
+  await page.click('#create button[type=submit]');
+  await page.fill('#custom-seconds', '31536000');
+  await page.click('#advance-custom button');
+  const ticks = await page.locator('#timeline text.tick').count();
+  assert.ok(ticks >= 2 && ticks <= 11, `${ticks} ticks over two years`);
+  await page.fill('#custom-seconds', '');
+  await page.click('#advance-custom button');
+  assert.match(await page.textContent('#last-error'), /INVALID_INPUT.*clock advance/);
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
 });

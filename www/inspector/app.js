@@ -15,6 +15,10 @@ const ROW_HEIGHT = 28;
 const REFRESH_MS = 5_000;
 /** After an event about a new record, a snapshot this soon (coalescing a burst). */
 const SOON_MS = 400;
+/** Above this many records a snapshot is costly for the server to build (a digest
+ * and the JSON of each): events then bring one no sooner than REFRESH_MS after the
+ * last, instead of SOON_MS after a burst. */
+const LARGE_SNAPSHOT = 2_000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -142,13 +146,26 @@ function showCounts(shown) {
     inFlight += r.inFlight;
     names.add(r.principal ?? 'anonymous');
   }
+  // A truncated snapshot lists the most recently active only: the totals are the server's.
+  const stats = model.truncated && model.stats !== null && 'live' in model.stats ? model.stats : null;
+  if (stats !== null) {
+    sessions = stats.live;
+    handles = stats.handlesLive;
+    inFlight = stats.inFlight;
+    phases.initializing = stats.initializing;
+    phases.active = stats.active;
+    phases.disconnected = stats.disconnected;
+  }
   $('count-sessions').textContent = count(sessions);
   $('count-initializing').textContent = count(phases.initializing);
   $('count-active').textContent = count(phases.active);
   $('count-disconnected').textContent = count(phases.disconnected);
   $('count-handles').textContent = count(handles);
   $('count-inflight').textContent = count(inFlight);
-  $('shown').textContent = `${count(shown)} of ${count(sessions + handles)} shown`;
+  $('shown').textContent =
+    stats === null
+      ? `${count(shown)} of ${count(sessions + handles)} shown`
+      : `${count(shown)} shown; showing ${count(model.records.size)} of ${count(sessions + handles)} (the most recently active)`;
   $('empty').hidden = model.records.size > 0;
   // The principal suggestions, rebuilt only when the set of names changed.
   const list = [...names].sort().slice(0, 500);
@@ -163,15 +180,20 @@ function showCounts(shown) {
 
 let refreshing = false;
 let soon;
+/** Page time the last snapshot was asked for, and how many records it held. */
+let lastRefreshAt = 0;
+let lastSnapshotSize = 0;
 
 async function refresh() {
   if (refreshing) return;
   refreshing = true;
   const sentAt = Date.now();
+  lastRefreshAt = sentAt;
   try {
     const res = await fetch('operator/sessions', { cache: 'no-store', credentials: 'same-origin' });
     if (!res.ok) throw new Error(`GET /operator/sessions: ${res.status}`);
     const view = await res.json();
+    lastSnapshotSize = view.records.length;
     const start = performance.now();
     model.replace(view, sentAt);
     performance.measure('inspector:snapshot', { start, end: performance.now() });
@@ -185,10 +207,11 @@ async function refresh() {
 
 function refreshSoon() {
   if (soon !== undefined) return;
+  const delay = lastSnapshotSize > LARGE_SNAPSHOT ? Math.max(SOON_MS, lastRefreshAt + REFRESH_MS - Date.now()) : SOON_MS;
   soon = setTimeout(() => {
     soon = undefined;
     void refresh();
-  }, SOON_MS);
+  }, delay);
 }
 
 function setLink(state, text = state) {
@@ -197,9 +220,13 @@ function setLink(state, text = state) {
   link.textContent = text;
 }
 
-function listen() {
+/** How long after the stream was refused (EventSource gives up for good on an
+ * answer other than a 200 stream: 404 under Redis, 403, a proxy's 5xx) a new one is tried. */
+const RELISTEN_MS = 5_000;
+
+/** `lost`: events may have been missed before this stream opens. */
+function listen(lost = false) {
   const source = new EventSource('operator/events');
-  let lost = false;
   source.onopen = () => {
     setLink('live');
     // Events may have been missed while the stream was away.
@@ -208,7 +235,16 @@ function listen() {
   };
   source.onerror = () => {
     lost = true;
-    setLink('reconnecting');
+    if (source.readyState !== EventSource.CLOSED) {
+      setLink('reconnecting');
+      return;
+    }
+    source.close();
+    setLink('error', `no event stream; retrying in ${RELISTEN_MS / 1000} s`);
+    setTimeout(() => {
+      setLink('reconnecting');
+      listen(true);
+    }, RELISTEN_MS);
   };
   source.onmessage = (message) => {
     let event;
@@ -242,7 +278,12 @@ setInterval(frame, 250);
 setInterval(() => {
   let handles = 0;
   for (const r of model.records.values()) if (r.kind === 'handle') handles++;
-  charts?.sample(model.records.size - handles, handles);
+  let sessions = model.records.size - handles;
+  if (model.truncated && model.stats !== null && 'live' in model.stats) {
+    sessions = model.stats.live;
+    handles = model.stats.handlesLive;
+  }
+  charts?.sample(sessions, handles);
   $('count-rate').textContent = count(charts?.rate() ?? 0);
 }, 1_000);
 setInterval(() => void refresh(), REFRESH_MS);

@@ -33,9 +33,13 @@ export class EventList {
     this.#counter = counter;
   }
 
+  /** Queues an event for the next frame. Frames stop in a background tab, so the
+   * queue holds at most the newest 2 * SHOWN (a frame writes SHOWN at most): a tab left
+   * open behind others does not grow without bound. */
   push(event) {
     this.#queue.push(event);
     this.#total++;
+    if (this.#queue.length > 2 * SHOWN) this.#queue.splice(0, this.#queue.length - SHOWN);
   }
 
   /** Writes what was queued since the last frame. */

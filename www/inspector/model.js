@@ -18,6 +18,8 @@ export class Model {
   /** Server time minus page time, from the last snapshot: countdowns use the server's clock. */
   skew = 0;
   stats = null;
+  /** Whether the last snapshot left records out (the server lists a bounded number). */
+  truncated = false;
   /** Bumped on every change of which records exist or what they show. */
   revision = 0;
 
@@ -40,6 +42,7 @@ export class Model {
     }
     this.records = records;
     this.stats = view.stats;
+    this.truncated = view.truncated === true;
     this.revision++;
   }
 

@@ -46,6 +46,19 @@ function advance(ms) {
   call('cleanupExpiredSessions');
 }
 
+/** The whole seconds in `input` (called `name`), from its `min` to its `max`, or
+ * undefined once the error is shown. The inputs go up to a year: a far larger clock
+ * advance or idle timeout says nothing more, and once froze the tab drawing the
+ * timeline. The form's own checks let an empty field through (as 0). */
+function seconds(input, method, name) {
+  const value = Number(input.value);
+  const min = Number(input.min);
+  const max = Number(input.max);
+  if (input.value.trim() !== '' && Number.isInteger(value) && value >= min && value <= max) return value;
+  showError(method, { code: 'INVALID_INPUT', message: `${name} must be a whole number of seconds from ${min} to ${max.toLocaleString('en')}` });
+  return undefined;
+}
+
 function showError(method, error) {
   const box = $('#last-error');
   box.hidden = error === undefined;
@@ -210,7 +223,9 @@ function wire() {
   $('#create').addEventListener('submit', (event) => {
     event.preventDefault();
     const principal = $('#principal').value.trim();
-    const config = { idleTimeoutMs: Math.round(Number($('#idle').value) * 1000) };
+    const idle = seconds($('#idle'), 'createSession', 'the idle timeout');
+    if (idle === undefined) return;
+    const config = { idleTimeoutMs: idle * 1000 };
     if (principal !== '') config.principal = principal;
     call('createSession', config);
   });
@@ -233,7 +248,8 @@ function wire() {
   }
   $('#advance-custom').addEventListener('submit', (event) => {
     event.preventDefault();
-    advance(Math.round(Number($('#custom-seconds').value) * 1000));
+    const custom = seconds($('#custom-seconds'), 'advance', 'the clock advance');
+    if (custom !== undefined) advance(custom * 1000);
   });
   $('#reset').addEventListener('click', start);
   $('#export').addEventListener('click', exportTest);

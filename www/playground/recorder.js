@@ -18,8 +18,12 @@ export function outcome(call) {
   }
 }
 
-/** JS source of a value recorded as JSON (results, arguments). */
-const js = (value) => JSON.stringify(value);
+/** JS source of a value recorded as JSON (results, arguments). An object or array is
+ * written as `JSON.parse` of a string literal, not as a literal: in an object literal
+ * an own `__proto__` key (which a patch parsed from JSON may hold) sets the prototype
+ * instead, and the replay would pass something else than was recorded. */
+const js = (value) =>
+  value !== null && typeof value === 'object' ? `JSON.parse(${JSON.stringify(JSON.stringify(value))})` : JSON.stringify(value);
 
 export class Recorder {
   /** `start` and `seed` are the manager's: the replay needs both to agree. */

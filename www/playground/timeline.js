@@ -36,7 +36,9 @@ export function drawTimeline(svg, rows, { start, now }) {
   svg.setAttribute('viewBox', `0 0 ${WIDTH} ${height}`);
   svg.setAttribute('height', String(height));
 
-  const step = tickStep(span);
+  // The largest fixed step gives a day: past some 10 days of span, ticks every tenth
+  // of it instead, or a huge span (a year's idle timeout) would draw millions.
+  const step = Math.max(tickStep(span), span / 10);
   for (let t = 0; t <= span; t += step) {
     svg.append(el('line', { x1: x(start + t), x2: x(start + t), y1: AXIS - 6, y2: height, class: 'grid' }));
     svg.append(el('text', { x: x(start + t), y: AXIS - 10, class: 'tick' }, `T+${formatOffset(t)}`));

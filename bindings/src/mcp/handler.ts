@@ -23,6 +23,7 @@ import { SessionEventStore, type SessionEventStoreOptions } from './event-store'
 import {
   OperatorEventFeed,
   foreignOrigin,
+  operatorLimit,
   operatorRecords,
   shortId,
   type OperatorSessions,
@@ -411,13 +412,29 @@ export class McpSessionHandler {
   };
 
   /**
-   * `GET /operator/sessions`: every live session and handle (`OperatorSessions`),
-   * for the live inspector; the same gate as `handleOperator`.
+   * `GET /operator/sessions`: the live sessions and handles (`OperatorSessions`),
+   * for the live inspector; the same gate as `handleOperator`. `?limit=` bounds
+   * how many records are listed (default 20,000, at most 100,000; the most
+   * recently active first; `truncated` says some were left out); any other value
+   * than a positive integer answers 400.
    */
   handleOperatorSessions = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (!(await this.#operatorAllowed(req, res))) return;
-    const view: OperatorSessions = { serverTime: Date.now(), listed: this.#feed !== undefined, records: [], ...(await this.#counts()) };
-    if (this.sessions instanceof SessionManager) view.records = operatorRecords(this.sessions, (id) => this.#runtimes.has(id));
+    const limit = operatorLimit(req.url);
+    if (limit === undefined) {
+      sendJsonRpcError(res, 400, -32600, 'Invalid limit: a positive integer is expected');
+      return;
+    }
+    const view: OperatorSessions = {
+      serverTime: Date.now(),
+      listed: this.#feed !== undefined,
+      records: [],
+      truncated: false,
+      ...(await this.#counts()),
+    };
+    if (this.sessions instanceof SessionManager) {
+      Object.assign(view, operatorRecords(this.sessions, (id) => this.#runtimes.has(id), limit));
+    }
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
     res.end(JSON.stringify(view));
   };
@@ -437,7 +454,7 @@ export class McpSessionHandler {
     this.#feed.open(req, res);
   };
 
-  async #counts(): Promise<Omit<OperatorSessions, 'serverTime' | 'listed' | 'records'>> {
+  async #counts(): Promise<Omit<OperatorSessions, 'serverTime' | 'listed' | 'records' | 'truncated'>> {
     return { stats: await this.sessions.stats(), transports: this.transports, streams: this.#streams.size, bufferedEvents: this.bufferedEvents };
   }
 

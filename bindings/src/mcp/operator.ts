@@ -74,7 +74,11 @@ export interface OperatorSessions {
   serverTime: number;
   /** False for sessions shared through Redis: only `stats` is fleet-wide then. */
   listed: boolean;
+  /** At most `?limit=` of them (see `operatorLimit`), the most recently active first. */
   records: OperatorRecord[];
+  /** True when there were more live records than `records` holds: the totals are
+   * in `stats` (`live` and `handlesLive`). */
+  truncated: boolean;
   /** The core's counts; through Redis, the fleet-wide live counts only. */
   stats: Stats | { sessions: number; handles: number };
   transports: number;
@@ -157,11 +161,42 @@ function handleRecord(view: HandleView): OperatorRecord {
   };
 }
 
-/** Every live session (oldest first), then every live handle (oldest first). */
-export function operatorRecords(manager: SessionManager, hasTransport: (id: string) => boolean): OperatorRecord[] {
-  const records = manager.sessionViews().map((view) => sessionRecord(view, hasTransport(view.id)));
-  for (const view of manager.handles.listAll()) records.push(handleRecord(view));
-  return records;
+/** How many records `GET /operator/sessions` lists without `?limit=`, and the most
+ * it lists with one. Each record costs a SHA-256 and its JSON in one synchronous
+ * turn (about 1 s and 60 MB at 200,000), and the inspector asks every few seconds:
+ * the bound keeps a large server responsive while someone watches it. */
+const OPERATOR_LIMIT_DEFAULT = 20_000;
+const OPERATOR_LIMIT_MAX = 100_000;
+
+/** The `limit` query parameter of `url`: the default when absent, at most
+ * `OPERATOR_LIMIT_MAX`; undefined unless it is a positive integer. */
+export function operatorLimit(url: string | undefined): number | undefined {
+  const value = new URL(url ?? '/', 'http://operator.invalid').searchParams.get('limit');
+  if (value === null) return OPERATOR_LIMIT_DEFAULT;
+  if (!/^[0-9]+$/.test(value) || Number(value) === 0) return undefined;
+  return Math.min(Number(value), OPERATOR_LIMIT_MAX);
+}
+
+type LiveView = { kind: 'session'; view: SessionView } | { kind: 'handle'; view: HandleView };
+
+/**
+ * The `limit` most recently active live sessions and handles, the most recently
+ * active first (ties: the newer first), and whether any were left out. The most
+ * recent are what an operator of a large server most likely looks for; the views
+ * are all read (and sorted, which is cheap), the records made of `limit` only.
+ */
+export function operatorRecords(
+  manager: SessionManager,
+  hasTransport: (id: string) => boolean,
+  limit: number,
+): { records: OperatorRecord[]; truncated: boolean } {
+  const live: LiveView[] = manager.sessionViews().map((view) => ({ kind: 'session', view }));
+  for (const view of manager.handles.listAll()) live.push({ kind: 'handle', view });
+  live.sort((a, b) => b.view.lastActivity - a.view.lastActivity || b.view.createdAt - a.view.createdAt);
+  const records = live
+    .slice(0, limit)
+    .map((entry) => (entry.kind === 'session' ? sessionRecord(entry.view, hasTransport(entry.view.id)) : handleRecord(entry.view)));
+  return { records, truncated: live.length > limit };
 }
 
 /**
@@ -212,15 +247,19 @@ export class OperatorEventFeed {
     return this.#clients.size;
   }
 
-  /** Answers `req` with the event stream; it lasts until the client goes away. */
+  /**
+   * Answers `req` with the event stream; it lasts until the client goes away.
+   * Throws, before anything is written, if the manager cannot be read (it was
+   * disposed): the caller can still answer with an error status.
+   */
   open(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#clients.size === 0) this.#start();
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
       'x-accel-buffering': 'no', // a proxy in front must not hold events back
     });
     res.write(`retry: 2000\n: connected\n\n`);
-    if (this.#clients.size === 0) this.#start();
     this.#clients.add(res);
     const drop = (): void => this.#drop(res);
     req.once('close', drop);
@@ -236,10 +275,18 @@ export class OperatorEventFeed {
     }
   }
 
+  /** The reads that can throw come first, the listeners and the keep-alive last: a
+   * failed start leaves nothing registered, so the next one does not register twice.
+   * Nothing can happen between the reads and the registration (both synchronous). */
   #start(): void {
+    try {
+      for (const view of this.#manager.sessionViews()) this.#principals.set(view.id, view.principal);
+      for (const view of this.#manager.handles.listAll()) this.#principals.set(view.handleId, view.principal);
+    } catch (error) {
+      this.#principals.clear();
+      throw error;
+    }
     for (const type of FORWARDED) this.#manager.on(type, this.#listener);
-    for (const view of this.#manager.sessionViews()) this.#principals.set(view.id, view.principal);
-    for (const view of this.#manager.handles.listAll()) this.#principals.set(view.handleId, view.principal);
     this.#keepAlive = setInterval(() => this.#send(': keep-alive\n\n'), this.#keepAliveMs);
     this.#keepAlive.unref();
   }
