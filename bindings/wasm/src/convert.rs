@@ -38,6 +38,20 @@ pub fn time(now: f64) -> JsResult<u64> {
     whole(now, "now", MAX_TIME_MS as f64)
 }
 
+/// The arguments of a step of a snapshot walk (`snapshotRecords`,
+/// `snapshotPieces`): the time, the slot it starts at and the piece's size.
+pub fn walk(now: f64, from: f64, max_bytes: f64) -> JsResult<(u64, usize, usize)> {
+    let slot = |value, argument| {
+        whole(value, argument, f64::from(u32::MAX))
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    };
+    Ok((
+        time(now)?,
+        slot(from, "from")?,
+        slot(max_bytes, "maxBytes")?,
+    ))
+}
+
 /// The idle timeout and the time of a create in the seed's shape.
 pub fn named_times(idle_timeout_ms: Option<f64>, now: f64) -> JsResult<(Option<u64>, u64)> {
     let idle = idle_timeout_ms

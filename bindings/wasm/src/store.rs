@@ -11,7 +11,8 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{
-    create_params, json_text, named_times, output, read_config, read_state, time, version, whole,
+    create_params, json_text, named_times, output, read_config, read_state, time, version, walk,
+    whole,
 };
 use crate::error::JsResult;
 
@@ -748,10 +749,7 @@ impl WasmSessionStore {
     /// next starts is then `snapshotNext()`.
     #[wasm_bindgen(js_name = snapshotRecords)]
     pub fn snapshot_records(&mut self, now: f64, from: f64, max_bytes: f64) -> JsResult<String> {
-        let now = time(now)?;
-        let from = usize::try_from(whole(from, "from", f64::from(u32::MAX))?).unwrap_or(usize::MAX);
-        let max_bytes = usize::try_from(whole(max_bytes, "maxBytes", f64::from(u32::MAX))?)
-            .unwrap_or(usize::MAX);
+        let (now, from, max_bytes) = walk(now, from, max_bytes)?;
         let (piece, next) = self.store.snapshot_records(now, from, max_bytes)?;
         self.snapshot_next = next;
         Ok(piece)
@@ -762,10 +760,7 @@ impl WasmSessionStore {
     /// next starts is then `snapshotNext()`.
     #[wasm_bindgen(js_name = snapshotPieces)]
     pub fn snapshot_pieces(&mut self, now: f64, from: f64, max_bytes: f64) -> JsResult<Vec<u8>> {
-        let now = time(now)?;
-        let from = usize::try_from(whole(from, "from", f64::from(u32::MAX))?).unwrap_or(usize::MAX);
-        let max_bytes = usize::try_from(whole(max_bytes, "maxBytes", f64::from(u32::MAX))?)
-            .unwrap_or(usize::MAX);
+        let (now, from, max_bytes) = walk(now, from, max_bytes)?;
         let (piece, next) = self.store.snapshot_pieces(now, from, max_bytes)?;
         self.snapshot_next = next;
         Ok(piece)
