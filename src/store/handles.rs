@@ -250,14 +250,8 @@ impl SessionStore {
     /// of the store, not for a request path. No side effect, not even on the
     /// clock. O(store).
     pub fn all_handles(&self, now: u64) -> Result<Vec<HandleView>, SessionError> {
-        check_now(now)?;
-        let now = now.max(self.clock);
         let config = &self.settings.config;
-        let mut live: Vec<&Session> = self
-            .live_at(now)
-            .filter(|s| s.kind == RecordKind::Handle)
-            .collect();
-        live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let live = self.live_oldest_first(now, RecordKind::Handle)?;
         Ok(live
             .into_iter()
             .map(|s| HandleView::of(s, config))

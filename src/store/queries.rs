@@ -130,15 +130,23 @@ impl SessionStore {
 
     /// Every live session, oldest first.
     pub fn list(&self, now: u64) -> Result<Vec<SessionView>, SessionError> {
+        let config = &self.settings.config;
+        let live = self.live_oldest_first(now, RecordKind::Session)?;
+        Ok(live.into_iter().map(|s| s.view(config)).collect())
+    }
+
+    /// Every live record of `kind` at `now` (never before the store's clock),
+    /// oldest first, then by ID. No side effect. O(store).
+    pub(super) fn live_oldest_first(
+        &self,
+        now: u64,
+        kind: RecordKind,
+    ) -> Result<Vec<&Session>, SessionError> {
         check_now(now)?;
         let now = now.max(self.clock);
-        let config = &self.settings.config;
-        let mut live: Vec<&Session> = self
-            .live_at(now)
-            .filter(|s| s.kind == RecordKind::Session)
-            .collect();
+        let mut live: Vec<&Session> = self.live_at(now).filter(|s| s.kind == kind).collect();
         live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        Ok(live.into_iter().map(|s| s.view(config)).collect())
+        Ok(live)
     }
 
     /// Counts by phase, records, events and an estimate of memory. O(sessions).
