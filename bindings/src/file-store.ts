@@ -994,11 +994,7 @@ export class FileSessionStore implements SessionStore {
     let seq = 0;
     let found = segments.length > 0;
     if (newest !== undefined) {
-      const path = join(this.dir, newest.name);
-      seq =
-        this.#snapshotVersion(path) === CHECKPOINT_VERSION
-          ? this.#feedPieces(path, newest.seq, addPiece)
-          : this.#feedSnapshot(path, newest.seq, add);
+      seq = this.#feedNewest(join(this.dir, newest.name), newest.seq, add, addPiece);
       found = true;
     } else if (names.includes(LEGACY_SNAPSHOT) || this.#present(legacySnapshot)) {
       seq = this.#feedSnapshot(legacySnapshot, undefined, add);
@@ -1053,35 +1049,34 @@ export class FileSessionStore implements SessionStore {
     );
   }
 
-  /** The format version a snapshot file's header line gives (checked). */
-  #snapshotVersion(path: string): number {
-    const reader = new FileReader(this.#io, path);
-    try {
-      const line = reader.line();
-      const header = line === null ? null : unframe(line);
-      if (header === null) throw damaged(`${path.slice(this.dir.length + 1)} is corrupt: a torn or altered line`);
-      return fileHeader(header.json, CHECKPOINT_FORMAT, path.slice(this.dir.length + 1), CHECKPOINT_VERSION)
-        .version as number;
-    } finally {
-      reader.close();
-    }
-  }
-
   /**
-   * Hands a version 2 snapshot's pieces to `addPiece` (newest winning: it was
-   * written across turns): its header line, then binary frames, each checked
-   * against its digest, then the end frame with their count. Returns the
-   * sequence number it holds. Throws if it is torn or corrupt (see `#feedSnapshot`).
+   * Hands the newest snapshot (`seq` known from its name) to the manager, by the
+   * version its header line gives: version 2, its pieces to `addPiece` (newest
+   * winning: it was written across turns), each frame checked against its digest,
+   * then the end frame with their count; version 1, its lines to `add` (see
+   * `#feedSnapshot`). Returns the sequence number it holds. Throws if it is torn
+   * or corrupt (see `#feedSnapshot`).
    */
-  #feedPieces(path: string, named: number, addPiece: (piece: Uint8Array, newestWins: boolean) => void): number {
+  #feedNewest(
+    path: string,
+    named: number,
+    add: (line: string, newestWins: boolean) => void,
+    addPiece: (piece: Uint8Array, newestWins: boolean) => void,
+  ): number {
     const name = path.slice(this.dir.length + 1);
     const corrupt = (why: string) => damaged(`${name} is corrupt: ${why}`);
     const reader = new FileReader(this.#io, path);
+    let open = true;
     try {
       const line = reader.line();
       const header = line === null ? null : unframe(line);
       if (header === null) throw corrupt('a torn or altered line');
       const fields = fileHeader(header.json, CHECKPOINT_FORMAT, name, CHECKPOINT_VERSION);
+      if (fields.version !== CHECKPOINT_VERSION) {
+        open = false;
+        reader.close();
+        return this.#feedSnapshot(path, named, add);
+      }
       if (fields.seq !== named || header.seq !== named) throw corrupt(`it holds records up to ${String(fields.seq)}`);
       let pieces = 0;
       for (;;) {
@@ -1103,7 +1098,7 @@ export class FileSessionStore implements SessionStore {
       this.#snapshot = { seq: named, bytes: reader.offset, own: false };
       return named;
     } finally {
-      reader.close();
+      if (open) reader.close();
     }
   }
 
