@@ -464,8 +464,8 @@ export class SessionManager {
    * change, they walk the sessions in slot order and make a fuzzy snapshot: each
    * line is a whole image of its session when its piece was taken, a session
    * made or moved meanwhile may be missed or written twice (the later line is the
-   * later image), and the `requestState` ledger's lines, which come last, are
-   * only whole if taken in one go. A store that walks while it journals (the file
+   * later image); the `requestState` ledger comes whole in the last piece (its
+   * order moves as entries expire). A store that walks while it journals (the file
    * store) replays every record saved since the walk began over such a snapshot.
    */
   *snapshotRecords(maxBytes = 1 << 20): Generator<string> {
